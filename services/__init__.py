@@ -1,0 +1,1 @@
+"""The four Tenure services, each its own FastAPI app and process."""

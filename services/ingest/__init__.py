@@ -1,0 +1,1 @@
+"""Ingest: accounts, users, product events and signals, with daily rollups for scoring."""

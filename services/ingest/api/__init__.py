@@ -1,0 +1,1 @@
+"""Ingest's HTTP API: one thin router per resource."""

@@ -1,0 +1,80 @@
+"""Accounts from the CRM."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from services.ingest import repository as repo
+from services.ingest import service
+from services.ingest.schemas import (
+    AccountBatch,
+    AccountFields,
+    AccountOut,
+    AccountStatus,
+    BatchUpsertResult,
+    MotionSegment,
+)
+from shared.auth import Principal, require
+from shared.deps import Session
+from shared.errors import NotFound, Unprocessable, responses
+from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+Writer = Annotated[Principal, Depends(require("ingest:write"))]
+Reader = Annotated[Principal, Depends(require("ingest:read"))]
+AccountId = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+@router.put("/{external_id}", responses=responses(Unprocessable))
+async def put_account(
+    external_id: AccountId, body: AccountFields, session: Session, _: Writer, response: Response
+) -> AccountOut:
+    """Create or replace an account (201 when created, 200 when replaced)."""
+    account, created = await service.upsert_account(session, external_id, body)
+    response.status_code = 201 if created else 200
+    return AccountOut.model_validate(account)
+
+
+@router.post("/batch", responses=responses(Unprocessable))
+async def batch_accounts(body: AccountBatch, session: Session, _: Writer) -> BatchUpsertResult:
+    """Create or replace up to 1,000 accounts at once, all or nothing."""
+    return await service.upsert_accounts(session, body.accounts)
+
+
+@router.get("/{external_id}", responses=responses(NotFound))
+async def get_account(external_id: AccountId, session: Session, _: Reader) -> AccountOut:
+    """One account."""
+    account = await repo.get_account(session, external_id)
+    if account is None:
+        raise NotFound(f"No account '{external_id}'.")
+    return AccountOut.model_validate(account)
+
+
+@router.get("", responses=responses())
+async def list_accounts(
+    session: Session,
+    _: Reader,
+    page: Annotated[PageParams, Depends(page_params)],
+    status: AccountStatus | None = None,
+    motion_segment: MotionSegment | None = None,
+    updated_since: Annotated[datetime | None, Query()] = None,
+) -> Page[AccountOut]:
+    """Accounts in order of last update, filtered by status, motion segment, update time."""
+    position = decode_cursor(page.cursor)
+    after = (datetime.fromisoformat(position[0]), str(position[1])) if position else None
+    rows = await repo.list_accounts(
+        session,
+        status=status,
+        motion_segment=motion_segment,
+        updated_since=updated_since,
+        after=after,
+        limit=page.limit + 1,
+    )
+    items = [AccountOut.model_validate(r) for r in rows[: page.limit]]
+    cursor = None
+    if len(rows) > page.limit:
+        cursor = encode_cursor([items[-1].updated_at.isoformat(), items[-1].external_id])
+    return Page(items=items, next_cursor=cursor)

@@ -1,0 +1,25 @@
+"""Signals for scoring: account facts plus daily rollups, many accounts per call."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from services.ingest import service
+from services.ingest.schemas import SignalsQuery, SignalsResponse
+from shared.auth import Principal, require
+from shared.deps import Session
+from shared.errors import Unprocessable, responses
+
+router = APIRouter(prefix="/v1/signals", tags=["signals"])
+
+
+@router.post("/query", responses=responses(Unprocessable))
+async def query_signals(
+    body: SignalsQuery,
+    session: Session,
+    _: Annotated[Principal, Depends(require("ingest:read"))],
+) -> SignalsResponse:
+    """Up to 1,000 accounts, each with its facts and the rollups of its last N days."""
+    return await service.query_signals(session, body)

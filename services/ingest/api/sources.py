@@ -1,0 +1,56 @@
+"""Event sources: Segment write keys and webhook signing secrets."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from services.ingest import repository as repo
+from services.ingest import service
+from services.ingest.schemas import SourceCreate, SourceOut, SourceWithSecret
+from shared.auth import Principal, require
+from shared.deps import Session
+from shared.errors import Conflict, NotFound, Unprocessable, responses
+from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+
+router = APIRouter(prefix="/v1/sources", tags=["sources"])
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+@router.post("", status_code=201, responses=responses(Unprocessable))
+async def create_source(body: SourceCreate, session: Session, _: Admin) -> SourceWithSecret:
+    """Create a source; its write key or signing secret is in this response only."""
+    return await service.create_source(session, body)
+
+
+@router.get("", responses=responses())
+async def list_sources(
+    session: Session, _: Admin, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[SourceOut]:
+    """Every source, oldest first."""
+    position = decode_cursor(page.cursor)
+    after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1])) if position else None
+    rows = await repo.list_sources(session, after=after, limit=page.limit + 1)
+    items = [SourceOut.model_validate(r) for r in rows[: page.limit]]
+    cursor = None
+    if len(rows) > page.limit:
+        cursor = encode_cursor([items[-1].created_at.isoformat(), str(items[-1].id)])
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.post("/{source_id}/rotate", responses=responses(NotFound, Conflict))
+async def rotate_source(source_id: uuid.UUID, session: Session, _: Admin) -> SourceWithSecret:
+    """Issue a new write key or signing secret (shown once)."""
+    return await service.rotate_source(session, source_id)
+
+
+@router.post("/{source_id}/disable", responses=responses(NotFound))
+async def disable_source(source_id: uuid.UUID, session: Session, _: Admin) -> SourceOut:
+    """Stop accepting anything from this source."""
+    source = await repo.disable_source(session, source_id)
+    if source is None:
+        raise NotFound(f"No source {source_id}.")
+    return SourceOut.model_validate(source)

@@ -1,0 +1,68 @@
+"""Users from the CRM."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from services.ingest import repository as repo
+from services.ingest import service
+from services.ingest.schemas import BatchUpsertResult, UserBatch, UserFields, UserOut
+from shared.auth import Principal, require
+from shared.deps import Session
+from shared.errors import NotFound, Unprocessable, responses
+from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+Writer = Annotated[Principal, Depends(require("ingest:write"))]
+Reader = Annotated[Principal, Depends(require("ingest:read"))]
+UserId = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+@router.put("/{external_id}", responses=responses(Unprocessable))
+async def put_user(
+    external_id: UserId, body: UserFields, session: Session, _: Writer, response: Response
+) -> UserOut:
+    """Create or replace a user; linking it to an account attributes its earlier events."""
+    user, created = await service.upsert_user(session, external_id, body)
+    response.status_code = 201 if created else 200
+    return UserOut.model_validate(user)
+
+
+@router.post("/batch", responses=responses(Unprocessable))
+async def batch_users(body: UserBatch, session: Session, _: Writer) -> BatchUpsertResult:
+    """Create or replace up to 1,000 users at once, all or nothing."""
+    return await service.upsert_users(session, body.users)
+
+
+@router.get("/{external_id}", responses=responses(NotFound))
+async def get_user(external_id: UserId, session: Session, _: Reader) -> UserOut:
+    """One user."""
+    user = await repo.get_user(session, external_id)
+    if user is None:
+        raise NotFound(f"No user '{external_id}'.")
+    return UserOut.model_validate(user)
+
+
+@router.get("", responses=responses())
+async def list_users(
+    session: Session,
+    _: Reader,
+    page: Annotated[PageParams, Depends(page_params)],
+    account_id: str | None = None,
+    updated_since: Annotated[datetime | None, Query()] = None,
+) -> Page[UserOut]:
+    """Users in order of last update, optionally of one account."""
+    position = decode_cursor(page.cursor)
+    after = (datetime.fromisoformat(position[0]), str(position[1])) if position else None
+    rows = await repo.list_users(
+        session, account_id=account_id, updated_since=updated_since, after=after,
+        limit=page.limit + 1,
+    )  # fmt: skip
+    items = [UserOut.model_validate(r) for r in rows[: page.limit]]
+    cursor = None
+    if len(rows) > page.limit:
+        cursor = encode_cursor([items[-1].updated_at.isoformat(), items[-1].external_id])
+    return Page(items=items, next_cursor=cursor)

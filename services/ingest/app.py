@@ -1,0 +1,42 @@
+"""The ingest service's app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.ingest.api import accounts, config, events, rejected, segment, signals, sources, users
+from services.ingest.models import Outbox
+from services.ingest.settings import IngestSettings
+from shared.service import ServiceSpec, build_app, service_resources
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the database, key store and outbox dispatcher for the app's lifetime."""
+    async with service_resources(app):
+        yield
+
+
+def create_app(settings: IngestSettings | None = None) -> FastAPI:
+    """Build the ingest app from the environment (or the given settings)."""
+    spec = ServiceSpec(
+        settings=settings or IngestSettings(),
+        title="Tenure ingest",
+        description="Accounts, users, product events and signals, rolled up per day.",
+        routers=[
+            accounts.router,
+            users.router,
+            events.router,
+            segment.router,
+            sources.router,
+            config.router,
+            signals.router,
+            rejected.router,
+        ],
+        outbox_model=Outbox,
+        destinations=("scoring",),
+    )
+    return build_app(spec, lifespan)

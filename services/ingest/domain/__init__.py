@@ -1,0 +1,1 @@
+"""Ingest's business rules, free of I/O."""

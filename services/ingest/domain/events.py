@@ -1,0 +1,199 @@
+"""Normalising incoming events (native and Segment) into one shape, or saying why not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+MAX_ID_LENGTH = 200
+MAX_NAME_LENGTH = 200
+# Events stamped further ahead than this are refused as a broken clock, not accepted as late.
+MAX_FUTURE_SKEW = timedelta(days=1)
+SEGMENT_TYPES = frozenset({"track", "identify", "group", "page", "screen", "alias"})
+
+
+@dataclass(frozen=True)
+class Event:
+    """An accepted event, attributed to an account when one is known."""
+
+    id: str
+    type: str
+    name: str
+    timestamp: datetime
+    account_id: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    properties: dict[str, Any] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)
+    group_id: str | None = None
+    previous_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why one event of a batch was refused, and which field was at fault."""
+
+    index: int
+    id: str | None
+    reason: str
+    field: str
+
+
+class InvalidEvent(ValueError):
+    """An event that cannot be accepted; names the field at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def parse_timestamp(value: Any, field_name: str) -> datetime:
+    """An ISO 8601 timestamp as an aware UTC datetime (naive times are taken as UTC)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidEvent(field_name, "must be an ISO 8601 timestamp string")
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidEvent(field_name, "must be an ISO 8601 timestamp") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _optional_id(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # Segment allows numeric user ids
+    if not isinstance(value, str):
+        raise InvalidEvent(key, "must be a string")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidEvent(key, f"must be at most {MAX_ID_LENGTH} characters")
+    return value
+
+
+def _required_name(raw: dict[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEvent(key, "is required and must be a non-empty string")
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidEvent(key, f"must be at most {MAX_NAME_LENGTH} characters")
+    return value
+
+
+def _object(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidEvent(key, "must be an object")
+    return value
+
+
+def _check_not_future(ts: datetime, now: datetime, field_name: str) -> None:
+    if ts > now + MAX_FUTURE_SKEW:
+        raise InvalidEvent(field_name, "is more than a day in the future")
+
+
+def native_event(raw: Any, now: datetime) -> Event:
+    """Validate one event of ``POST /v1/events``."""
+    if not isinstance(raw, dict):
+        raise InvalidEvent("", "must be an object")
+    event_id = _optional_id(raw, "id")
+    if event_id is None:
+        raise InvalidEvent("id", "is required")
+    name = _required_name(raw, "name")
+    account_id = _optional_id(raw, "account_id")
+    user_id = _optional_id(raw, "user_id")
+    if account_id is None and user_id is None:
+        raise InvalidEvent("account_id", "account_id or user_id is required")
+    if "timestamp" not in raw:
+        raise InvalidEvent("timestamp", "is required")
+    ts = parse_timestamp(raw["timestamp"], "timestamp")
+    _check_not_future(ts, now, "timestamp")
+    return Event(
+        id=event_id,
+        type="track",
+        name=name,
+        timestamp=ts,
+        account_id=account_id,
+        user_id=user_id,
+        anonymous_id=None,
+        properties=_object(raw, "properties"),
+    )
+
+
+def segment_timestamp(
+    raw: dict[str, Any], received_at: datetime, batch_sent_at: datetime | None
+) -> datetime:
+    """Segment's clock-skew correction: ``receivedAt - (sentAt - timestamp)``.
+
+    When the client says when it sent the message, its clock's offset is removed; without
+    ``sentAt`` the timestamp is taken as given, and without a timestamp, arrival time.
+    """
+    original = raw.get("timestamp") or raw.get("originalTimestamp")
+    ts = parse_timestamp(original, "timestamp") if original is not None else None
+    sent_raw = raw.get("sentAt")
+    sent_at = parse_timestamp(sent_raw, "sentAt") if sent_raw is not None else batch_sent_at
+    if ts is None:
+        return received_at
+    if sent_at is None:
+        return ts
+    return received_at - (sent_at - ts)
+
+
+def segment_event(
+    raw: Any,
+    *,
+    default_type: str | None,
+    received_at: datetime,
+    batch_sent_at: datetime | None,
+) -> Event:
+    """Validate one Segment Tracking API message (track, identify, group, page, screen, alias)."""
+    if not isinstance(raw, dict):
+        raise InvalidEvent("", "must be an object")
+    kind = raw.get("type", default_type)
+    if kind not in SEGMENT_TYPES:
+        raise InvalidEvent("type", f"must be one of {', '.join(sorted(SEGMENT_TYPES))}")
+    message_id = _optional_id(raw, "messageId")
+    if message_id is None:
+        raise InvalidEvent("messageId", "is required (it is the deduplication key)")
+    user_id = _optional_id(raw, "userId")
+    anonymous_id = _optional_id(raw, "anonymousId")
+    if user_id is None and anonymous_id is None:
+        raise InvalidEvent("userId", "userId or anonymousId is required")
+    context = _object(raw, "context")
+    group_id = _optional_id(raw, "groupId") if kind == "group" else None
+    if kind == "group" and group_id is None:
+        raise InvalidEvent("groupId", "is required for a group call")
+    context_group = context.get("groupId")
+    account_id = group_id or (str(context_group) if context_group else None)
+    if kind == "track":
+        name = _required_name(raw, "event")
+    elif kind in ("page", "screen"):
+        given = raw.get("name")
+        name = given if isinstance(given, str) and given else kind
+    else:
+        name = kind
+    previous_id = _optional_id(raw, "previousId") if kind == "alias" else None
+    if kind == "alias" and previous_id is None:
+        raise InvalidEvent("previousId", "is required for an alias call")
+    ts = segment_timestamp(raw, received_at, batch_sent_at)
+    _check_not_future(ts, received_at, "timestamp")
+    return Event(
+        id=message_id,
+        type=kind,
+        name=name,
+        timestamp=ts,
+        account_id=account_id,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        properties=_object(raw, "properties"),
+        traits=_object(raw, "traits"),
+        group_id=group_id,
+        previous_id=previous_id,
+    )

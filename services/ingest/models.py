@@ -1,0 +1,208 @@
+"""Ingest's tables, all in the ``ingest`` schema."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import schema_metadata
+from shared.outbox import OutboxMixin
+
+
+class Base(DeclarativeBase):
+    """Base of every ingest table: all live in the ``ingest`` schema."""
+
+    metadata = schema_metadata("ingest")
+
+
+class Account(Base):
+    """A customer account, as the CRM describes it, plus signals from billing."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint(
+            "motion_segment IN ('smb', 'mid_market', 'enterprise')", name="motion_segment"
+        ),
+        CheckConstraint("billing_period IN ('monthly', 'annual', 'multi_year')", name="period"),
+        CheckConstraint("status IN ('trial', 'active', 'paused', 'cancelled')", name="status"),
+        CheckConstraint("mrr_minor >= 0", name="mrr_non_negative"),
+        CheckConstraint("seats_purchased >= 0", name="seats_non_negative"),
+        CheckConstraint(
+            "renewal_date IS NULL OR contract_start IS NULL OR renewal_date > contract_start",
+            name="renewal_after_start",
+        ),
+        Index("ix_accounts_updated", "updated_at", "external_id"),
+    )
+
+    external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    industry: Mapped[str | None] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(200))
+    motion_segment: Mapped[str] = mapped_column(String(20))
+    plan: Mapped[str | None] = mapped_column(String(200))
+    billing_period: Mapped[str] = mapped_column(String(20))
+    mrr_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    seats_purchased: Mapped[int] = mapped_column(Integer)
+    contract_start: Mapped[date | None] = mapped_column(Date)
+    renewal_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    champion_user_id: Mapped[str | None] = mapped_column(String(200))
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    cancel_intent: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class User(Base):
+    """A person using the product; ``account_id`` links them to their account."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        Index("ix_users_account", "account_id"),
+        Index("ix_users_updated", "updated_at", "external_id"),
+    )
+
+    external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(500))
+    role: Mapped[str | None] = mapped_column(String(200))
+    traits: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Source(Base):
+    """Where events come from: a Segment-style write key or a webhook signing secret."""
+
+    __tablename__ = "sources"
+    __table_args__ = (
+        CheckConstraint("kind IN ('segment', 'stripe', 'standard_webhooks')", name="kind"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(200))
+    # Write keys are only compared, so only their hash is kept.
+    write_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Webhook secrets must be kept to compute signatures; the previous one stays valid
+    # during a rotation.
+    signing_secret: Mapped[str | None] = mapped_column(Text)
+    previous_signing_secret: Mapped[str | None] = mapped_column(Text)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StoredEvent(Base):
+    """A product event, stored once per id; ``account_id`` is null until attributed."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_account_ts", "account_id", "ts"),
+        Index(
+            "ix_events_unattributed_user", "user_id", postgresql_where=text("account_id IS NULL")
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sources.id"))
+    type: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    account_id: Mapped[str | None] = mapped_column(String(200))
+    user_id: Mapped[str | None] = mapped_column(String(200))
+    anonymous_id: Mapped[str | None] = mapped_column(String(200))
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class RejectedEvent(Base):
+    """An event that was refused, kept with its reason and raw body for inspection and replay."""
+
+    __tablename__ = "rejected_events"
+    __table_args__ = (Index("ix_rejected_received", "received_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    source: Mapped[str] = mapped_column(String(60))
+    event_id: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    field: Mapped[str] = mapped_column(String(200))
+    raw: Mapped[Any] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class EventMapVersion(Base):
+    """One version of the event map; the newest is in force."""
+
+    __tablename__ = "event_maps"
+
+    version: Mapped[int] = mapped_column(Integer, Identity(always=True), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DailyRollup(Base):
+    """Per account and UTC day: what the account's users did."""
+
+    __tablename__ = "daily_rollups"
+
+    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    events: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    active_users: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    logins: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    key_actions: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    core_features: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    integrations: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    api_calls: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    exports: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class DailyActiveUser(Base):
+    """Which users were active on an account's day (for distinct counts)."""
+
+    __tablename__ = "daily_active_users"
+
+    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class DailyFeature(Base):
+    """Which core features were used on an account's day (for distinct counts)."""
+
+    __tablename__ = "daily_features"
+
+    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    feature: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class Outbox(OutboxMixin, Base):
+    """Messages ingest owes other services (``accounts.changed`` to scoring)."""

@@ -1,0 +1,409 @@
+"""Ingest's SQL. Functions compose and run queries on the caller's session; none commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ingest.domain.events import Event
+from services.ingest.domain.rollups import Activity, DayTotals
+from services.ingest.models import (
+    Account,
+    DailyRollup,
+    EventMapVersion,
+    RejectedEvent,
+    Source,
+    User,
+)
+
+ACCOUNT_FIELDS = (
+    "name", "industry", "region", "motion_segment", "plan", "billing_period", "mrr_minor",
+    "currency", "seats_purchased", "contract_start", "renewal_date", "status",
+    "champion_user_id", "stripe_customer_id", "cancel_intent",
+)  # fmt: skip
+USER_FIELDS = ("account_id", "email", "name", "role", "traits")
+
+
+# --- accounts and users -------------------------------------------------------------------
+
+
+async def upsert_accounts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[bool]:
+    """Insert or update accounts by external id; returns, per row, whether it was created."""
+    stmt = insert(Account).values(list(rows))
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[Account.external_id],
+        set_={**{f: stmt.excluded[f] for f in ACCOUNT_FIELDS}, "updated_at": func.now()},
+    ).returning(text("(xmax = 0) AS created"))
+    return list((await session.execute(upsert)).scalars())
+
+
+async def get_account(session: AsyncSession, external_id: str) -> Account | None:
+    """One account, or None."""
+    return await session.get(Account, external_id)
+
+
+async def list_accounts(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    motion_segment: str | None,
+    updated_since: datetime | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> Sequence[Account]:
+    """Accounts in (updated_at, external_id) order, filtered."""
+    query = select(Account).order_by(Account.updated_at, Account.external_id).limit(limit)
+    if status is not None:
+        query = query.where(Account.status == status)
+    if motion_segment is not None:
+        query = query.where(Account.motion_segment == motion_segment)
+    if updated_since is not None:
+        query = query.where(Account.updated_at >= updated_since)
+    if after is not None:
+        query = query.where(
+            func.row(Account.updated_at, Account.external_id) > func.row(after[0], after[1])
+        )
+    return (await session.scalars(query)).all()
+
+
+async def existing_account_ids(session: AsyncSession, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` name known accounts."""
+    wanted = list(set(ids))
+    if not wanted:
+        return set()
+    rows = await session.scalars(select(Account.external_id).where(Account.external_id.in_(wanted)))
+    return set(rows)
+
+
+async def upsert_users(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[bool]:
+    """Insert or update users by external id; returns, per row, whether it was created."""
+    stmt = insert(User).values(list(rows))
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[User.external_id],
+        set_={**{f: stmt.excluded[f] for f in USER_FIELDS}, "updated_at": func.now()},
+    ).returning(text("(xmax = 0) AS created"))
+    return list((await session.execute(upsert)).scalars())
+
+
+async def merge_user_traits(
+    session: AsyncSession, user_id: str, traits: dict[str, Any], account_id: str | None
+) -> None:
+    """Create a user from an identify/group call, or merge new traits into it."""
+    stmt = insert(User).values(external_id=user_id, traits=traits, account_id=account_id)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[User.external_id],
+        set_={
+            "traits": User.traits.op("||")(stmt.excluded.traits),
+            "account_id": func.coalesce(stmt.excluded.account_id, User.account_id),
+            "updated_at": func.now(),
+        },
+    )
+    await session.execute(stmt)
+
+
+async def get_user(session: AsyncSession, external_id: str) -> User | None:
+    """One user, or None."""
+    return await session.get(User, external_id)
+
+
+async def list_users(
+    session: AsyncSession,
+    *,
+    account_id: str | None,
+    updated_since: datetime | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> Sequence[User]:
+    """Users in (updated_at, external_id) order, filtered."""
+    query = select(User).order_by(User.updated_at, User.external_id).limit(limit)
+    if account_id is not None:
+        query = query.where(User.account_id == account_id)
+    if updated_since is not None:
+        query = query.where(User.updated_at >= updated_since)
+    if after is not None:
+        query = query.where(func.row(User.updated_at, User.external_id) > func.row(*after))
+    return (await session.scalars(query)).all()
+
+
+async def user_accounts(session: AsyncSession, user_ids: Iterable[str]) -> dict[str, str]:
+    """The account each of ``user_ids`` belongs to, for those linked to one."""
+    wanted = list(set(user_ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(User.external_id, User.account_id).where(
+            User.external_id.in_(wanted), User.account_id.is_not(None)
+        )
+    )
+    return {user: account for user, account in rows.tuples() if account is not None}
+
+
+# --- events -------------------------------------------------------------------------------
+
+_INSERT_EVENTS = text(
+    """
+    INSERT INTO ingest.events
+        (id, source_id, type, name, ts, account_id, user_id, anonymous_id, properties)
+    SELECT e.id, CAST(:source_id AS uuid), e.type, e.name, e.ts, e.account_id, e.user_id,
+           e.anonymous_id, CAST(e.properties AS jsonb)
+    FROM unnest(
+        CAST(:ids AS text[]), CAST(:types AS text[]), CAST(:names AS text[]),
+        CAST(:ts AS timestamptz[]), CAST(:accounts AS text[]), CAST(:users AS text[]),
+        CAST(:anons AS text[]), CAST(:props AS text[])
+    ) AS e(id, type, name, ts, account_id, user_id, anonymous_id, properties)
+    ORDER BY e.id
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+async def insert_events(
+    session: AsyncSession, events: Sequence[Event], source_id: uuid.UUID | None
+) -> set[str]:
+    """Store events not stored before (by id); returns the ids that were new.
+
+    Rows go in id order so concurrent batches that share ids lock them in the same order.
+    """
+    if not events:
+        return set()
+    result = await session.execute(
+        _INSERT_EVENTS,
+        {
+            "source_id": str(source_id) if source_id else None,
+            "ids": [e.id for e in events],
+            "types": [e.type for e in events],
+            "names": [e.name for e in events],
+            "ts": [e.timestamp for e in events],
+            "accounts": [e.account_id for e in events],
+            "users": [e.user_id for e in events],
+            "anons": [e.anonymous_id for e in events],
+            "props": [orjson.dumps(e.properties).decode() for e in events],
+        },
+    )
+    return set(result.scalars())
+
+
+async def attribute_pending(session: AsyncSession, links: dict[str, str]) -> list[Activity]:
+    """Give unattributed events of newly linked users their account; returns those events."""
+    if not links:
+        return []
+    users = sorted(links)
+    result = await session.execute(
+        text(
+            """
+            UPDATE ingest.events AS e SET account_id = l.account_id
+            FROM unnest(CAST(:users AS text[]), CAST(:accounts AS text[]))
+                 AS l(user_id, account_id)
+            WHERE e.user_id = l.user_id AND e.account_id IS NULL
+            RETURNING e.account_id, e.user_id, e.name, e.ts
+            """
+        ),
+        {"users": users, "accounts": [links[u] for u in users]},
+    )
+    return [Activity(a, u, n, ts) for a, u, n, ts in result.tuples()]
+
+
+async def insert_rejections(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Keep refused events with their reason and raw body."""
+    if rows:
+        await session.execute(insert(RejectedEvent).values(list(rows)))
+
+
+async def list_rejections(
+    session: AsyncSession,
+    *,
+    source: str | None,
+    reason_contains: str | None,
+    after_id: int | None,
+    limit: int,
+) -> Sequence[RejectedEvent]:
+    """Kept rejected events, oldest first."""
+    query = select(RejectedEvent).order_by(RejectedEvent.id).limit(limit)
+    if source is not None:
+        query = query.where(RejectedEvent.source == source)
+    if reason_contains is not None:
+        query = query.where(RejectedEvent.reason.contains(reason_contains))
+    if after_id is not None:
+        query = query.where(RejectedEvent.id > after_id)
+    return (await session.scalars(query)).all()
+
+
+# --- rollups ------------------------------------------------------------------------------
+
+
+async def apply_rollups(session: AsyncSession, totals: dict[tuple[str, date], DayTotals]) -> None:
+    """Add new events' totals to the daily rollups, counting distinct users and features.
+
+    Distinct users and features are recorded first; only those new to the day add to the
+    day's distinct counts. Keys are sorted so concurrent writers lock rows in one order.
+    """
+    if not totals:
+        return
+    keys = sorted(totals)
+    new_users = await _insert_distinct(
+        session,
+        "daily_active_users",
+        "user_id",
+        [(a, d, u) for (a, d) in keys for u in sorted(totals[(a, d)].users)],
+    )
+    new_features = await _insert_distinct(
+        session,
+        "daily_features",
+        "feature",
+        [(a, d, f) for (a, d) in keys for f in sorted(totals[(a, d)].features)],
+    )
+
+    def column(name: str) -> list[int]:
+        return [totals[k].counters[name] for k in keys]
+
+    await session.execute(
+        text(
+            """
+            INSERT INTO ingest.daily_rollups AS r
+                (account_id, day, events, logins, key_actions, integrations, api_calls, exports,
+                 active_users, core_features)
+            SELECT * FROM unnest(
+                CAST(:accounts AS text[]), CAST(:days AS date[]), CAST(:events AS int[]),
+                CAST(:logins AS int[]), CAST(:key_actions AS int[]), CAST(:integrations AS int[]),
+                CAST(:api_calls AS int[]), CAST(:exports AS int[]), CAST(:users AS int[]),
+                CAST(:features AS int[]))
+            ORDER BY 1, 2
+            ON CONFLICT (account_id, day) DO UPDATE SET
+                events = r.events + EXCLUDED.events,
+                logins = r.logins + EXCLUDED.logins,
+                key_actions = r.key_actions + EXCLUDED.key_actions,
+                integrations = r.integrations + EXCLUDED.integrations,
+                api_calls = r.api_calls + EXCLUDED.api_calls,
+                exports = r.exports + EXCLUDED.exports,
+                active_users = r.active_users + EXCLUDED.active_users,
+                core_features = r.core_features + EXCLUDED.core_features
+            """
+        ),
+        {
+            "accounts": [a for a, _ in keys],
+            "days": [d for _, d in keys],
+            "events": column("events"),
+            "logins": column("logins"),
+            "key_actions": column("key_actions"),
+            "integrations": column("integrations"),
+            "api_calls": column("api_calls"),
+            "exports": column("exports"),
+            "users": [new_users.get(k, 0) for k in keys],
+            "features": [new_features.get(k, 0) for k in keys],
+        },
+    )
+
+
+async def _insert_distinct(
+    session: AsyncSession, table: str, column: str, rows: list[tuple[str, date, str]]
+) -> dict[tuple[str, date], int]:
+    if not rows:
+        return {}
+    result = await session.execute(
+        text(
+            f"""
+            WITH added AS (
+                INSERT INTO ingest.{table} (account_id, day, {column})
+                SELECT * FROM unnest(CAST(:a AS text[]), CAST(:d AS date[]), CAST(:v AS text[]))
+                ORDER BY 1, 2, 3
+                ON CONFLICT DO NOTHING
+                RETURNING account_id, day
+            )
+            SELECT account_id, day, count(*) FROM added GROUP BY 1, 2
+            """  # noqa: S608 - table and column are fixed names from this module
+        ),
+        {"a": [r[0] for r in rows], "d": [r[1] for r in rows], "v": [r[2] for r in rows]},
+    )
+    return {(a, d): n for a, d, n in result.tuples()}
+
+
+async def rollups_for(
+    session: AsyncSession, account_ids: Sequence[str], first_day: date, last_day: date
+) -> Sequence[DailyRollup]:
+    """Rollups of the given accounts between two days inclusive."""
+    query = (
+        select(DailyRollup)
+        .where(
+            DailyRollup.account_id.in_(list(account_ids)),
+            DailyRollup.day >= first_day,
+            DailyRollup.day <= last_day,
+        )
+        .order_by(DailyRollup.account_id, DailyRollup.day)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def accounts_by_id(session: AsyncSession, account_ids: Sequence[str]) -> dict[str, Account]:
+    """Accounts keyed by external id."""
+    rows = await session.scalars(select(Account).where(Account.external_id.in_(list(account_ids))))
+    return {a.external_id: a for a in rows}
+
+
+# --- event map ----------------------------------------------------------------------------
+
+
+async def latest_event_map(session: AsyncSession) -> EventMapVersion | None:
+    """The event map in force, or None when none was ever set."""
+    return await session.scalar(
+        select(EventMapVersion).order_by(EventMapVersion.version.desc()).limit(1)
+    )
+
+
+async def add_event_map(
+    session: AsyncSession, document: dict[str, Any], created_by: str
+) -> EventMapVersion:
+    """Store a new version of the event map."""
+    row = EventMapVersion(document=document, created_by=created_by)
+    session.add(row)
+    await session.flush()
+    await session.refresh(row)
+    return row
+
+
+# --- sources ------------------------------------------------------------------------------
+
+
+async def add_source(session: AsyncSession, source: Source) -> Source:
+    """Store a new source."""
+    session.add(source)
+    await session.flush()
+    await session.refresh(source)
+    return source
+
+
+async def get_source(session: AsyncSession, source_id: uuid.UUID) -> Source | None:
+    """One source, or None."""
+    return await session.get(Source, source_id)
+
+
+async def source_by_write_key(session: AsyncSession, write_key_hash: str) -> Source | None:
+    """The source a write key belongs to."""
+    return await session.scalar(select(Source).where(Source.write_key_hash == write_key_hash))
+
+
+async def list_sources(
+    session: AsyncSession, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> Sequence[Source]:
+    """Sources, oldest first."""
+    query = select(Source).order_by(Source.created_at, Source.id).limit(limit)
+    if after is not None:
+        query = query.where(func.row(Source.created_at, Source.id) > func.row(*after))
+    return (await session.scalars(query)).all()
+
+
+async def disable_source(session: AsyncSession, source_id: uuid.UUID) -> Source | None:
+    """Stop a source's key or secret from being accepted."""
+    return await session.scalar(
+        update(Source)
+        .where(Source.id == source_id)
+        .values(disabled_at=func.coalesce(Source.disabled_at, func.now()))
+        .returning(Source)
+    )

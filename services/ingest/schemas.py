@@ -1,0 +1,241 @@
+"""Ingest's request and response bodies."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+MotionSegment = Literal["smb", "mid_market", "enterprise"]
+BillingPeriod = Literal["monthly", "annual", "multi_year"]
+AccountStatus = Literal["trial", "active", "paused", "cancelled"]
+SourceKind = Literal["segment", "stripe", "standard_webhooks"]
+ExternalId = Field(min_length=1, max_length=200, pattern=r"^[^\s/]([^/]*[^\s/])?$")
+
+
+class AccountFields(BaseModel):
+    """An account's fields as the CRM sends them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=500)
+    industry: str | None = Field(default=None, max_length=200)
+    region: str | None = Field(default=None, max_length=200)
+    motion_segment: MotionSegment
+    plan: str | None = Field(default=None, max_length=200)
+    billing_period: BillingPeriod
+    mrr_minor: StrictInt = Field(ge=0, description="Monthly recurring revenue in minor units")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")
+    seats_purchased: StrictInt = Field(ge=0)
+    contract_start: date | None = None
+    renewal_date: date | None = None
+    status: AccountStatus
+    champion_user_id: str | None = Field(default=None, max_length=200)
+    stripe_customer_id: str | None = Field(default=None, max_length=200)
+    cancel_intent: bool = False
+
+    @model_validator(mode="after")
+    def _renewal_after_start(self) -> Self:
+        if (
+            self.renewal_date is not None
+            and self.contract_start is not None
+            and self.renewal_date <= self.contract_start
+        ):
+            raise ValueError("renewal_date must be after contract_start")
+        return self
+
+
+class AccountBatchItem(AccountFields):
+    """An account in a batch upsert, naming itself."""
+
+    external_id: str = ExternalId
+
+
+class AccountBatch(BaseModel):
+    """Up to 1,000 accounts to upsert at once."""
+
+    accounts: list[AccountBatchItem] = Field(min_length=1, max_length=1000)
+
+
+class AccountOut(AccountFields):
+    """An account as stored."""
+
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
+
+    external_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class BatchUpsertResult(BaseModel):
+    """How many records of a batch were created and how many updated."""
+
+    created: int
+    updated: int
+
+
+class UserFields(BaseModel):
+    """A user's fields as the CRM sends them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str | None = Field(default=None, min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    name: str | None = Field(default=None, max_length=500)
+    role: str | None = Field(default=None, max_length=200)
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+
+class UserBatchItem(UserFields):
+    """A user in a batch upsert, naming itself."""
+
+    external_id: str = ExternalId
+
+
+class UserBatch(BaseModel):
+    """Up to 1,000 users to upsert at once."""
+
+    users: list[UserBatchItem] = Field(min_length=1, max_length=1000)
+
+
+class UserOut(UserFields):
+    """A user as stored."""
+
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
+
+    external_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class RejectedItem(BaseModel):
+    """One refused event of a batch."""
+
+    index: int
+    id: str | None
+    reason: str
+    field: str
+
+
+class EventBatchResult(BaseModel):
+    """What became of each event of a batch."""
+
+    accepted: int = Field(description="New events stored")
+    duplicates: int = Field(description="Events whose id was already stored")
+    rejected: list[RejectedItem]
+
+
+class SegmentResult(EventBatchResult):
+    """Segment's answer shape (``success``), plus Tenure's per-event account."""
+
+    success: bool = True
+
+
+class SourceCreate(BaseModel):
+    """An event source to create."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: SourceKind
+    name: str = Field(min_length=1, max_length=200)
+
+
+class SourceOut(BaseModel):
+    """A source as listed: no secret."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: SourceKind
+    name: str
+    disabled_at: datetime | None
+    created_at: datetime
+    rotated_at: datetime | None
+
+
+class SourceWithSecret(SourceOut):
+    """A source with its write key (segment) or signing secret (webhooks), shown once."""
+
+    write_key: str | None = None
+    signing_secret: str | None = None
+
+
+class EventMapDocument(BaseModel):
+    """Which event names count as what."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    logins: list[str] = Field(default_factory=list, max_length=1000)
+    key_actions: list[str] = Field(default_factory=list, max_length=1000)
+    core_features: dict[str, str] = Field(
+        default_factory=dict, description="event name -> feature it shows use of"
+    )
+    integrations: list[str] = Field(default_factory=list, max_length=1000)
+    api_calls: list[str] = Field(default_factory=list, max_length=1000)
+    exports: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class EventMapOut(EventMapDocument):
+    """The event map in force."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: int
+    created_at: datetime | None
+    created_by: str
+
+
+class RollupOut(BaseModel):
+    """One account's UTC day."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    day: date
+    events: int
+    active_users: int
+    logins: int
+    key_actions: int
+    core_features: int
+    integrations: int
+    api_calls: int
+    exports: int
+
+
+class SignalsQuery(BaseModel):
+    """Accounts (up to 1,000) and how many days of rollups to return."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_ids: list[str] = Field(min_length=1, max_length=1000)
+    days: int = Field(default=60, ge=1, le=400)
+    as_of: date | None = Field(default=None, description="Last day included; today by default")
+
+
+class AccountSignals(BaseModel):
+    """An account's facts and its recent rollups (days with no activity are omitted)."""
+
+    account_id: str
+    account: AccountOut | None
+    rollups: list[RollupOut]
+
+
+class SignalsResponse(BaseModel):
+    """Signals for every requested account, in request order."""
+
+    accounts: list[AccountSignals]
+
+
+class RejectedOut(BaseModel):
+    """A kept rejected event."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    source: str
+    event_id: str | None
+    reason: str
+    field: str
+    raw: Any
+    received_at: datetime

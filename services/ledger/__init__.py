@@ -1,0 +1,1 @@
+"""Ledger: the append-only double-entry credit ledger."""

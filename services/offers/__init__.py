@@ -1,0 +1,1 @@
+"""Offers: incentive programs, decisions, approvals, budgets and holdouts."""

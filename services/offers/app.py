@@ -1,0 +1,32 @@
+"""The offers service's app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.offers.models import Outbox
+from services.offers.settings import OffersSettings
+from shared.service import ServiceSpec, build_app, service_resources
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the database, key store and outbox dispatcher for the app's lifetime."""
+    async with service_resources(app):
+        yield
+
+
+def create_app(settings: OffersSettings | None = None) -> FastAPI:
+    """Build the offers app from the environment (or the given settings)."""
+    spec = ServiceSpec(
+        settings=settings or OffersSettings(),
+        title="Tenure offers",
+        description="Incentive programs, decisions, approvals, budgets and holdouts.",
+        routers=[],
+        outbox_model=Outbox,
+        destinations=("ledger",),
+    )
+    return build_app(spec, lifespan)

@@ -1,0 +1,13 @@
+"""Offers's settings."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from shared.settings import ServiceSettings
+
+
+class OffersSettings(ServiceSettings):
+    """Environment: ``TENURE_*`` (see ServiceSettings)."""
+
+    service_name: ClassVar[str] = "offers"

@@ -1,0 +1,1 @@
+"""Scoring: health scores, segments, tiers and milestones for every account."""

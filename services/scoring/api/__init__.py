@@ -1,0 +1,1 @@
+"""Scoring's HTTP API: one thin router per resource."""

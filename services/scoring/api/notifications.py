@@ -1,0 +1,51 @@
+"""Where other services' outboxes deliver to scoring."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from services.scoring import repository as repo
+from services.scoring.domain.changes import changed_accounts
+from services.scoring.models import Inbox
+from services.scoring.schemas import AccountChangeOut
+from shared.auth import Principal, require
+from shared.deps import Session
+from shared.errors import Unprocessable, responses
+from shared.outbox import Delivery, DeliveryAck, record_new
+from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+
+router = APIRouter(prefix="/v1", tags=["notifications"])
+
+
+@router.post("/notifications", responses=responses(Unprocessable))
+async def receive(
+    body: Delivery,
+    session: Session,
+    _: Annotated[Principal, Depends(require("scores:write"))],
+) -> DeliveryAck:
+    """Record which accounts changed; a message id seen before is acknowledged, not redone."""
+    new = await record_new(session, Inbox, body.messages)
+    fresh = [m for m in body.messages if m.id in new]
+    await repo.record_changes(session, changed_accounts((m.topic, m.payload) for m in fresh))
+    return DeliveryAck(
+        processed=[m.id for m in fresh],
+        duplicates=[m.id for m in body.messages if m.id not in new],
+    )
+
+
+@router.get("/account-changes", responses=responses())
+async def list_changes(
+    session: Session,
+    _: Annotated[Principal, Depends(require("scores:read"))],
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[AccountChangeOut]:
+    """Accounts whose signals changed and that wait to be rescored."""
+    position = decode_cursor(page.cursor)
+    rows = await repo.pending_changes(
+        session, after=str(position[0]) if position else None, limit=page.limit + 1
+    )
+    items = [AccountChangeOut.model_validate(r) for r in rows[: page.limit]]
+    cursor = encode_cursor([items[-1].account_id]) if len(rows) > page.limit else None
+    return Page(items=items, next_cursor=cursor)

@@ -1,0 +1,33 @@
+"""The scoring service's app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.scoring.api import notifications
+from services.scoring.models import Outbox
+from services.scoring.settings import ScoringSettings
+from shared.service import ServiceSpec, build_app, service_resources
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the database, key store and outbox dispatcher for the app's lifetime."""
+    async with service_resources(app):
+        yield
+
+
+def create_app(settings: ScoringSettings | None = None) -> FastAPI:
+    """Build the scoring app from the environment (or the given settings)."""
+    spec = ServiceSpec(
+        settings=settings or ScoringSettings(),
+        title="Tenure scoring",
+        description="Health scores, segments, tiers and milestones for every account.",
+        routers=[notifications.router],
+        outbox_model=Outbox,
+        destinations=("offers",),
+    )
+    return build_app(spec, lifespan)

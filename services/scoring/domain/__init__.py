@@ -1,0 +1,1 @@
+"""Scoring's business rules, free of I/O."""

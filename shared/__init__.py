@@ -1,0 +1,1 @@
+"""Tenure's own library: what every service is built on."""

@@ -1,0 +1,1 @@
+"""Routers every service mounts."""

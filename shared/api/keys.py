@@ -1,0 +1,87 @@
+"""API key administration, served by every service (one key store for the platform)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select, update
+
+from shared.auth import SCOPES, ApiKey, Principal, create_key, require
+from shared.deps import Session
+from shared.errors import NotFound, Unprocessable, responses
+from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+class KeyCreate(BaseModel):
+    """A key to create."""
+
+    principal: str = Field(min_length=1, max_length=200, description="Who the key is for")
+    scopes: list[str] = Field(min_length=1, description=f"Any of: {', '.join(SCOPES)}")
+
+
+class KeyOut(BaseModel):
+    """A key as listed: never its secret."""
+
+    id: uuid.UUID
+    display_prefix: str
+    principal: str
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    """A newly created key, with its secret shown this once."""
+
+    key: str
+
+
+@router.post("", status_code=201, responses=responses(Unprocessable))
+async def create(body: KeyCreate, session: Session, _: Admin) -> KeyCreated:
+    """Create a key; its secret is in this response only."""
+    key, raw = await create_key(session, body.principal, body.scopes)
+    await session.refresh(key)
+    return KeyCreated(**KeyOut.model_validate(key, from_attributes=True).model_dump(), key=raw)
+
+
+@router.get("", responses=responses())
+async def list_keys(
+    session: Session, _: Admin, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[KeyOut]:
+    """Every key, newest last."""
+    position = decode_cursor(page.cursor)
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id).limit(page.limit + 1)
+    if position:
+        query = query.where(
+            func.row(ApiKey.created_at, ApiKey.id)
+            > func.row(datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
+        )
+    rows = (await session.scalars(query)).all()
+    items = [KeyOut.model_validate(r, from_attributes=True) for r in rows[: page.limit]]
+    cursor = None
+    if len(rows) > page.limit:
+        last = items[-1]
+        cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.delete("/{key_id}", responses=responses(NotFound))
+async def revoke(key_id: uuid.UUID, session: Session, _: Admin) -> KeyOut:
+    """Revoke a key; it stops working within the services' key cache time."""
+    key = await session.scalar(
+        update(ApiKey)
+        .where(ApiKey.id == key_id)
+        .values(revoked_at=func.coalesce(ApiKey.revoked_at, func.now()))
+        .returning(ApiKey)
+    )
+    if key is None:
+        raise NotFound(f"No API key {key_id}.")
+    return KeyOut.model_validate(key, from_attributes=True)

@@ -1,0 +1,44 @@
+"""Outbox administration: list pending or parked messages and retry parked ones."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from shared.auth import Principal, require
+from shared.deps import Session
+from shared.errors import NotFound, responses
+from shared.outbox import OutboxEntry, OutboxMixin, list_entries, retry_parked
+from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+
+
+def outbox_router(model: type[OutboxMixin]) -> APIRouter:
+    """The outbox admin endpoints for a service whose outbox table is ``model``."""
+    router = APIRouter(prefix="/v1/outbox", tags=["outbox"])
+    admin = Annotated[Principal, Depends(require("admin"))]
+
+    @router.get("", responses=responses())
+    async def list_outbox(
+        session: Session,
+        _: admin,
+        page: Annotated[PageParams, Depends(page_params)],
+        parked: Annotated[bool | None, Query(description="Only parked (true) or pending")] = None,
+    ) -> Page[OutboxEntry]:
+        """Messages not yet acknowledged by their receiver, oldest first."""
+        position = decode_cursor(page.cursor)
+        after = int(position[0]) if position else None
+        rows = await list_entries(
+            session, model, parked=parked, after_id=after, limit=page.limit + 1
+        )
+        cursor = encode_cursor([rows[page.limit - 1].id]) if len(rows) > page.limit else None
+        return Page(items=rows[: page.limit], next_cursor=cursor)
+
+    @router.post("/{entry_id}/retry", status_code=202, responses=responses(NotFound))
+    async def retry(entry_id: int, session: Session, _: admin) -> dict[str, int]:
+        """Put a parked message back in line for delivery."""
+        if not await retry_parked(session, model, entry_id):
+            raise NotFound(f"No parked outbox message {entry_id}.")
+        return {"id": entry_id}
+
+    return router

@@ -1,0 +1,193 @@
+"""API keys: ``tnr_`` keys with a named principal and scopes, stored only as a hash.
+
+Keys live in the ``auth`` schema, the platform's identity store: every service role may read
+it and stamp ``last_used_at``, so one key works on every service within its scopes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from fastapi import Request
+from sqlalchemy import DateTime, String, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import schema_metadata
+from shared.errors import Forbidden, Unauthorized, Unprocessable
+
+KEY_PREFIX = "tnr_"
+SCOPES = (
+    "ingest:write",
+    "ingest:read",
+    "scores:read",
+    "scores:write",
+    "offers:read",
+    "offers:write",
+    "offers:approve",
+    "offers:approve_finance",
+    "ledger:read",
+    "ledger:write",
+    "admin",
+)
+# Scopes each service's own key carries when it calls the others.
+SERVICE_SCOPES = {
+    "ingest": ("scores:write",),
+    "scoring": ("ingest:read", "offers:write"),
+    "offers": ("scores:read", "ledger:write", "ledger:read"),
+    "ledger": ("offers:write",),
+}
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class AuthBase(DeclarativeBase):
+    """Base of the ``auth`` schema's tables."""
+
+    metadata = schema_metadata("auth")
+
+
+class ApiKey(AuthBase):
+    """A stored API key: only its SHA-256 hash is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    display_prefix: Mapped[str] = mapped_column(String(16))
+    principal: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, and what they may do."""
+
+    key_id: uuid.UUID
+    name: str
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        """Whether this principal holds ``scope`` (``admin`` holds every scope)."""
+        return "admin" in self.scopes or scope in self.scopes
+
+
+def hash_key(raw: str) -> str:
+    """SHA-256 of a key; keys are 256-bit random, so a fast hash is the right one."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def generate_key() -> str:
+    """A new random API key."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def validate_scopes(scopes: list[str]) -> list[str]:
+    """The scopes, deduplicated and sorted; unknown ones are refused."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise Unprocessable.for_field("/scopes", f"unknown scopes: {', '.join(unknown)}")
+    if not scopes:
+        raise Unprocessable.for_field("/scopes", "at least one scope is required")
+    return sorted(set(scopes))
+
+
+async def create_key(
+    session: AsyncSession, principal: str, scopes: list[str]
+) -> tuple[ApiKey, str]:
+    """Store a new key and return it with its plaintext (shown once, never stored)."""
+    raw = generate_key()
+    key = ApiKey(
+        id=uuid.uuid4(),
+        key_hash=hash_key(raw),
+        display_prefix=raw[:12],
+        principal=principal,
+        scopes=validate_scopes(scopes),
+    )
+    session.add(key)
+    await session.flush()
+    return key, raw
+
+
+async def revoke_principal_keys(session: AsyncSession, principal: str) -> None:
+    """Revoke every live key of a principal (used when service keys are re-issued)."""
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.principal == principal, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+
+
+class KeyVerifier:
+    """Checks bearer keys against the store, caching accepted keys briefly per process."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession], cache_seconds: float) -> None:
+        self._factory = factory
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Principal]] = {}
+
+    async def verify(self, raw: str) -> Principal:
+        """The principal behind ``raw``, or ``Unauthorized``."""
+        if not raw.startswith(KEY_PREFIX) or len(raw) > 200:
+            raise Unauthorized("The API key is malformed.")
+        digest = hash_key(raw)
+        cached = self._cache.get(digest)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with self._factory() as session, session.begin():
+            row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+            if row is None or not hmac.compare_digest(row.key_hash, digest):
+                raise Unauthorized("The API key is not known.")
+            if row.revoked_at is not None:
+                raise Unauthorized("The API key has been revoked.")
+            await session.execute(
+                update(ApiKey)
+                .where(
+                    ApiKey.id == row.id,
+                    (ApiKey.last_used_at.is_(None))
+                    | (ApiKey.last_used_at < func.now() - _LAST_USED_RESOLUTION),
+                )
+                .values(last_used_at=func.now())
+            )
+            principal = Principal(row.id, row.principal, frozenset(row.scopes))
+        self._cache[digest] = (now + self._cache_seconds, principal)
+        return principal
+
+
+def bearer_token(request: Request) -> str | None:
+    """The key from ``Authorization: Bearer`` (or ``X-API-Key``)."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value:
+            return value.strip()
+    return request.headers.get("x-api-key")
+
+
+def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A FastAPI dependency admitting callers whose key holds ``scope``."""
+
+    async def dependency(request: Request) -> Principal:
+        raw = bearer_token(request)
+        if not raw:
+            raise Unauthorized("An API key is required (Authorization: Bearer tnr_...).")
+        verifier: KeyVerifier = request.app.state.key_verifier
+        principal = await verifier.verify(raw)
+        if not principal.allows(scope):
+            raise Forbidden(f"The API key lacks the '{scope}' scope.")
+        request.state.principal = principal
+        return principal
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency

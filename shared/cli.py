@@ -1,0 +1,217 @@
+"""``tenure``: the operator's entry point (run the platform, migrate, manage API keys)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from shared import embedded, migrate
+from shared.auth import SERVICE_SCOPES, ApiKey, create_key, revoke_principal_keys
+from shared.db import create_engine, session_factory, unit_of_work
+from shared.settings import DEFAULT_PORTS, SERVICE_NAMES
+
+app = typer.Typer(help="Tenure: run the platform and administer it.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+console = Console(stderr=True)
+
+DATA_DIR = Path(os.environ.get("TENURE_DATA_DIR", ".tenure"))
+ADMIN_PRINCIPAL = "admin"
+
+
+def database_url() -> str:
+    """``DATABASE_URL`` when set; otherwise the embedded server under ``.tenure/``."""
+    url = os.environ.get("TENURE_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    url, _server = embedded.start(DATA_DIR.resolve() / "pgdata")
+    return url
+
+
+async def _create_key(url: str, principal: str, scopes: list[str]) -> tuple[ApiKey, str]:
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            return await create_key(session, principal, scopes)
+    finally:
+        await engine.dispose()
+
+
+async def _ensure_admin_key(url: str) -> str | None:
+    """Create an admin key if no live one exists; returns its secret when it was made."""
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            live = await session.scalar(
+                select(ApiKey.id).where(
+                    ApiKey.principal == ADMIN_PRINCIPAL, ApiKey.revoked_at.is_(None)
+                )
+            )
+            if live is not None:
+                return None
+            _key, raw = await create_key(session, ADMIN_PRINCIPAL, ["admin"])
+            return raw
+    finally:
+        await engine.dispose()
+
+
+async def issue_service_keys(url: str) -> dict[str, str]:
+    """Fresh keys for each service (earlier ones revoked), for this run of the platform."""
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    keys: dict[str, str] = {}
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            for service in SERVICE_NAMES:
+                principal = f"service:{service}"
+                await revoke_principal_keys(session, principal)
+                _key, raw = await create_key(session, principal, list(SERVICE_SCOPES[service]))
+                keys[service] = raw
+    finally:
+        await engine.dispose()
+    return keys
+
+
+def service_environment(url: str, keys: dict[str, str], host: str) -> dict[str, dict[str, str]]:
+    """Each service process's environment: the database, its key, the others' URLs."""
+    urls = {f"TENURE_{s.upper()}_URL": f"http://{host}:{DEFAULT_PORTS[s]}" for s in SERVICE_NAMES}
+    return {
+        s: {
+            "TENURE_DATABASE_URL": url,
+            "TENURE_SERVICE_API_KEY": keys[s],
+            "TENURE_PORT": str(DEFAULT_PORTS[s]),
+            **urls,
+        }
+        for s in SERVICE_NAMES
+    }
+
+
+def uvicorn_command(service: str, host: str, port: int) -> list[str]:
+    """The command that runs one service process."""
+    return [
+        sys.executable, "-m", "uvicorn", f"services.{service}.app:create_app", "--factory",
+        "--host", host, "--port", str(port), "--no-access-log", "--timeout-graceful-shutdown", "5",
+    ]  # fmt: skip
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option(help="Address the services listen on")] = "127.0.0.1",
+) -> None:
+    """Start PostgreSQL (embedded unless DATABASE_URL is set), migrate, start all four services."""
+    url = database_url()
+    asyncio.run(migrate.upgrade(url, role_password=os.environ.get("TENURE_DB_ROLE_PASSWORD", "")))
+    admin_key = asyncio.run(_ensure_admin_key(url))
+    if admin_key:
+        console.print(f"[bold green]Admin API key (shown once, keep it):[/] {admin_key}")
+    keys = asyncio.run(issue_service_keys(url))
+    envs = service_environment(url, keys, host)
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for service in SERVICE_NAMES:
+            env = {**os.environ, **envs[service]}
+            cmd = uvicorn_command(service, host, DEFAULT_PORTS[service])
+            processes[service] = subprocess.Popen(cmd, env=env)  # noqa: S603
+            console.print(f"{service} on http://{host}:{DEFAULT_PORTS[service]}")
+        while all(p.poll() is None for p in processes.values()):
+            time.sleep(0.5)
+        failed = [s for s, p in processes.items() if p.poll() is not None]
+        console.print(f"[red]stopped unexpectedly:[/] {', '.join(failed)}")
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    finally:
+        for p in processes.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in processes.values():
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Create the service roles and migrate every schema."""
+    asyncio.run(
+        migrate.upgrade(
+            database_url(),
+            role_password=os.environ.get("TENURE_DB_ROLE_PASSWORD", ""),
+            revision=revision,
+        )
+    )
+    console.print("migrated")
+
+
+@keys_app.command("create")
+def keys_create(
+    principal: Annotated[str, typer.Option(help="Who the key is for")],
+    scope: Annotated[list[str], typer.Option(help="A scope; repeat for several")],
+) -> None:
+    """Create an API key and print its secret (shown once)."""
+    key, raw = asyncio.run(_create_key(database_url(), principal, scope))
+    console.print(f"id {key.id}")
+    typer.echo(raw)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never their secrets)."""
+
+    async def fetch() -> list[ApiKey]:
+        engine = create_engine(database_url(), pool_size=1, max_overflow=0)
+        try:
+            async with session_factory(engine)() as session:
+                return list(await session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+        finally:
+            await engine.dispose()
+
+    table = Table("id", "prefix", "principal", "scopes", "created", "revoked", "last used")
+    for k in asyncio.run(fetch()):
+        table.add_row(
+            str(k.id), k.display_prefix, k.principal, " ".join(k.scopes),
+            str(k.created_at), str(k.revoked_at or ""), str(k.last_used_at or ""),
+        )  # fmt: skip
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: uuid.UUID) -> None:
+    """Revoke an API key."""
+
+    async def revoke() -> bool:
+        engine = create_engine(database_url(), pool_size=1, max_overflow=0)
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                key = await session.get(ApiKey, key_id)
+                if key is None:
+                    return False
+                if key.revoked_at is None:
+                    key.revoked_at = func.now()
+                return True
+        finally:
+            await engine.dispose()
+
+    if not asyncio.run(revoke()):
+        console.print(f"[red]no key {key_id}[/]")
+        raise typer.Exit(1)
+    console.print(f"revoked {key_id}")

@@ -1,0 +1,236 @@
+"""One error hierarchy, rendered by one handler as RFC 9457 problem details."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.logging import current_request_id
+
+PROBLEM_JSON = "application/problem+json"
+_log = structlog.get_logger("tenure.errors")
+
+
+class FieldError(BaseModel):
+    """One thing wrong with the request: where (JSON pointer or parameter) and why."""
+
+    detail: str
+    pointer: str | None = Field(default=None, description="JSON pointer into the body")
+    parameter: str | None = Field(default=None, description="query, path or header parameter")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error response of Tenure is shaped."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class TenureError(Exception):
+    """Base of every error a service raises on purpose; carries its HTTP status."""
+
+    status_code: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal Server Error"
+    type_slug: ClassVar[str] = "internal"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = list(errors)
+        self.headers = headers or {}
+
+    @classmethod
+    def for_field(cls, pointer: str, detail: str) -> TenureError:
+        """An error about one field of the JSON body."""
+        return cls(detail, errors=[FieldError(detail=detail, pointer=pointer)])
+
+
+class BadRequest(TenureError):
+    status_code = 400
+    title = "Bad Request"
+    type_slug = "bad-request"
+
+
+class Unauthorized(TenureError):
+    status_code = 401
+    title = "Unauthorized"
+    type_slug = "unauthorized"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(TenureError):
+    status_code = 403
+    title = "Forbidden"
+    type_slug = "forbidden"
+
+
+class NotFound(TenureError):
+    status_code = 404
+    title = "Not Found"
+    type_slug = "not-found"
+
+
+class Conflict(TenureError):
+    status_code = 409
+    title = "Conflict"
+    type_slug = "conflict"
+
+
+class PayloadTooLarge(TenureError):
+    status_code = 413
+    title = "Payload Too Large"
+    type_slug = "payload-too-large"
+
+
+class Unprocessable(TenureError):
+    status_code = 422
+    title = "Unprocessable Content"
+    type_slug = "validation"
+
+
+class ServiceUnavailable(TenureError):
+    status_code = 503
+    title = "Service Unavailable"
+    type_slug = "unavailable"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    *,
+    type_slug: str = "",
+    detail: str | None = None,
+    errors: Sequence[FieldError] = (),
+    request: Request | None = None,
+    headers: dict[str, str] | None = None,
+) -> ORJSONResponse:
+    """Render a problem details response."""
+    problem = Problem(
+        type=f"https://tenure.dev/problems/{type_slug}" if type_slug else "about:blank",
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path if request is not None else None,
+        request_id=current_request_id(),
+        errors=list(errors),
+    )
+    return ORJSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def responses(*errors: type[TenureError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring the problem responses an endpoint can give."""
+    declared: dict[int | str, dict[str, Any]] = {}
+    error: type[TenureError]
+    for error in (Unauthorized, Forbidden, *errors):
+        declared[error.status_code] = {
+            "model": Problem,
+            "description": error.title,
+            "content": {PROBLEM_JSON: {}},
+        }
+    return declared
+
+
+def _location_to_field(loc: Sequence[int | str]) -> FieldError | None:
+    if not loc:
+        return None
+    where, *rest = loc
+    if where == "body":
+        pointer = "".join(f"/{str(part).replace('~', '~0').replace('/', '~1')}" for part in rest)
+        return FieldError(detail="", pointer=pointer or "")
+    return FieldError(detail="", parameter=".".join(str(part) for part in rest) or str(where))
+
+
+def validation_field_errors(raw_errors: Sequence[Any]) -> list[FieldError]:
+    """Turn pydantic/FastAPI error dicts into problem ``errors`` naming each field."""
+    out: list[FieldError] = []
+    for err in raw_errors:
+        field = _location_to_field(tuple(err.get("loc", ())))
+        message = str(err.get("msg", "invalid"))
+        if field is None:
+            out.append(FieldError(detail=message, pointer=""))
+        else:
+            out.append(field.model_copy(update={"detail": message}))
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error, expected or not, through problem details."""
+
+    @app.exception_handler(TenureError)
+    async def _tenure_error(request: Request, exc: TenureError) -> ORJSONResponse:
+        return problem_response(
+            exc.status_code,
+            exc.title,
+            type_slug=exc.type_slug,
+            detail=exc.detail,
+            errors=exc.errors,
+            request=request,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        raw = exc.errors()
+        if any(err.get("type") == "json_invalid" for err in raw):
+            return problem_response(
+                400,
+                "Bad Request",
+                type_slug="malformed-json",
+                detail="The request body is not valid JSON.",
+                request=request,
+            )
+        return problem_response(
+            422,
+            "Unprocessable Content",
+            type_slug="validation",
+            detail="The request has invalid fields; see errors.",
+            errors=validation_field_errors(raw),
+            request=request,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        titles = {404: "Not Found", 405: "Method Not Allowed", 400: "Bad Request"}
+        return problem_response(
+            exc.status_code,
+            titles.get(exc.status_code, "Error"),
+            detail=str(exc.detail) if exc.detail else None,
+            request=request,
+            headers=dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+        _log.exception("unhandled_error", path=request.url.path)
+        return problem_response(
+            500,
+            "Internal Server Error",
+            type_slug="internal",
+            detail="An unexpected error occurred; quote the request id when reporting it.",
+            request=request,
+        )

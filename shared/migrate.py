@@ -1,0 +1,144 @@
+"""Schema migrations: one Postgres schema, one Alembic version table and one role per service.
+
+Components migrate in order: ``auth`` (the shared API-key store) first, then each service.
+Migrations run as the administrative user of ``DATABASE_URL``; services connect as their
+own roles, whose privileges are granted here and reach only their own schema (plus read
+access to API keys).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.db import create_engine, role_name
+from shared.settings import SERVICE_NAMES
+
+COMPONENTS = ("auth", *SERVICE_NAMES)
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+VERSION_TABLE = "alembic_version"
+# Advisory lock held while migrating, so concurrent migrators queue instead of colliding.
+MIGRATION_LOCK_ID = 7_466_657_475
+
+# Table privileges each service's role holds on its own schema.
+OWN_SCHEMA_PRIVILEGES = {
+    "ingest": "SELECT, INSERT, UPDATE, DELETE",
+    "scoring": "SELECT, INSERT, UPDATE, DELETE",
+    "offers": "SELECT, INSERT, UPDATE, DELETE",
+    "ledger": "SELECT, INSERT, UPDATE, DELETE",
+}
+
+
+def alembic_config(component: str, connection: Connection | None = None) -> Config:
+    """The Alembic configuration of one component."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", str(MIGRATIONS_DIR / component))
+    cfg.attributes["component"] = component
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision(component: str) -> str | None:
+    """The newest migration of a component, read from the scripts (no database)."""
+    return ScriptDirectory.from_config(alembic_config(component)).get_current_head()
+
+
+async def ensure_roles(conn: AsyncConnection, password: str = "") -> None:
+    """Create each service's login role if missing (a concurrent creator is tolerated)."""
+    for service in SERVICE_NAMES:
+        role = role_name(service)
+        secret = password.replace("'", "''")
+        password_clause = f" PASSWORD '{secret}'" if password else ""
+        await conn.execute(
+            text(
+                f"""
+                DO $$ BEGIN
+                  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                    CREATE ROLE {role} LOGIN{password_clause};
+                  END IF;
+                EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                END $$;
+                """
+            )
+        )
+        if password:
+            await conn.execute(text(f"ALTER ROLE {role} PASSWORD '{secret}'"))
+
+
+async def grant_privileges(conn: AsyncConnection, component: str) -> None:
+    """Grant the roles exactly what they may do on a component's schema."""
+    if component == "auth":
+        for service in SERVICE_NAMES:
+            role = role_name(service)
+            await conn.execute(text(f"GRANT USAGE ON SCHEMA auth TO {role}"))
+            await conn.execute(text(f"GRANT SELECT, INSERT, UPDATE ON auth.api_keys TO {role}"))
+        return
+    role = role_name(component)
+    privileges = OWN_SCHEMA_PRIVILEGES[component]
+    await conn.execute(text(f"GRANT USAGE ON SCHEMA {component} TO {role}"))
+    await conn.execute(text(f"GRANT {privileges} ON ALL TABLES IN SCHEMA {component} TO {role}"))
+    await conn.execute(
+        text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {component} TO {role}")
+    )
+
+
+def _run_alembic(connection: Connection, component: str, action: str, revision: str) -> None:
+    cfg = alembic_config(component, connection)
+    if action == "upgrade":
+        command.upgrade(cfg, revision)
+    else:
+        command.downgrade(cfg, revision)
+
+
+async def upgrade(admin_url: str, *, role_password: str = "", revision: str = "head") -> None:
+    """Create roles and schemas, migrate every component to ``revision``, and grant."""
+    engine = create_engine(admin_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            # One migrator at a time per database; a second waits rather than colliding.
+            await conn.execute(text(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
+            try:
+                await ensure_roles(conn, role_password)
+                for component in COMPONENTS:
+                    await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {component}"))
+                    await conn.run_sync(_run_alembic, component, "upgrade", revision)
+                    await grant_privileges(conn, component)
+                    await conn.commit()
+            finally:
+                await conn.execute(text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
+                await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+async def downgrade(admin_url: str, *, revision: str = "base") -> None:
+    """Downgrade every component, services first, then ``auth``."""
+    engine = create_engine(admin_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            for component in reversed(COMPONENTS):
+                await conn.run_sync(_run_alembic, component, "downgrade", revision)
+                await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+async def current_revision(conn: AsyncConnection, component: str) -> Any:
+    """The revision a component's schema is at, or None if it was never migrated."""
+    exists = await conn.scalar(
+        text("SELECT to_regclass(:name)"), {"name": f"{component}.{VERSION_TABLE}"}
+    )
+    if exists is None:
+        return None
+    # component is one of COMPONENTS, a fixed name, never caller input.
+    query = f"SELECT version_num FROM {component}.{VERSION_TABLE}"  # noqa: S608
+    return await conn.scalar(text(query))

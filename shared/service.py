@@ -1,0 +1,122 @@
+"""Builds a Tenure service app: the pieces every service has, wired the same way."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import ORJSONResponse
+
+from shared.api import health, keys
+from shared.api.outbox import outbox_router
+from shared.auth import KeyVerifier
+from shared.db import create_engine, service_url, session_factory
+from shared.errors import PayloadTooLarge, install_error_handlers
+from shared.http import ServiceClient
+from shared.logging import configure_logging
+from shared.metrics import RequestContextMiddleware, metrics_endpoint
+from shared.migrate import head_revision
+from shared.outbox import OutboxDispatcher, OutboxMixin
+from shared.settings import ServiceSettings
+
+
+@dataclass
+class ServiceSpec:
+    """What makes one service differ from another."""
+
+    settings: ServiceSettings
+    title: str
+    description: str
+    routers: Sequence[APIRouter]
+    outbox_model: type[OutboxMixin] | None = None
+    # Services this one sends outbox messages to.
+    destinations: Sequence[str] = field(default_factory=tuple)
+
+
+def build_app(spec: ServiceSpec, lifespan: object) -> FastAPI:
+    """A FastAPI app with problem details, auth, health, metrics and the spec's routers."""
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version="0.1.0",
+        lifespan=lifespan,  # type: ignore[arg-type]
+        default_response_class=ORJSONResponse,
+    )
+    app.state.spec = spec
+    app.state.service_name = spec.settings.service_name
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, service=spec.settings.service_name)
+    app.include_router(health.router)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    app.include_router(keys.router)
+    if spec.outbox_model is not None:
+        app.include_router(outbox_router(spec.outbox_model))
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+@asynccontextmanager
+async def service_resources(app: FastAPI) -> AsyncIterator[None]:
+    """Open the engine, key verifier, service clients and outbox dispatcher; close them after."""
+    spec: ServiceSpec = app.state.spec
+    settings = spec.settings
+    name = settings.service_name
+    configure_logging(name, level=settings.log_level, json=settings.log_json)
+    engine = create_engine(
+        service_url(settings.database_url, name, settings.db_role_password.get_secret_value()),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+    factory = session_factory(engine)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = factory
+    app.state.head_revision = head_revision(name)
+    app.state.key_verifier = KeyVerifier(factory, settings.api_key_cache_seconds)
+    api_key = settings.service_api_key.get_secret_value()
+    clients = {d: ServiceClient(settings.service_url(d), api_key) for d in spec.destinations}
+    app.state.clients = clients
+    dispatcher = None
+    if spec.outbox_model is not None:
+        dispatcher = OutboxDispatcher(
+            service=name,
+            model=spec.outbox_model,
+            factory=factory,
+            clients=clients,
+            poll_seconds=settings.outbox_poll_seconds,
+            batch_size=settings.outbox_batch_size,
+            max_attempts=settings.outbox_max_attempts,
+            backoff_cap=settings.outbox_max_backoff_seconds,
+        )
+        dispatcher.start()
+    app.state.dispatcher = dispatcher
+    try:
+        yield
+    finally:
+        if dispatcher is not None:
+            await dispatcher.stop()
+        for client in clients.values():
+            await client.aclose()
+        await engine.dispose()
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing with 413 as soon as it exceeds ``limit`` bytes.
+
+    The declared Content-Length is checked first, then the stream as it arrives, so an
+    oversized body is never held in memory whole.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is larger than the {limit}-byte limit.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The body is larger than the {limit}-byte limit.")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,61 @@
+"""Settings common to every service, read from the environment (``TENURE_`` prefix)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAMES = ("ingest", "scoring", "offers", "ledger")
+DEFAULT_PORTS = {"ingest": 8001, "scoring": 8002, "offers": 8003, "ledger": 8004}
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings for a Tenure service; each service subclasses it and names itself."""
+
+    model_config = SettingsConfigDict(env_prefix="TENURE_", extra="ignore")
+
+    service_name: ClassVar[str]
+
+    # The server the platform uses; the service connects to it as its own role.
+    database_url: str = Field(
+        validation_alias=AliasChoices("TENURE_DATABASE_URL", "DATABASE_URL"),
+    )
+    # Password of the per-service database roles (empty under trust authentication).
+    db_role_password: SecretStr = SecretStr("")
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # This service's own API key, used when it calls another service.
+    service_api_key: SecretStr = SecretStr("")
+    ingest_url: str = "http://127.0.0.1:8001"
+    scoring_url: str = "http://127.0.0.1:8002"
+    offers_url: str = "http://127.0.0.1:8003"
+    ledger_url: str = "http://127.0.0.1:8004"
+
+    outbox_poll_seconds: float = 0.5
+    outbox_batch_size: int = 200
+    outbox_max_attempts: int = 12
+    outbox_max_backoff_seconds: float = 60.0
+    # How long an accepted API key stays cached before it is checked again (revocation delay).
+    api_key_cache_seconds: float = 5.0
+
+    def effective_port(self) -> int:
+        """The configured port, or the service's well-known default."""
+        return self.port or DEFAULT_PORTS[self.service_name]
+
+    def service_url(self, service: str) -> str:
+        """Base URL of another service."""
+        urls = {
+            "ingest": self.ingest_url,
+            "scoring": self.scoring_url,
+            "offers": self.offers_url,
+            "ledger": self.ledger_url,
+        }
+        return urls[service].rstrip("/")

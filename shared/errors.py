@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -123,7 +124,7 @@ def problem_response(
     errors: Sequence[FieldError] = (),
     request: Request | None = None,
     headers: dict[str, str] | None = None,
-) -> ORJSONResponse:
+) -> Response:
     """Render a problem details response."""
     problem = Problem(
         type=f"https://tenure.dev/problems/{type_slug}" if type_slug else "about:blank",
@@ -134,8 +135,8 @@ def problem_response(
         request_id=current_request_id(),
         errors=list(errors),
     )
-    return ORJSONResponse(
-        problem.model_dump(exclude_none=True),
+    return Response(
+        orjson.dumps(problem.model_dump(mode="json", exclude_none=True)),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,
@@ -182,7 +183,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Route every error, expected or not, through problem details."""
 
     @app.exception_handler(TenureError)
-    async def _tenure_error(request: Request, exc: TenureError) -> ORJSONResponse:
+    async def _tenure_error(request: Request, exc: TenureError) -> Response:
         return problem_response(
             exc.status_code,
             exc.title,
@@ -194,7 +195,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         raw = exc.errors()
         if any(err.get("type") == "json_invalid" for err in raw):
             return problem_response(
@@ -214,7 +215,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "Not Found", 405: "Method Not Allowed", 400: "Bad Request"}
         return problem_response(
             exc.status_code,
@@ -225,7 +226,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         _log.exception("unhandled_error", path=request.url.path)
         return problem_response(
             500,

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import ORJSONResponse
 
 from shared.api import health, keys
 from shared.api.outbox import outbox_router
@@ -42,7 +41,6 @@ def build_app(spec: ServiceSpec, lifespan: object) -> FastAPI:
         description=spec.description,
         version="0.1.0",
         lifespan=lifespan,  # type: ignore[arg-type]
-        default_response_class=ORJSONResponse,
     )
     app.state.spec = spec
     app.state.service_name = spec.settings.service_name

@@ -151,3 +151,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
         elif "db" in path.parts:
             item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture
+async def fresh_database(server_url: str) -> AsyncIterator[str]:
+    """A database of this test's own, migrated to head (for tests that stop services)."""
+    name = scratch_database_name()
+    await create_database(server_url, name)
+    url = with_database(server_url, name)
+    await migrate.upgrade(url)
+    yield url
+    await drop_database(server_url, name)

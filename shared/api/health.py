@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.migrate import current_revision
@@ -32,12 +32,12 @@ async def readyz(request: Request) -> Any:
         async with request.app.state.engine.connect() as conn:
             current = await current_revision(conn, service)
     except (SQLAlchemyError, OSError) as exc:
-        return ORJSONResponse(
+        return JSONResponse(
             {"status": "unavailable", "database": "unreachable", "error": type(exc).__name__},
             status_code=503,
         )
     if current != expected:
-        return ORJSONResponse(
+        return JSONResponse(
             {"status": "unavailable", "migrations": {"current": current, "head": expected}},
             status_code=503,
         )

@@ -12,16 +12,17 @@ from shared.errors import NotFound, responses
 from shared.outbox import OutboxEntry, OutboxMixin, list_entries, retry_parked
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
 
+Admin = Annotated[Principal, Depends(require("admin"))]
+
 
 def outbox_router(model: type[OutboxMixin]) -> APIRouter:
     """The outbox admin endpoints for a service whose outbox table is ``model``."""
     router = APIRouter(prefix="/v1/outbox", tags=["outbox"])
-    admin = Annotated[Principal, Depends(require("admin"))]
 
     @router.get("", responses=responses())
     async def list_outbox(
         session: Session,
-        _: admin,
+        _: Admin,
         page: Annotated[PageParams, Depends(page_params)],
         parked: Annotated[bool | None, Query(description="Only parked (true) or pending")] = None,
     ) -> Page[OutboxEntry]:
@@ -35,7 +36,7 @@ def outbox_router(model: type[OutboxMixin]) -> APIRouter:
         return Page(items=rows[: page.limit], next_cursor=cursor)
 
     @router.post("/{entry_id}/retry", status_code=202, responses=responses(NotFound))
-    async def retry(entry_id: int, session: Session, _: admin) -> dict[str, int]:
+    async def retry(entry_id: int, session: Session, _: Admin) -> dict[str, int]:
         """Put a parked message back in line for delivery."""
         if not await retry_parked(session, model, entry_id):
             raise NotFound(f"No parked outbox message {entry_id}.")

@@ -142,7 +142,7 @@ async def user_accounts(session: AsyncSession, user_ids: Iterable[str]) -> dict[
             User.external_id.in_(wanted), User.account_id.is_not(None)
         )
     )
-    return {user: account for user, account in rows.tuples() if account is not None}
+    return {user: account for user, account in rows.all() if account is not None}
 
 
 # --- events -------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ async def attribute_pending(session: AsyncSession, links: dict[str, str]) -> lis
         ),
         {"users": users, "accounts": [links[u] for u in users]},
     )
-    return [Activity(a, u, n, ts) for a, u, n, ts in result.tuples()]
+    return [Activity(a, u, n, ts) for a, u, n, ts in result.all()]
 
 
 async def insert_rejections(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -322,7 +322,7 @@ async def _insert_distinct(
         ),
         {"a": [r[0] for r in rows], "d": [r[1] for r in rows], "v": [r[2] for r in rows]},
     )
-    return {(a, d): n for a, d, n in result.tuples()}
+    return {(a, d): n for a, d, n in result.all()}
 
 
 async def rollups_for(

@@ -14,9 +14,9 @@ from tests.support import ServiceProcess
 
 
 async def wait_for_change(
-    scoring: httpx.AsyncClient, account_id: str, timeout: float = 20
+    scoring: httpx.AsyncClient, account_id: str, within: float = 20
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         cursor = None
         while True:

@@ -1,0 +1,148 @@
+"""Ingest's pure rules: event validation, Segment clock correction, daily aggregation."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.ingest.domain.events import InvalidEvent, native_event, segment_event
+from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, Activity, EventMap, aggregate
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def test_native_event_is_normalised_to_utc() -> None:
+    event = native_event(
+        {"id": "e1", "account_id": "a", "name": "login", "timestamp": "2026-11-20T01:00:00+05:00"},
+        NOW,
+    )
+    assert event.timestamp == datetime(2026, 11, 19, 20, 0, tzinfo=UTC)
+    assert event.timestamp.date() == date(2026, 11, 19)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"account_id": "a", "name": "x", "timestamp": "2026-11-20T00:00:00Z"}, "id"),
+        ({"id": "e", "name": "x", "timestamp": "2026-11-20T00:00:00Z"}, "account_id"),
+        ({"id": "e", "account_id": "a", "timestamp": "2026-11-20T00:00:00Z"}, "name"),
+        ({"id": "e", "account_id": "a", "name": "x"}, "timestamp"),
+        ({"id": "e", "account_id": "a", "name": "x", "timestamp": "yesterday"}, "timestamp"),
+        (
+            {"id": "e", "account_id": "a", "name": "x", "timestamp": "2026-12-01T00:00:00Z"},
+            "timestamp",
+        ),
+        (
+            {"id": "e", "account_id": 7j, "name": "x", "timestamp": "2026-11-20T00:00:00Z"},
+            "account_id",
+        ),
+        (
+            {
+                "id": "e",
+                "account_id": "a",
+                "name": "x",
+                "timestamp": "2026-11-20T00:00:00Z",
+                "properties": [],
+            },
+            "properties",
+        ),
+    ],
+)
+def test_invalid_native_events_name_the_field(raw: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        native_event(raw, NOW)
+    assert caught.value.field == field
+
+
+def test_segment_skew_correction_uses_sent_at() -> None:
+    raw = {
+        "type": "track",
+        "messageId": "m",
+        "userId": "u",
+        "event": "login",
+        "timestamp": "2026-11-23T20:00:00Z",  # client clock is 8 hours fast
+        "sentAt": "2026-11-23T20:00:10Z",
+    }
+    event = segment_event(raw, default_type=None, received_at=NOW, batch_sent_at=None)
+    assert event.timestamp == NOW - timedelta(seconds=10)
+
+
+def test_segment_without_sent_at_keeps_timestamp_and_batch_sent_at_applies() -> None:
+    raw = {"type": "track", "messageId": "m", "userId": "u", "event": "e",
+           "timestamp": "2026-11-23T11:00:00Z"}  # fmt: skip
+    assert segment_event(
+        raw, default_type=None, received_at=NOW, batch_sent_at=None
+    ).timestamp == datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+    batch_sent = datetime(2026, 11, 23, 11, 30, tzinfo=UTC)
+    corrected = segment_event(raw, default_type=None, received_at=NOW, batch_sent_at=batch_sent)
+    assert corrected.timestamp == NOW - timedelta(minutes=30)
+
+
+def test_segment_group_attributes_and_context_group() -> None:
+    group = segment_event(
+        {"type": "group", "messageId": "m", "userId": "u", "groupId": "acme"},
+        default_type=None, received_at=NOW, batch_sent_at=None,
+    )  # fmt: skip
+    assert (group.account_id, group.group_id) == ("acme", "acme")
+    track = segment_event(
+        {"messageId": "m2", "userId": "u", "event": "x", "context": {"groupId": "acme"}},
+        default_type="track", received_at=NOW, batch_sent_at=None,
+    )  # fmt: skip
+    assert track.account_id == "acme"
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"type": "track", "userId": "u", "event": "x"}, "messageId"),
+        ({"type": "track", "messageId": "m", "event": "x"}, "userId"),
+        ({"type": "track", "messageId": "m", "userId": "u"}, "event"),
+        ({"type": "group", "messageId": "m", "userId": "u"}, "groupId"),
+        ({"type": "alias", "messageId": "m", "userId": "u"}, "previousId"),
+        ({"type": "launch", "messageId": "m", "userId": "u"}, "type"),
+    ],
+)
+def test_invalid_segment_messages_name_the_field(raw: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        segment_event(raw, default_type=None, received_at=NOW, batch_sent_at=None)
+    assert caught.value.field == field
+
+
+def test_aggregate_counts_distinct_users_and_features_per_day() -> None:
+    day = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    acts = [
+        Activity("a", "u1", "login", day),
+        Activity("a", "u1", "login", day),
+        Activity("a", "u2", "report_created", day),
+        Activity("a", "u2", "dashboard_viewed", day),
+        Activity("a", "u2", "dashboard_shared", day),
+        Activity("a", "u3", "export", day - timedelta(days=1)),
+    ]
+    totals = aggregate(acts, DEFAULT_EVENT_MAP)
+    today = totals[("a", date(2026, 11, 20))]
+    assert today.counters["logins"] == 2
+    assert today.counters["key_actions"] == 2
+    assert today.users == {"u1", "u2"}
+    assert today.features == {"reports", "dashboards"}
+    assert totals[("a", date(2026, 11, 19))].counters["exports"] == 1
+
+
+def test_event_map_round_trips_through_its_document() -> None:
+    custom = EventMap(logins=frozenset({"in"}), core_features={"x": "feature-x"})
+    assert EventMap.from_document(custom.to_document()) == custom
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["login", "export", "other"]), st.integers(0, 3)), max_size=50
+    )
+)
+def test_aggregate_event_count_equals_input(items: list[tuple[str, int]]) -> None:
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    acts = [Activity("a", "u", name, base + timedelta(days=d)) for name, d in items]
+    totals = aggregate(acts, DEFAULT_EVENT_MAP)
+    assert sum(t.counters["events"] for t in totals.values()) == len(items)
+    assert sum(t.counters["logins"] for t in totals.values()) == sum(n == "login" for n, _ in items)

@@ -1,0 +1,76 @@
+"""The shared library's pure parts: problem field pointers, cursors, backoff, scopes."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.scoring.domain.changes import changed_accounts
+from shared.auth import Principal, generate_key, hash_key, validate_scopes
+from shared.errors import BadRequest, Unprocessable, validation_field_errors
+from shared.outbox import backoff_seconds
+from shared.pagination import decode_cursor, encode_cursor
+
+
+def test_validation_errors_become_json_pointers() -> None:
+    errors = validation_field_errors(
+        [
+            {"loc": ("body", "accounts", 3, "currency"), "msg": "bad"},
+            {"loc": ("query", "limit"), "msg": "too big"},
+            {"loc": ("body", "a/b~c"), "msg": "odd"},
+        ]
+    )
+    assert errors[0].pointer == "/accounts/3/currency"
+    assert errors[1].parameter == "limit"
+    assert errors[2].pointer == "/a~1b~0c"
+
+
+@given(st.lists(st.one_of(st.integers(-(2**63), 2**63 - 1), st.text(max_size=20)), max_size=4))
+def test_cursor_round_trip(position: list[object]) -> None:
+    assert decode_cursor(encode_cursor(position)) == position
+
+
+@pytest.mark.parametrize("junk", ["%%%", "bm90IGpzb24", "eyJhIjoxfQ"])
+def test_foreign_cursors_are_refused(junk: str) -> None:
+    with pytest.raises(BadRequest):
+        decode_cursor(junk)
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert 0.25 <= backoff_seconds(1, base=0.5, cap=60) <= 0.5
+    assert 2.0 <= backoff_seconds(4, base=0.5, cap=60) <= 4.0
+    assert 30 <= backoff_seconds(30, base=0.5, cap=60) <= 60
+
+
+def test_keys_are_random_and_hashed() -> None:
+    a, b = generate_key(), generate_key()
+    assert a != b
+    assert a.startswith("tnr_")
+    assert hash_key(a) != a
+    assert len(hash_key(a)) == 64
+
+
+def test_admin_holds_every_scope_and_unknown_scopes_are_refused() -> None:
+    admin = Principal(uuid.uuid4(), "ops", frozenset({"admin"}))
+    reader = Principal(uuid.uuid4(), "crm", frozenset({"ingest:read"}))
+    assert admin.allows("ledger:write")
+    assert reader.allows("ingest:read")
+    assert not reader.allows("ingest:write")
+    assert validate_scopes(["ledger:read", "ledger:read"]) == ["ledger:read"]
+    with pytest.raises(Unprocessable):
+        validate_scopes(["root"])
+
+
+def test_changed_accounts_counts_only_account_change_messages() -> None:
+    counts = changed_accounts(
+        [
+            ("accounts.changed", {"account_ids": ["a", "b"]}),
+            ("accounts.changed", {"account_ids": ["a", 5, ""]}),
+            ("something.else", {"account_ids": ["c"]}),
+            ("accounts.changed", {"account_ids": "not-a-list"}),
+        ]
+    )
+    assert counts == {"a": 2, "b": 1}

@@ -38,7 +38,7 @@ async def test_two_dispatchers_deliver_each_message_exactly_once(
             poll_seconds=0.05,
             batch_size=25,
             max_attempts=5,
-        )  # fmt: skip
+        )
         for c in clients
     ]
     try:

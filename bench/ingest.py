@@ -1,0 +1,187 @@
+"""Ingest benchmark: Segment /v1/batch through the real service vs a bare asyncpg COPY.
+
+200,000 track events in batches of 500 from 8 concurrent clients against a real ingest
+process, then, in the same run and on the same server, asyncpg ``COPY`` of the same rows into
+a scratch copy of the events table. Prints events/s for both, their ratio, and batch latency.
+
+    make bench            # embedded PostgreSQL
+    BENCH_EVENTS=50000 .venv/bin/python bench/ingest.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from shared import embedded, migrate  # noqa: E402
+from shared.cli import _create_key  # noqa: E402
+from tests.conftest import create_database, drop_database, service_keys  # noqa: E402
+from tests.support import ROOT, ServiceProcess, scratch_database_name, with_database  # noqa: E402
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", "200000"))
+BATCH = 500
+CLIENTS = 8
+ACCOUNTS = 1000
+USERS = 5000
+NAMES = ["login", "report_created", "dashboard_viewed", "api_call", "export", "page_opened"]
+
+
+def make_messages(count: int) -> list[dict[str, Any]]:
+    """Segment-style track events spread over 30 days, 1,000 accounts and 5,000 users."""
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    out = []
+    for _ in range(count):
+        user = rng.randrange(USERS)
+        ts = now - timedelta(seconds=rng.randrange(30 * 86400))
+        out.append(
+            {
+                "type": "track",
+                "messageId": uuid.uuid4().hex,
+                "userId": f"user-{user}",
+                "event": rng.choice(NAMES),
+                "timestamp": ts.isoformat(),
+                "context": {"groupId": f"acct-{user % ACCOUNTS}"},
+                "properties": {"plan": "growth", "value": rng.randrange(1000)},
+            }
+        )
+    return out
+
+
+async def http_run(
+    url: str, write_key: str, messages: list[dict[str, Any]]
+) -> tuple[float, list[float]]:
+    batches = [messages[i : i + BATCH] for i in range(0, len(messages), BATCH)]
+    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+    for b in batches:
+        queue.put_nowait(b)
+    latencies: list[float] = []
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
+
+    async def worker() -> None:
+        async with httpx.AsyncClient(base_url=url, headers=auth, timeout=60) as client:
+            while not queue.empty():
+                batch = queue.get_nowait()
+                body = orjson.dumps({"batch": batch})
+                started = time.perf_counter()
+                response = await client.post(
+                    "/v1/batch", content=body, headers={"Content-Type": "application/json"}
+                )
+                latencies.append(time.perf_counter() - started)
+                result = response.json()
+                assert response.status_code == 200 and result["accepted"] == len(batch), result
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+    return time.perf_counter() - started, latencies
+
+
+async def copy_run(url: str, messages: list[dict[str, Any]]) -> float:
+    """The floor: COPY of the same rows into a scratch copy of ingest.events."""
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS public.bench_events")
+        await conn.execute("CREATE TABLE public.bench_events (LIKE ingest.events INCLUDING ALL)")
+        now = datetime.now(UTC)
+        rows = [
+            (
+                m["messageId"],
+                None,
+                "track",
+                m["event"],
+                datetime.fromisoformat(m["timestamp"]),
+                now,
+                m["context"]["groupId"],
+                m["userId"],
+                None,
+                orjson.dumps(m["properties"]).decode(),
+            )  # fmt: skip
+            for m in messages
+        ]
+        columns = ["id", "source_id", "type", "name", "ts", "received_at", "account_id",
+                   "user_id", "anonymous_id", "properties"]  # fmt: skip
+        started = time.perf_counter()
+        await conn.copy_records_to_table(
+            "bench_events", records=rows, columns=columns, schema_name="public"
+        )
+        return time.perf_counter() - started
+    finally:
+        await conn.execute("DROP TABLE IF EXISTS public.bench_events")
+        await conn.close()
+
+
+async def main() -> None:
+    server = (
+        os.environ.get("BENCH_DATABASE_URL") or embedded.start(ROOT / ".tenure" / "bench-pgdata")[0]
+    )
+    name = scratch_database_name()
+    await create_database(server, name)
+    url = with_database(server, name)
+    ingest: ServiceProcess | None = None
+    try:
+        await migrate.upgrade(url)
+        _key, admin = await _create_key(url, "bench", ["admin"])
+        keys = await service_keys(url)
+        ingest = ServiceProcess(
+            "ingest", url,
+            env={"TENURE_SERVICE_API_KEY": keys["ingest"], "TENURE_API_KEY_CACHE_SECONDS": "5"},
+        )  # fmt: skip
+        await asyncio.to_thread(ingest.start)
+        headers = {"Authorization": f"Bearer {admin}"}
+        async with httpx.AsyncClient(base_url=ingest.url, headers=headers, timeout=60) as client:
+            accounts = [
+                {
+                    "external_id": f"acct-{i}",
+                    "name": f"Account {i}",
+                    "motion_segment": "smb",
+                    "billing_period": "monthly",
+                    "mrr_minor": 10_000,
+                    "currency": "USD",
+                    "seats_purchased": 10,
+                    "status": "active",
+                }  # fmt: skip
+                for i in range(ACCOUNTS)
+            ]
+            assert (
+                await client.post("/v1/accounts/batch", json={"accounts": accounts})
+            ).status_code == 200
+            write_key = (
+                await client.post("/v1/sources", json={"kind": "segment", "name": "bench"})
+            ).json()["write_key"]
+
+        messages = make_messages(EVENTS)
+        http_seconds, latencies = await http_run(ingest.url, write_key, messages)
+        copy_seconds = await copy_run(url, messages)
+    finally:
+        if ingest is not None:
+            ingest.stop()
+        await drop_database(server, name)
+
+    http_rate = EVENTS / http_seconds
+    copy_rate = EVENTS / copy_seconds
+    cut = statistics.quantiles(latencies, n=100)
+    print(f"events:                 {EVENTS:,} in batches of {BATCH} from {CLIENTS} clients")
+    print(f"HTTP /v1/batch:         {http_rate:,.0f} events/s ({http_seconds:.1f} s)")
+    print(f"asyncpg COPY (floor):   {copy_rate:,.0f} events/s ({copy_seconds:.1f} s)")
+    print(f"ratio HTTP / COPY:      {http_rate / copy_rate:.2f}  (target >= 0.5)")
+    print(f"batch latency:          p50 {cut[49] * 1000:.0f} ms, p99 {cut[98] * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -28,10 +28,10 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared import embedded, migrate  # noqa: E402
-from shared.cli import _create_key  # noqa: E402
-from tests.conftest import create_database, drop_database, service_keys  # noqa: E402
-from tests.support import ROOT, ServiceProcess, scratch_database_name, with_database  # noqa: E402
+from shared import embedded, migrate
+from shared.cli import _create_key
+from tests.conftest import create_database, drop_database, service_keys
+from tests.support import ROOT, ServiceProcess, scratch_database_name, with_database
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "200000"))
 BATCH = 500
@@ -84,7 +84,8 @@ async def http_run(
                 )
                 latencies.append(time.perf_counter() - started)
                 result = response.json()
-                assert response.status_code == 200 and result["accepted"] == len(batch), result
+                if response.status_code != 200 or result["accepted"] != len(batch):
+                    raise RuntimeError(f"batch not fully accepted: {result}")
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CLIENTS)))
@@ -111,11 +112,21 @@ async def copy_run(url: str, messages: list[dict[str, Any]]) -> float:
                 m["userId"],
                 None,
                 orjson.dumps(m["properties"]).decode(),
-            )  # fmt: skip
+            )
             for m in messages
         ]
-        columns = ["id", "source_id", "type", "name", "ts", "received_at", "account_id",
-                   "user_id", "anonymous_id", "properties"]  # fmt: skip
+        columns = [
+            "id",
+            "source_id",
+            "type",
+            "name",
+            "ts",
+            "received_at",
+            "account_id",
+            "user_id",
+            "anonymous_id",
+            "properties",
+        ]
         started = time.perf_counter()
         await conn.copy_records_to_table(
             "bench_events", records=rows, columns=columns, schema_name="public"
@@ -139,9 +150,10 @@ async def main() -> None:
         _key, admin = await _create_key(url, "bench", ["admin"])
         keys = await service_keys(url)
         ingest = ServiceProcess(
-            "ingest", url,
+            "ingest",
+            url,
             env={"TENURE_SERVICE_API_KEY": keys["ingest"], "TENURE_API_KEY_CACHE_SECONDS": "5"},
-        )  # fmt: skip
+        )
         await asyncio.to_thread(ingest.start)
         headers = {"Authorization": f"Bearer {admin}"}
         async with httpx.AsyncClient(base_url=ingest.url, headers=headers, timeout=60) as client:
@@ -155,7 +167,7 @@ async def main() -> None:
                     "currency": "USD",
                     "seats_purchased": 10,
                     "status": "active",
-                }  # fmt: skip
+                }
                 for i in range(ACCOUNTS)
             ]
             assert (

@@ -102,9 +102,19 @@ def service_environment(url: str, keys: dict[str, str], host: str) -> dict[str, 
 def uvicorn_command(service: str, host: str, port: int) -> list[str]:
     """The command that runs one service process."""
     return [
-        sys.executable, "-m", "uvicorn", f"services.{service}.app:create_app", "--factory",
-        "--host", host, "--port", str(port), "--no-access-log", "--timeout-graceful-shutdown", "5",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"services.{service}.app:create_app",
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "5",
+    ]
 
 
 @app.command()
@@ -188,9 +198,14 @@ def keys_list() -> None:
     table = Table("id", "prefix", "principal", "scopes", "created", "revoked", "last used")
     for k in asyncio.run(fetch()):
         table.add_row(
-            str(k.id), k.display_prefix, k.principal, " ".join(k.scopes),
-            str(k.created_at), str(k.revoked_at or ""), str(k.last_used_at or ""),
-        )  # fmt: skip
+            str(k.id),
+            k.display_prefix,
+            k.principal,
+            " ".join(k.scopes),
+            str(k.created_at),
+            str(k.revoked_at or ""),
+            str(k.last_used_at or ""),
+        )
     Console().print(table)
 
 

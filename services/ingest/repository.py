@@ -24,10 +24,22 @@ from services.ingest.models import (
 )
 
 ACCOUNT_FIELDS = (
-    "name", "industry", "region", "motion_segment", "plan", "billing_period", "mrr_minor",
-    "currency", "seats_purchased", "contract_start", "renewal_date", "status",
-    "champion_user_id", "stripe_customer_id", "cancel_intent",
-)  # fmt: skip
+    "name",
+    "industry",
+    "region",
+    "motion_segment",
+    "plan",
+    "billing_period",
+    "mrr_minor",
+    "currency",
+    "seats_purchased",
+    "contract_start",
+    "renewal_date",
+    "status",
+    "champion_user_id",
+    "stripe_customer_id",
+    "cancel_intent",
+)
 USER_FIELDS = ("account_id", "email", "name", "role", "traits")
 
 

@@ -110,9 +110,16 @@ async def test_undeliverable_messages_are_parked_and_can_be_retried(
         enqueue(session, Outbox, "scoring", "accounts.changed", {"account_ids": ["a"]})
     dead = {"scoring": ServiceClient("http://127.0.0.1:9", "tnr_x", attempts=1)}
     dispatcher = OutboxDispatcher(
-        service="ingest", model=Outbox, factory=factory, clients=dead,
-        poll_seconds=0.05, batch_size=10, max_attempts=2, backoff_base=0.0, backoff_cap=0.0,
-    )  # fmt: skip
+        service="ingest",
+        model=Outbox,
+        factory=factory,
+        clients=dead,
+        poll_seconds=0.05,
+        batch_size=10,
+        max_attempts=2,
+        backoff_base=0.0,
+        backoff_cap=0.0,
+    )
     try:
         for _ in range(3):
             assert await dispatcher.deliver_due() == 0

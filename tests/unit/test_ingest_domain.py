@@ -71,8 +71,13 @@ def test_segment_skew_correction_uses_sent_at() -> None:
 
 
 def test_segment_without_sent_at_keeps_timestamp_and_batch_sent_at_applies() -> None:
-    raw = {"type": "track", "messageId": "m", "userId": "u", "event": "e",
-           "timestamp": "2026-11-23T11:00:00Z"}  # fmt: skip
+    raw = {
+        "type": "track",
+        "messageId": "m",
+        "userId": "u",
+        "event": "e",
+        "timestamp": "2026-11-23T11:00:00Z",
+    }
     assert segment_event(
         raw, default_type=None, received_at=NOW, batch_sent_at=None
     ).timestamp == datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
@@ -84,13 +89,17 @@ def test_segment_without_sent_at_keeps_timestamp_and_batch_sent_at_applies() -> 
 def test_segment_group_attributes_and_context_group() -> None:
     group = segment_event(
         {"type": "group", "messageId": "m", "userId": "u", "groupId": "acme"},
-        default_type=None, received_at=NOW, batch_sent_at=None,
-    )  # fmt: skip
+        default_type=None,
+        received_at=NOW,
+        batch_sent_at=None,
+    )
     assert (group.account_id, group.group_id) == ("acme", "acme")
     track = segment_event(
         {"messageId": "m2", "userId": "u", "event": "x", "context": {"groupId": "acme"}},
-        default_type="track", received_at=NOW, batch_sent_at=None,
-    )  # fmt: skip
+        default_type="track",
+        received_at=NOW,
+        batch_sent_at=None,
+    )
     assert track.account_id == "acme"
 
 

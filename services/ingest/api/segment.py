@@ -87,9 +87,11 @@ async def _accept(
             if batch and len(orjson.dumps(raw)) > settings.segment_max_message_bytes:
                 raise InvalidEvent("", "message is larger than 32 KB")
             event = segment_event(
-                raw, default_type=default_type, received_at=received_at,
+                raw,
+                default_type=default_type,
+                received_at=received_at,
                 batch_sent_at=batch_sent_at,
-            )  # fmt: skip
+            )
             parsed.append((index, raw, event))
         except InvalidEvent as exc:
             parsed.append((index, raw, exc))

@@ -58,9 +58,12 @@ async def list_users(
     position = decode_cursor(page.cursor)
     after = (datetime.fromisoformat(position[0]), str(position[1])) if position else None
     rows = await repo.list_users(
-        session, account_id=account_id, updated_since=updated_since, after=after,
+        session,
+        account_id=account_id,
+        updated_since=updated_since,
+        after=after,
         limit=page.limit + 1,
-    )  # fmt: skip
+    )
     items = [UserOut.model_validate(r) for r in rows[: page.limit]]
     cursor = None
     if len(rows) > page.limit:

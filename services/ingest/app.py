@@ -7,7 +7,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.ingest.api import accounts, config, events, rejected, segment, signals, sources, users
+from services.ingest.api import (
+    accounts,
+    config,
+    events,
+    rejected,
+    segment,
+    signals,
+    sources,
+    support,
+    users,
+    webhooks,
+)
 from services.ingest.models import Outbox
 from services.ingest.settings import IngestSettings
 from shared.service import ServiceSpec, build_app, service_resources
@@ -35,6 +46,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             config.router,
             signals.router,
             rejected.router,
+            support.router,
+            webhooks.router,
         ],
         outbox_model=Outbox,
         destinations=("scoring",),

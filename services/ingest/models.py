@@ -69,6 +69,8 @@ class Account(Base):
     champion_user_id: Mapped[str | None] = mapped_column(String(200))
     stripe_customer_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     cancel_intent: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # When the billing facts above were last set by a billing event (older events lose).
+    billing_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -182,6 +184,10 @@ class DailyRollup(Base):
     integrations: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     api_calls: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     exports: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    tickets_opened: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    tickets_closed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    payment_failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    invoices_paid: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
 class DailyActiveUser(Base):
@@ -202,6 +208,75 @@ class DailyFeature(Base):
     account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     feature: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class Ticket(Base):
+    """A support ticket's current state; opening and closing count on their own days."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint("severity IN ('low', 'medium', 'high', 'urgent')", name="severity"),
+        CheckConstraint("status IN ('open', 'closed')", name="status"),
+        Index("ix_tickets_open", "account_id", postgresql_where=text("status = 'open'")),
+    )
+
+    ticket_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Time of the newest update applied; an older update arriving late changes nothing.
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SurveyResponse(Base):
+    """An NPS (0-10) or CSAT (1-5) answer, stored once per client id."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (
+        CheckConstraint("kind IN ('nps', 'csat')", name="kind"),
+        CheckConstraint(
+            "(kind = 'nps' AND score BETWEEN 0 AND 10)"
+            " OR (kind = 'csat' AND score BETWEEN 1 AND 5)",
+            name="score_range",
+        ),
+        Index("ix_survey_latest", "account_id", "kind", "responded_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    responded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookEvent(Base):
+    """A verified webhook (Stripe or Standard Webhooks), stored once per event id.
+
+    ``applied_at`` stays null while the event waits for its account (or Stripe customer
+    mapping) to arrive; the account's arrival applies it.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        Index("ix_webhook_pending", "customer_ref", postgresql_where=text("applied_at IS NULL")),
+    )
+
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sources.id"))
+    provider: Mapped[str] = mapped_column(String(30))
+    type: Mapped[str] = mapped_column(String(100))
+    # The Stripe customer id, or the account id for generic events.
+    customer_ref: Mapped[str] = mapped_column(String(200))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Outbox(OutboxMixin, Base):

@@ -13,14 +13,18 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.events import Event
-from services.ingest.domain.rollups import Activity, DayTotals
+from services.ingest.domain.rollups import COUNTERS, Activity, DayTotals
+from services.ingest.domain.support import TicketState
 from services.ingest.models import (
     Account,
     DailyRollup,
     EventMapVersion,
     RejectedEvent,
     Source,
+    SurveyResponse,
+    Ticket,
     User,
+    WebhookEvent,
 )
 
 ACCOUNT_FIELDS = (
@@ -273,41 +277,27 @@ async def apply_rollups(session: AsyncSession, totals: dict[tuple[str, date], Da
         [(a, d, f) for (a, d) in keys for f in sorted(totals[(a, d)].features)],
     )
 
-    def column(name: str) -> list[int]:
-        return [totals[k].counters[name] for k in keys]
-
+    counters = ", ".join(COUNTERS)
+    params = ", ".join(f"CAST(:{c} AS int[])" for c in COUNTERS)
+    increments = ",\n".join(
+        f"{c} = r.{c} + EXCLUDED.{c}" for c in (*COUNTERS, "active_users", "core_features")
+    )
+    # Column names come from COUNTERS, a fixed tuple in the domain, never from input.
+    statement = f"""
+        INSERT INTO ingest.daily_rollups AS r
+            (account_id, day, {counters}, active_users, core_features)
+        SELECT * FROM unnest(
+            CAST(:accounts AS text[]), CAST(:days AS date[]), {params},
+            CAST(:users AS int[]), CAST(:features AS int[]))
+        ORDER BY 1, 2
+        ON CONFLICT (account_id, day) DO UPDATE SET {increments}
+    """  # noqa: S608
     await session.execute(
-        text(
-            """
-            INSERT INTO ingest.daily_rollups AS r
-                (account_id, day, events, logins, key_actions, integrations, api_calls, exports,
-                 active_users, core_features)
-            SELECT * FROM unnest(
-                CAST(:accounts AS text[]), CAST(:days AS date[]), CAST(:events AS int[]),
-                CAST(:logins AS int[]), CAST(:key_actions AS int[]), CAST(:integrations AS int[]),
-                CAST(:api_calls AS int[]), CAST(:exports AS int[]), CAST(:users AS int[]),
-                CAST(:features AS int[]))
-            ORDER BY 1, 2
-            ON CONFLICT (account_id, day) DO UPDATE SET
-                events = r.events + EXCLUDED.events,
-                logins = r.logins + EXCLUDED.logins,
-                key_actions = r.key_actions + EXCLUDED.key_actions,
-                integrations = r.integrations + EXCLUDED.integrations,
-                api_calls = r.api_calls + EXCLUDED.api_calls,
-                exports = r.exports + EXCLUDED.exports,
-                active_users = r.active_users + EXCLUDED.active_users,
-                core_features = r.core_features + EXCLUDED.core_features
-            """
-        ),
+        text(statement),
         {
             "accounts": [a for a, _ in keys],
             "days": [d for _, d in keys],
-            "events": column("events"),
-            "logins": column("logins"),
-            "key_actions": column("key_actions"),
-            "integrations": column("integrations"),
-            "api_calls": column("api_calls"),
-            "exports": column("exports"),
+            **{c: [totals[k].counters[c] for k in keys] for c in COUNTERS},
             "users": [new_users.get(k, 0) for k in keys],
             "features": [new_features.get(k, 0) for k in keys],
         },
@@ -419,3 +409,146 @@ async def disable_source(session: AsyncSession, source_id: uuid.UUID) -> Source 
         .values(disabled_at=func.coalesce(Source.disabled_at, func.now()))
         .returning(Source)
     )
+
+
+# --- support and sentiment ----------------------------------------------------------------
+
+
+async def ticket_for_update(session: AsyncSession, ticket_id: str) -> Ticket | None:
+    """A ticket, locked until the transaction ends (updates to one ticket go one at a time)."""
+    return await session.scalar(
+        select(Ticket).where(Ticket.ticket_id == ticket_id).with_for_update()
+    )
+
+
+def _ticket_values(state: TicketState) -> dict[str, Any]:
+    return {
+        "severity": state.severity,
+        "status": state.status,
+        "opened_at": state.opened_at,
+        "closed_at": state.closed_at,
+        "updated_at": state.updated_at,
+    }
+
+
+async def insert_ticket(
+    session: AsyncSession, ticket_id: str, account_id: str, state: TicketState
+) -> bool:
+    """Store a new ticket; False when another transaction stored it first."""
+    result = await session.execute(
+        insert(Ticket)
+        .values(ticket_id=ticket_id, account_id=account_id, **_ticket_values(state))
+        .on_conflict_do_nothing()
+        .returning(Ticket.ticket_id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def update_ticket(session: AsyncSession, ticket_id: str, state: TicketState) -> None:
+    """Write a ticket's new state."""
+    await session.execute(
+        update(Ticket).where(Ticket.ticket_id == ticket_id).values(**_ticket_values(state))
+    )
+
+
+async def insert_survey(session: AsyncSession, row: dict[str, Any]) -> bool:
+    """Store a survey response once per id; False when that id was already stored."""
+    result = await session.execute(
+        insert(SurveyResponse).values(**row).on_conflict_do_nothing().returning(SurveyResponse.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def open_tickets(
+    session: AsyncSession, account_ids: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Open tickets per account, by severity."""
+    rows = await session.execute(
+        select(Ticket.account_id, Ticket.severity, func.count())
+        .where(Ticket.account_id.in_(list(account_ids)), Ticket.status == "open")
+        .group_by(Ticket.account_id, Ticket.severity)
+    )
+    out: dict[str, dict[str, int]] = {}
+    for account_id, severity, count in rows.all():
+        out.setdefault(account_id, {})[severity] = count
+    return out
+
+
+async def latest_surveys(
+    session: AsyncSession, account_ids: Sequence[str]
+) -> dict[tuple[str, str], SurveyResponse]:
+    """The newest NPS and CSAT response of each account."""
+    rows = await session.scalars(
+        select(SurveyResponse)
+        .where(SurveyResponse.account_id.in_(list(account_ids)))
+        .distinct(SurveyResponse.account_id, SurveyResponse.kind)
+        .order_by(
+            SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.responded_at.desc()
+        )
+    )
+    return {(r.account_id, r.kind): r for r in rows}
+
+
+# --- webhooks and billing -----------------------------------------------------------------
+
+
+async def insert_webhook_event(session: AsyncSession, row: dict[str, Any]) -> bool:
+    """Store a verified webhook once per event id; False for a repeat."""
+    result = await session.execute(
+        insert(WebhookEvent).values(**row).on_conflict_do_nothing().returning(WebhookEvent.event_id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def mark_applied(session: AsyncSession, event_ids: Sequence[str]) -> None:
+    """Record that webhook events took effect."""
+    if event_ids:
+        await session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.event_id.in_(list(event_ids)))
+            .values(applied_at=func.now())
+        )
+
+
+async def pending_webhook_events(
+    session: AsyncSession, provider: str, customer_refs: Sequence[str]
+) -> Sequence[WebhookEvent]:
+    """Webhook events waiting for these customers or accounts, oldest first, locked."""
+    if not customer_refs:
+        return []
+    return (
+        await session.scalars(
+            select(WebhookEvent)
+            .where(
+                WebhookEvent.applied_at.is_(None),
+                WebhookEvent.provider == provider,
+                WebhookEvent.customer_ref.in_(list(customer_refs)),
+            )
+            .order_by(WebhookEvent.occurred_at, WebhookEvent.event_id)
+            .with_for_update()
+        )
+    ).all()
+
+
+async def account_by_stripe_customer(session: AsyncSession, customer: str) -> Account | None:
+    """The account mapped to a Stripe customer, locked for the billing update."""
+    return await session.scalar(
+        select(Account).where(Account.stripe_customer_id == customer).with_for_update()
+    )
+
+
+async def account_for_update(session: AsyncSession, external_id: str) -> Account | None:
+    """An account, locked until the transaction ends."""
+    return await session.scalar(
+        select(Account).where(Account.external_id == external_id).with_for_update()
+    )
+
+
+async def stripe_customers_of(session: AsyncSession, account_ids: Sequence[str]) -> list[str]:
+    """The Stripe customer ids mapped to these accounts."""
+    rows = await session.scalars(
+        select(Account.stripe_customer_id).where(
+            Account.external_id.in_(list(account_ids)), Account.stripe_customer_id.is_not(None)
+        )
+    )
+    return [r for r in rows if r is not None]

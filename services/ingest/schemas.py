@@ -8,6 +8,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
+from services.ingest.domain.support import SURVEY_RANGES
+
 MotionSegment = Literal["smb", "mid_market", "enterprise"]
 BillingPeriod = Literal["monthly", "annual", "multi_year"]
 AccountStatus = Literal["trial", "active", "paused", "cancelled"]
@@ -201,6 +203,10 @@ class RollupOut(BaseModel):
     integrations: int
     api_calls: int
     exports: int
+    tickets_opened: int
+    tickets_closed: int
+    payment_failures: int
+    invoices_paid: int
 
 
 class SignalsQuery(BaseModel):
@@ -213,11 +219,27 @@ class SignalsQuery(BaseModel):
     as_of: date | None = Field(default=None, description="Last day included; today by default")
 
 
+class SurveyLatest(BaseModel):
+    """An account's newest response of one kind."""
+
+    score: int
+    responded_at: datetime
+
+
+class AccountSupport(BaseModel):
+    """Support and sentiment right now."""
+
+    open_tickets: dict[str, int] = Field(description="Open tickets by severity")
+    nps: SurveyLatest | None
+    csat: SurveyLatest | None
+
+
 class AccountSignals(BaseModel):
     """An account's facts and its recent rollups (days with no activity are omitted)."""
 
     account_id: str
     account: AccountOut | None
+    support: AccountSupport
     rollups: list[RollupOut]
 
 
@@ -239,3 +261,66 @@ class RejectedOut(BaseModel):
     field: str
     raw: Any
     received_at: datetime
+
+
+class TicketIn(BaseModel):
+    """A ticket's status as the support system reports it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ticket_id: str = Field(min_length=1, max_length=200)
+    account_id: str = Field(min_length=1, max_length=200)
+    status: Literal["open", "closed"]
+    severity: Literal["low", "medium", "high", "urgent"]
+    occurred_at: datetime = Field(description="When the ticket reached this status")
+
+
+class TicketOut(BaseModel):
+    """A ticket's state after an update; ``applied`` is false for a stale or repeated one."""
+
+    ticket_id: str
+    account_id: str
+    status: str
+    severity: str
+    opened_at: datetime | None
+    closed_at: datetime | None
+    applied: bool
+
+
+class SurveyIn(BaseModel):
+    """An NPS (0-10) or CSAT (1-5) response, idempotent by ``id``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    account_id: str = Field(min_length=1, max_length=200)
+    user_id: str | None = Field(default=None, max_length=200)
+    kind: Literal["nps", "csat"]
+    score: StrictInt
+    comment: str | None = Field(default=None, max_length=5000)
+    responded_at: datetime
+
+    @model_validator(mode="after")
+    def _score_in_range(self) -> Self:
+        low, high = SURVEY_RANGES[self.kind]
+        if not low <= self.score <= high:
+            raise ValueError(f"score must be {low}-{high} for {self.kind}")
+        return self
+
+
+class SurveyOut(BaseModel):
+    """Whether the response was stored now or had been already."""
+
+    id: str
+    duplicate: bool
+
+
+class WebhookResult(BaseModel):
+    """What became of a verified webhook."""
+
+    received: bool = True
+    event_id: str | None = None
+    duplicate: bool = False
+    ignored: bool = Field(default=False, description="A type Tenure does not use")
+    applied: bool = False
+    pending: bool = Field(default=False, description="Waiting for its account to be known")

@@ -2,24 +2,45 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import orjson
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest import repository as repo
-from services.ingest.domain.events import Event, InvalidEvent, Rejection
-from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, Activity, EventMap, aggregate
-from services.ingest.models import Account, Outbox, Source, User
+from services.ingest.domain.billing import (
+    STRIPE_EVENTS,
+    BillingChange,
+    BillingEventError,
+    generic_subscription_fields,
+    stripe_change,
+    stripe_customer,
+)
+from services.ingest.domain.events import Event, InvalidEvent, Rejection, parse_timestamp
+from services.ingest.domain.rollups import (
+    DEFAULT_EVENT_MAP,
+    Activity,
+    EventMap,
+    aggregate,
+    counter_totals,
+)
+from services.ingest.domain.signatures import SignatureError, verify_standard, verify_stripe
+from services.ingest.domain.support import TicketState, TicketUpdate, apply_ticket_update
+from services.ingest.models import Account, Outbox, Source, Ticket, User
 from services.ingest.schemas import (
     AccountBatchItem,
     AccountFields,
     AccountOut,
     AccountSignals,
+    AccountSupport,
     BatchUpsertResult,
     EventBatchResult,
     EventMapDocument,
@@ -30,11 +51,17 @@ from services.ingest.schemas import (
     SignalsResponse,
     SourceCreate,
     SourceWithSecret,
+    SurveyIn,
+    SurveyLatest,
+    SurveyOut,
+    TicketIn,
+    TicketOut,
     UserBatchItem,
     UserFields,
+    WebhookResult,
 )
 from shared.auth import hash_key
-from shared.errors import Conflict, NotFound
+from shared.errors import BadRequest, Conflict, FieldError, NotFound, Unprocessable
 from shared.outbox import enqueue
 
 ACCOUNTS_CHANGED = "accounts.changed"
@@ -61,6 +88,7 @@ async def _upsert_one_account(
 ) -> tuple[Account, bool]:
     (created,) = await repo.upsert_accounts(session, [{"external_id": external_id, **fields}])
     notify_changed(session, {external_id})
+    await apply_pending_webhooks(session, [external_id])
     account = await repo.get_account(session, external_id)
     assert account is not None
     await session.refresh(account)
@@ -74,6 +102,7 @@ async def upsert_accounts(
     latest = {item.external_id: item.model_dump() for item in items}
     flags = await repo.upsert_accounts(session, list(latest.values()))
     notify_changed(session, set(latest))
+    await apply_pending_webhooks(session, sorted(latest))
     created = sum(flags)
     return BatchUpsertResult(created=created, updated=len(flags) - created)
 
@@ -240,9 +269,8 @@ def _new_secret(kind: str) -> tuple[str | None, str | None]:
     """(write key, signing secret) for a source of ``kind``."""
     if kind == "segment":
         return "wk_" + secrets.token_urlsafe(24), None
-    if kind == "standard_webhooks":
-        return None, "whsec_" + secrets.token_urlsafe(32)
-    return None, "whsec_" + secrets.token_hex(24)
+    # Both kinds use whsec_<base64> secrets (Standard Webhooks decodes the base64 part).
+    return None, "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 async def create_source(session: AsyncSession, body: SourceCreate) -> SourceWithSecret:
@@ -327,13 +355,312 @@ async def query_signals(session: AsyncSession, query: SignalsQuery) -> SignalsRe
     rollups: dict[str, list[RollupOut]] = {i: [] for i in ids}
     for row in await repo.rollups_for(session, ids, first_day, last_day):
         rollups[row.account_id].append(RollupOut.model_validate(row))
+    tickets = await repo.open_tickets(session, ids)
+    surveys = await repo.latest_surveys(session, ids)
+
+    def latest(account_id: str, kind: str) -> SurveyLatest | None:
+        row = surveys.get((account_id, kind))
+        return None if row is None else SurveyLatest(score=row.score, responded_at=row.responded_at)
+
     return SignalsResponse(
         accounts=[
             AccountSignals(
                 account_id=i,
                 account=AccountOut.model_validate(accounts[i]) if i in accounts else None,
+                support=AccountSupport(
+                    open_tickets=tickets.get(i, {}), nps=latest(i, "nps"), csat=latest(i, "csat")
+                ),
                 rollups=rollups[i],
             )
             for i in ids
         ]
     )
+
+
+# --- support and sentiment ----------------------------------------------------------------
+
+
+async def _require_account(session: AsyncSession, account_id: str) -> None:
+    if not await repo.existing_account_ids(session, [account_id]):
+        raise Unprocessable.for_field("/account_id", f"unknown account '{account_id}'")
+
+
+async def record_ticket(session: AsyncSession, body: TicketIn) -> TicketOut:
+    """Apply a ticket status update; a stale or repeated update changes and counts nothing."""
+    await _require_account(session, body.account_id)
+    return await _apply_ticket(session, body)
+
+
+async def _apply_ticket(session: AsyncSession, body: TicketIn) -> TicketOut:
+    update = TicketUpdate(body.status, body.severity, body.occurred_at.astimezone(UTC))
+    current_row = await repo.ticket_for_update(session, body.ticket_id)
+    current = _ticket_state(current_row) if current_row is not None else None
+    outcome = apply_ticket_update(current, update)
+    if outcome.state is not None and current is None:
+        if not await repo.insert_ticket(session, body.ticket_id, body.account_id, outcome.state):
+            # Another request created it first: start again from what it stored.
+            current_row = await repo.ticket_for_update(session, body.ticket_id)
+            assert current_row is not None
+            current = _ticket_state(current_row)
+            outcome = apply_ticket_update(current, update)
+            if outcome.state is not None:
+                await repo.update_ticket(session, body.ticket_id, outcome.state)
+    elif outcome.state is not None:
+        await repo.update_ticket(session, body.ticket_id, outcome.state)
+    counts = [
+        (body.account_id, day, counter)
+        for day, counter in (
+            (outcome.opened_on, "tickets_opened"),
+            (outcome.closed_on, "tickets_closed"),
+        )
+        if day is not None
+    ]
+    await repo.apply_rollups(session, counter_totals(counts))
+    if outcome.state is not None:
+        notify_changed(session, {body.account_id})
+    state = outcome.state or current
+    assert state is not None
+    return TicketOut(
+        ticket_id=body.ticket_id,
+        account_id=body.account_id,
+        status=state.status,
+        severity=state.severity,
+        opened_at=state.opened_at,
+        closed_at=state.closed_at,
+        applied=outcome.state is not None,
+    )
+
+
+def _ticket_state(row: Ticket) -> TicketState:
+    return TicketState(row.status, row.severity, row.opened_at, row.closed_at, row.updated_at)
+
+
+async def record_survey(session: AsyncSession, body: SurveyIn) -> SurveyOut:
+    """Store a survey response once per id."""
+    await _require_account(session, body.account_id)
+    return await _store_survey(session, body)
+
+
+async def _store_survey(session: AsyncSession, body: SurveyIn) -> SurveyOut:
+    created = await repo.insert_survey(session, body.model_dump())
+    if created:
+        notify_changed(session, {body.account_id})
+    return SurveyOut(id=body.id, duplicate=not created)
+
+
+# --- webhooks and billing -----------------------------------------------------------------
+
+
+def _secrets(source: Source) -> list[str]:
+    return [s for s in (source.signing_secret, source.previous_signing_secret) if s]
+
+
+async def webhook_source(session: AsyncSession, source_id: uuid.UUID, kind: str) -> Source:
+    """The enabled source of ``kind`` a webhook URL names."""
+    source = await repo.get_source(session, source_id)
+    if source is None or source.kind != kind or source.disabled_at is not None:
+        raise NotFound(f"No enabled {kind} source {source_id}.")
+    return source
+
+
+async def receive_stripe(
+    session: AsyncSession, source: Source, payload: bytes, signature: str | None
+) -> WebhookResult:
+    """Verify, store once and apply a Stripe event (or keep it until its customer is mapped)."""
+    try:
+        verify_stripe(payload, signature, _secrets(source), time.time())
+    except SignatureError as exc:
+        raise BadRequest(f"Signature check failed: {exc}") from exc
+    event = _json_object(payload)
+    event_id, kind = event.get("id"), event.get("type")
+    if not isinstance(event_id, str) or not event_id:
+        raise Unprocessable.for_field("/id", "the event has no id")
+    if kind not in STRIPE_EVENTS:
+        return WebhookResult(event_id=event_id, ignored=True)
+    try:
+        customer = stripe_customer(event)
+        change = stripe_change(event)
+    except BillingEventError as exc:
+        raise Unprocessable.for_field("/" + exc.field.replace(".", "/"), exc.reason) from exc
+    row = {
+        "event_id": event_id,
+        "source_id": source.id,
+        "provider": "stripe",
+        "type": kind,
+        "customer_ref": customer,
+        "occurred_at": change.occurred_at,
+        "payload": event,
+    }
+    if not await repo.insert_webhook_event(session, row):
+        return WebhookResult(event_id=event_id, duplicate=True)
+    account = await repo.account_by_stripe_customer(session, customer)
+    if account is None:
+        return WebhookResult(event_id=event_id, pending=True)
+    await _apply_change(session, account, change)
+    await repo.mark_applied(session, [event_id])
+    return WebhookResult(event_id=event_id, applied=True)
+
+
+async def receive_standard(
+    session: AsyncSession,
+    source: Source,
+    payload: bytes,
+    headers: dict[str, str | None],
+) -> WebhookResult:
+    """Verify, store once and apply a Standard Webhooks event of the generic shape."""
+    msg_id = headers.get("webhook-id")
+    try:
+        verify_standard(
+            payload,
+            msg_id,
+            headers.get("webhook-timestamp"),
+            headers.get("webhook-signature"),
+            _secrets(source),
+            time.time(),
+        )
+    except SignatureError as exc:
+        raise BadRequest(f"Signature check failed: {exc}") from exc
+    assert msg_id is not None
+    event = _json_object(payload)
+    kind = event.get("type")
+    data = event.get("data")
+    if not isinstance(kind, str) or kind not in GENERIC_EVENT_TYPES:
+        raise Unprocessable.for_field("/type", f"must be one of {', '.join(GENERIC_EVENT_TYPES)}")
+    if not isinstance(data, dict):
+        raise Unprocessable.for_field("/data", "must be an object")
+    account_id = data.get("account_id")
+    if not isinstance(account_id, str) or not account_id:
+        raise Unprocessable.for_field("/data/account_id", "is required")
+    stamp = headers.get("webhook-timestamp") or "0"
+    occurred = _generic_time(data, datetime.fromtimestamp(int(stamp), UTC))
+    _validate_generic(kind, data, occurred)
+    row = {
+        "event_id": msg_id,
+        "source_id": source.id,
+        "provider": "standard_webhooks",
+        "type": kind,
+        "customer_ref": account_id,
+        "occurred_at": occurred,
+        "payload": event,
+    }
+    if not await repo.insert_webhook_event(session, row):
+        return WebhookResult(event_id=msg_id, duplicate=True)
+    account = await repo.account_for_update(session, account_id)
+    if account is None:
+        return WebhookResult(event_id=msg_id, pending=True)
+    await _apply_generic(session, account, kind, data, occurred)
+    await repo.mark_applied(session, [msg_id])
+    return WebhookResult(event_id=msg_id, applied=True)
+
+
+GENERIC_EVENT_TYPES = (
+    "subscription.updated",
+    "payment.failed",
+    "invoice.paid",
+    "ticket.opened",
+    "ticket.closed",
+    "survey.responded",
+)
+
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("The request body is not valid JSON.") from exc
+    if not isinstance(doc, dict):
+        raise Unprocessable.for_field("", "must be a JSON object")
+    return doc
+
+
+def _generic_time(data: dict[str, Any], default: datetime) -> datetime:
+    raw = data.get("occurred_at")
+    if raw is None:
+        return default
+    try:
+        return parse_timestamp(raw, "occurred_at")
+    except InvalidEvent as exc:
+        raise Unprocessable.for_field("/data/occurred_at", exc.reason) from exc
+
+
+def _generic_ticket(data: dict[str, Any], kind: str, occurred: datetime) -> TicketIn:
+    return TicketIn.model_validate(
+        {
+            "ticket_id": data.get("ticket_id"),
+            "account_id": data.get("account_id"),
+            "status": "open" if kind == "ticket.opened" else "closed",
+            "severity": data.get("severity", "medium"),
+            "occurred_at": occurred,
+        }
+    )
+
+
+def _generic_survey(data: dict[str, Any], occurred: datetime) -> SurveyIn:
+    return SurveyIn.model_validate({**data, "responded_at": data.get("responded_at", occurred)})
+
+
+def _validate_generic(kind: str, data: dict[str, Any], occurred: datetime) -> None:
+    """Refuse, before storing, a generic event that could never be applied."""
+    try:
+        if kind == "subscription.updated":
+            generic_subscription_fields(data)
+        elif kind.startswith("ticket."):
+            _generic_ticket(data, kind, occurred)
+        elif kind == "survey.responded":
+            _generic_survey(data, occurred)
+    except BillingEventError as exc:
+        raise Unprocessable.for_field("/" + exc.field.replace(".", "/"), exc.reason) from exc
+    except ValidationError as exc:
+        errors = [
+            FieldError(detail=str(e["msg"]), pointer="/data/" + "/".join(str(p) for p in e["loc"]))
+            for e in exc.errors()
+        ]
+        raise Unprocessable("The event's data is invalid.", errors=errors) from exc
+
+
+async def _apply_generic(
+    session: AsyncSession, account: Account, kind: str, data: dict[str, Any], occurred: datetime
+) -> None:
+    if kind == "subscription.updated":
+        change = BillingChange("subscription", occurred, generic_subscription_fields(data))
+        await _apply_change(session, account, change)
+    elif kind == "payment.failed":
+        await _apply_change(session, account, BillingChange("payment_failed", occurred, {}))
+    elif kind == "invoice.paid":
+        await _apply_change(session, account, BillingChange("invoice_paid", occurred, {}))
+    elif kind.startswith("ticket."):
+        await _apply_ticket(session, _generic_ticket(data, kind, occurred))
+    else:
+        await _store_survey(session, _generic_survey(data, occurred))
+
+
+async def _apply_change(session: AsyncSession, account: Account, change: BillingChange) -> None:
+    """Apply a billing change; subscription facts older than those applied already lose."""
+    day = change.occurred_at.date()
+    if change.kind == "subscription":
+        if account.billing_updated_at is None or change.occurred_at >= account.billing_updated_at:
+            for name, value in change.fields.items():
+                setattr(account, name, value)
+            account.billing_updated_at = change.occurred_at
+            account.updated_at = datetime.now(UTC)
+            await session.flush()
+    else:
+        counter = "payment_failures" if change.kind == "payment_failed" else "invoices_paid"
+        await repo.apply_rollups(session, counter_totals([(account.external_id, day, counter)]))
+    notify_changed(session, {account.external_id})
+
+
+async def apply_pending_webhooks(session: AsyncSession, account_ids: Sequence[str]) -> None:
+    """Apply webhook events that were waiting for these accounts (or their Stripe mapping)."""
+    customers = await repo.stripe_customers_of(session, account_ids)
+    for row in await repo.pending_webhook_events(session, "stripe", customers):
+        account = await repo.account_by_stripe_customer(session, row.customer_ref)
+        if account is not None:
+            await _apply_change(session, account, stripe_change(row.payload))
+            await repo.mark_applied(session, [row.event_id])
+    for row in await repo.pending_webhook_events(session, "standard_webhooks", account_ids):
+        account = await repo.account_for_update(session, row.customer_ref)
+        if account is not None:
+            data = row.payload["data"]
+            await _apply_generic(session, account, row.type, data, row.occurred_at)
+            await repo.mark_applied(session, [row.event_id])

@@ -24,7 +24,11 @@ NAMES = ["login", "report_created", "dashboard_viewed", "export", "other"]
 
 
 async def retrying_client(
-    url: str, key: str, batches: list[list[dict[str, object]]], acked: set[str]
+    url: str,
+    key: str,
+    batches: list[list[dict[str, str]]],
+    acked: set[str],
+    progress: asyncio.Event,
 ) -> None:
     """Send each batch until it is acknowledged, retrying on any failure with the same ids."""
     async with httpx.AsyncClient(
@@ -41,6 +45,7 @@ async def retrying_client(
                     body = response.json()
                     assert body["rejected"] == []
                     acked.update(str(e["id"]) for e in batch)
+                    progress.set()
                     break
                 assert response.status_code >= 500, response.text
                 await asyncio.sleep(0.05)
@@ -80,7 +85,8 @@ async def test_sigkill_under_load_loses_and_duplicates_nothing(fresh_database: s
         for c in range(CLIENTS)
     ]
     acked: set[str] = set()
-    sent = asyncio.gather(*(retrying_client(ingest.url, key, p, acked) for p in plans))
+    progress = asyncio.Event()
+    sent = asyncio.gather(*(retrying_client(ingest.url, key, p, acked, progress) for p in plans))
 
     total = CLIENTS * BATCHES_PER_CLIENT * EVENTS_PER_BATCH
 
@@ -88,7 +94,8 @@ async def test_sigkill_under_load_loses_and_duplicates_nothing(fresh_database: s
         # Kill at evenly spaced points of progress, so every kill lands mid-load.
         for k in range(1, KILLS + 1):
             while len(acked) < total * k // (KILLS + 1):
-                await asyncio.sleep(0.01)
+                progress.clear()
+                await progress.wait()
             await asyncio.to_thread(ingest.kill)
             await asyncio.to_thread(ingest.start)
 

@@ -8,7 +8,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-COUNTERS = ("events", "logins", "key_actions", "integrations", "api_calls", "exports")
+# Counters summed per account and day; the last four come from support and billing signals.
+COUNTERS = (
+    "events",
+    "logins",
+    "key_actions",
+    "integrations",
+    "api_calls",
+    "exports",
+    "tickets_opened",
+    "tickets_closed",
+    "payment_failures",
+    "invoices_paid",
+)
 
 
 @dataclass(frozen=True)
@@ -83,9 +95,18 @@ class DayTotals:
     features: set[str] = field(default_factory=set)
 
 
+def counter_totals(counts: Iterable[tuple[str, date, str]]) -> dict[tuple[str, date], DayTotals]:
+    """Totals from (account, day, counter) increments of one, for non-event signals."""
+    totals: dict[tuple[str, date], DayTotals] = defaultdict(DayTotals)
+    for account_id, day, counter in counts:
+        totals[(account_id, day)].counters[counter] += 1
+    return dict(totals)
+
+
 def classify(name: str, event_map: EventMap) -> tuple[dict[str, int], str | None]:
     """The counters an event named ``name`` increments, and the core feature it uses."""
-    counts = {
+    counts = dict.fromkeys(COUNTERS, 0)
+    counts |= {
         "events": 1,
         "logins": int(name in event_map.logins),
         "key_actions": int(name in event_map.key_actions),

@@ -1,0 +1,52 @@
+"""Billing webhooks: Stripe-signed and Standard Webhooks-signed, verified before storing."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request
+
+from services.ingest import service
+from services.ingest.schemas import WebhookResult
+from services.ingest.settings import IngestSettings
+from shared.deps import Session
+from shared.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, responses
+from shared.service import read_limited_body
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+_ERRORS = {
+    k: v
+    for k, v in responses(BadRequest, NotFound, PayloadTooLarge, Unprocessable).items()
+    if k not in (401, 403)  # the signature, not an API key, authenticates a webhook
+}
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+@router.post("/stripe/{source_id}", responses=_ERRORS, openapi_extra=_BODY)
+async def stripe_webhook(source_id: uuid.UUID, request: Request, session: Session) -> WebhookResult:
+    """A Stripe event: subscription created/updated/deleted, invoice paid or payment failed."""
+    settings: IngestSettings = request.app.state.settings
+    source = await service.webhook_source(session, source_id, "stripe")
+    payload = await read_limited_body(request, settings.max_batch_bytes)
+    signature = request.headers.get("stripe-signature")
+    return await service.receive_stripe(session, source, payload, signature)
+
+
+@router.post("/{source_id}", responses=_ERRORS, openapi_extra=_BODY)
+async def standard_webhook(
+    source_id: uuid.UUID, request: Request, session: Session
+) -> WebhookResult:
+    """A Standard Webhooks event ``{type, data}`` (see the README for the types)."""
+    settings: IngestSettings = request.app.state.settings
+    source = await service.webhook_source(session, source_id, "standard_webhooks")
+    payload = await read_limited_body(request, settings.max_batch_bytes)
+    headers = {
+        name: request.headers.get(name)
+        for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    }
+    return await service.receive_standard(session, source, payload, headers)

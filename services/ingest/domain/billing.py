@@ -1,0 +1,174 @@
+"""What billing events (Stripe's, or the generic Standard Webhooks shape) mean for an account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from fractions import Fraction
+from typing import Any
+
+STRIPE_SUBSCRIPTION_EVENTS = frozenset(
+    {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+    }
+)
+STRIPE_INVOICE_EVENTS = frozenset({"invoice.paid", "invoice.payment_failed"})
+STRIPE_EVENTS = STRIPE_SUBSCRIPTION_EVENTS | STRIPE_INVOICE_EVENTS
+
+# Stripe subscription status -> Tenure account status.
+_STATUS = {
+    "trialing": "trial",
+    "active": "active",
+    "past_due": "active",
+    "unpaid": "active",
+    "incomplete": "trial",
+    "paused": "paused",
+    "canceled": "cancelled",
+    "incomplete_expired": "cancelled",
+}
+
+
+class BillingEventError(ValueError):
+    """A billing event whose content cannot be used; names the field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class BillingChange:
+    """What one billing event does: new subscription facts, or a payment outcome."""
+
+    kind: str  # "subscription", "payment_failed", "invoice_paid"
+    occurred_at: datetime
+    fields: dict[str, Any]
+
+
+# How many of each billing interval fall in one month, as exact fractions (never floats).
+_PER_MONTH = {
+    "month": Fraction(1),
+    "year": Fraction(1, 12),
+    "week": Fraction(52, 12),
+    "day": Fraction(365, 12),
+}
+
+
+def monthly_amount(unit_amount: int, quantity: int, interval: str, count: int) -> int:
+    """A recurring price as monthly minor units, rounded half up (a yearly price over 12)."""
+    exact = unit_amount * quantity * _PER_MONTH[interval] / count
+    return int(exact + Fraction(1, 2))
+
+
+def _period(interval: str, count: int) -> str:
+    if interval == "year":
+        return "multi_year" if count > 1 else "annual"
+    return "monthly"
+
+
+def stripe_customer(event: dict[str, Any]) -> str:
+    """The Stripe customer id a Stripe event is about."""
+    obj = event.get("data", {}).get("object", {})
+    customer = obj.get("customer") if isinstance(obj, dict) else None
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    if not isinstance(customer, str) or not customer:
+        raise BillingEventError("data.object.customer", "the event names no customer")
+    return customer
+
+
+def stripe_change(event: dict[str, Any]) -> BillingChange:
+    """Read a Stripe event of a handled type into a ``BillingChange``."""
+    kind = event.get("type")
+    created = event.get("created")
+    if not isinstance(created, int):
+        raise BillingEventError("created", "must be a Unix timestamp")
+    occurred = datetime.fromtimestamp(created, UTC)
+    obj = event.get("data", {}).get("object")
+    if not isinstance(obj, dict):
+        raise BillingEventError("data.object", "must be an object")
+    if kind == "invoice.payment_failed":
+        return BillingChange("payment_failed", occurred, {})
+    if kind == "invoice.paid":
+        return BillingChange("invoice_paid", occurred, {})
+    if kind not in STRIPE_SUBSCRIPTION_EVENTS:
+        raise BillingEventError("type", f"'{kind}' is not handled")
+    items = obj.get("items", {}).get("data", [])
+    if not isinstance(items, list):
+        raise BillingEventError("data.object.items", "must hold a list")
+    seats, mrr, period, currency = 0, 0, None, obj.get("currency")
+    for item in items:
+        price = item.get("price") or {}
+        recurring = price.get("recurring") or {}
+        interval = recurring.get("interval", "month")
+        count = int(recurring.get("interval_count", 1))
+        quantity = int(item.get("quantity", 1))
+        unit_amount = price.get("unit_amount")
+        if not isinstance(unit_amount, int) or unit_amount < 0:
+            raise BillingEventError("data.object.items.price.unit_amount", "must be an integer")
+        if interval not in ("day", "week", "month", "year"):
+            raise BillingEventError("data.object.items.price.recurring.interval", "is unknown")
+        seats += quantity
+        mrr += monthly_amount(unit_amount, quantity, interval, count)
+        period = period or _period(interval, count)
+        currency = currency or price.get("currency")
+    fields: dict[str, Any] = {
+        "seats_purchased": seats,
+        "mrr_minor": mrr,
+        "cancel_intent": bool(obj.get("cancel_at_period_end")),
+        "status": "cancelled"
+        if kind == "customer.subscription.deleted"
+        else _STATUS.get(str(obj.get("status")), "active"),
+    }
+    if period:
+        fields["billing_period"] = period
+    if isinstance(currency, str) and len(currency) == 3:
+        fields["currency"] = currency.upper()
+    period_end = obj.get("current_period_end") or (
+        items[0].get("current_period_end") if items else None
+    )
+    if isinstance(period_end, int):
+        fields["renewal_date"] = datetime.fromtimestamp(period_end, UTC).date()
+    return BillingChange("subscription", occurred, fields)
+
+
+GENERIC_SUBSCRIPTION_FIELDS = {
+    "seats_purchased": int,
+    "mrr_minor": int,
+    "billing_period": str,
+    "currency": str,
+    "status": str,
+    "renewal_date": str,
+    "cancel_intent": bool,
+}
+
+
+def generic_subscription_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The account fields a generic ``subscription.updated`` event sets, type-checked."""
+    fields: dict[str, Any] = {}
+    for name, kind in GENERIC_SUBSCRIPTION_FIELDS.items():
+        if name not in data:
+            continue
+        value = data[name]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise BillingEventError(f"data.{name}", f"must be a {kind.__name__}")
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise BillingEventError(f"data.{name}", "must not be negative")
+        fields[name] = value
+    if "renewal_date" in fields:
+        try:
+            fields["renewal_date"] = date.fromisoformat(fields["renewal_date"])
+        except ValueError as exc:
+            raise BillingEventError("data.renewal_date", "must be a date") from exc
+    if fields.get("billing_period", "monthly") not in ("monthly", "annual", "multi_year"):
+        raise BillingEventError("data.billing_period", "must be monthly, annual or multi_year")
+    if fields.get("status", "active") not in ("trial", "active", "paused", "cancelled"):
+        raise BillingEventError("data.status", "must be trial, active, paused or cancelled")
+    if "currency" in fields:
+        if len(fields["currency"]) != 3 or not fields["currency"].isalpha():
+            raise BillingEventError("data.currency", "must be an ISO 4217 code")
+        fields["currency"] = fields["currency"].upper()
+    return fields

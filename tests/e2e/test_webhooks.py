@@ -1,0 +1,271 @@
+"""Billing webhooks, signed with the stripe and standardwebhooks libraries' own helpers."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+from standardwebhooks.webhooks import Webhook
+from stripe import WebhookSignature
+
+from tests.conftest import Platform
+from tests.e2e.test_accounts import account, new_id
+from tests.e2e.test_events import make_account
+
+
+async def source(ingest: httpx.AsyncClient, kind: str) -> dict[str, Any]:
+    created = await ingest.post("/v1/sources", json={"kind": kind, "name": kind})
+    assert created.status_code == 201
+    body: dict[str, Any] = created.json()
+    assert body["signing_secret"].startswith("whsec_")
+    return body
+
+
+def subscription_event(
+    customer: str,
+    *,
+    created: int,
+    quantity: int = 12,
+    interval: str = "year",
+    cancel: bool = False,
+    kind: str = "customer.subscription.updated",
+) -> dict[str, Any]:
+    return {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "object": "event",
+        "type": kind,
+        "created": created,
+        "data": {
+            "object": {
+                "id": "sub_1",
+                "object": "subscription",
+                "customer": customer,
+                "status": "active",
+                "currency": "usd",
+                "cancel_at_period_end": cancel,
+                "current_period_end": 1798761600,  # 2027-01-01
+                "items": {
+                    "data": [
+                        {
+                            "quantity": quantity,
+                            "price": {
+                                "unit_amount": 12_000,
+                                "currency": "usd",
+                                "recurring": {"interval": interval, "interval_count": 1},
+                            },
+                        }
+                    ]
+                },
+            }
+        },
+    }
+
+
+async def post_stripe(
+    platform: Platform, source_id: str, secret: str, event: dict[str, Any], **sign: Any
+) -> httpx.Response:
+    payload = orjson.dumps(event).decode()
+    header = WebhookSignature.generate_signature_header(payload, secret, **sign)
+    async with httpx.AsyncClient(base_url=platform.ingest.url) as client:
+        return await client.post(
+            f"/v1/webhooks/stripe/{source_id}",
+            content=payload,
+            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+        )
+
+
+async def test_stripe_subscription_updates_the_mapped_account(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "stripe")
+    customer = f"cus_{uuid.uuid4().hex[:10]}"
+    account_id = new_id()
+    await ingest.put(f"/v1/accounts/{account_id}", json=account(stripe_customer_id=customer))
+    event = subscription_event(customer, created=int(time.time()), cancel=True)
+    first = await post_stripe(platform, src["id"], src["signing_secret"], event)
+    assert first.status_code == 200
+    assert first.json()["applied"] is True
+    again = await post_stripe(platform, src["id"], src["signing_secret"], event)
+    assert again.json()["duplicate"] is True
+
+    stored = (await ingest.get(f"/v1/accounts/{account_id}")).json()
+    assert stored["seats_purchased"] == 12
+    assert stored["billing_period"] == "annual"
+    assert stored["mrr_minor"] == 12_000  # 12 seats x 120.00 a year = 120.00 a month
+    assert stored["currency"] == "USD"
+    assert stored["cancel_intent"] is True
+    assert stored["renewal_date"] == "2027-01-01"
+
+    older = subscription_event(customer, created=int(time.time()) - 3600, quantity=3)
+    assert (await post_stripe(platform, src["id"], src["signing_secret"], older)).status_code == 200
+    assert (await ingest.get(f"/v1/accounts/{account_id}")).json()["seats_purchased"] == 12
+
+
+async def test_bad_or_stale_signatures_store_nothing(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "stripe")
+    customer = f"cus_{uuid.uuid4().hex[:10]}"
+    account_id = new_id()
+    await ingest.put(f"/v1/accounts/{account_id}", json=account(stripe_customer_id=customer))
+    event = subscription_event(customer, created=int(time.time()), quantity=77)
+    wrong = await post_stripe(platform, src["id"], "whsec_wrong", event)
+    assert wrong.status_code == 400
+    assert wrong.headers["content-type"] == "application/problem+json"
+    stale = await post_stripe(
+        platform, src["id"], src["signing_secret"], event, timestamp=int(time.time()) - 301
+    )
+    assert stale.status_code == 400
+    async with httpx.AsyncClient(base_url=platform.ingest.url) as client:
+        unsigned = await client.post(f"/v1/webhooks/stripe/{src['id']}", json=event)
+    assert unsigned.status_code == 400
+    assert (await ingest.get(f"/v1/accounts/{account_id}")).json()["seats_purchased"] == 40
+    # The same event, correctly signed, is still new: nothing was stored before.
+    ok = await post_stripe(platform, src["id"], src["signing_secret"], event)
+    assert ok.json()["applied"] is True
+
+
+async def test_rotation_keeps_the_previous_secret_valid(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "stripe")
+    rotated = (await ingest.post(f"/v1/sources/{src['id']}/rotate")).json()
+    customer = f"cus_{uuid.uuid4().hex[:10]}"
+    for secret in (src["signing_secret"], rotated["signing_secret"]):
+        event = subscription_event(customer, created=int(time.time()))
+        response = await post_stripe(platform, src["id"], secret, event)
+        assert response.status_code == 200
+        assert response.json()["pending"] is True
+
+
+async def test_events_for_unmapped_customers_apply_when_the_mapping_arrives(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "stripe")
+    customer = f"cus_{uuid.uuid4().hex[:10]}"
+    now = int(time.time())
+    sub = subscription_event(customer, created=now - 60, quantity=30, interval="month")
+    failed = {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "type": "invoice.payment_failed",
+        "created": now,
+        "data": {"object": {"object": "invoice", "customer": customer}},
+    }
+    for event in (sub, failed):
+        response = await post_stripe(platform, src["id"], src["signing_secret"], event)
+        assert response.json()["pending"] is True
+
+    account_id = await make_account(ingest)
+    mapped = await ingest.put(
+        f"/v1/accounts/{account_id}", json=account(stripe_customer_id=customer)
+    )
+    assert mapped.status_code == 200
+    stored = mapped.json()
+    assert stored["seats_purchased"] == 30
+    assert stored["billing_period"] == "monthly"
+    assert stored["mrr_minor"] == 360_000
+    today = datetime.fromtimestamp(now, UTC).date().isoformat()
+    body = {"account_ids": [account_id], "days": 2, "as_of": today}
+    rollups = (await ingest.post("/v1/signals/query", json=body)).json()["accounts"][0]["rollups"]
+    assert sum(r["payment_failures"] for r in rollups) == 1
+
+
+async def test_unhandled_stripe_types_are_acknowledged_and_ignored(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "stripe")
+    event = {
+        "id": "evt_x",
+        "type": "charge.refunded",
+        "created": int(time.time()),
+        "data": {"object": {}},
+    }
+    response = await post_stripe(platform, src["id"], src["signing_secret"], event)
+    assert response.json()["ignored"] is True
+
+
+async def post_standard(
+    platform: Platform, source_id: str, secret: str, body: dict[str, Any], msg_id: str | None = None
+) -> httpx.Response:
+    payload = orjson.dumps(body).decode()
+    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
+    now = datetime.now(UTC)
+    signature = Webhook(secret).sign(msg_id, now, payload)
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+        "Content-Type": "application/json",
+    }
+    async with httpx.AsyncClient(base_url=platform.ingest.url) as client:
+        return await client.post(f"/v1/webhooks/{source_id}", content=payload, headers=headers)
+
+
+async def test_standard_webhooks_generic_events(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "standard_webhooks")
+    account_id = await make_account(ingest)
+    secret = src["signing_secret"]
+    sub = {
+        "type": "subscription.updated",
+        "data": {"account_id": account_id, "seats_purchased": 90, "cancel_intent": True},
+    }
+    msg_id = f"msg_{uuid.uuid4().hex}"
+    first = await post_standard(platform, src["id"], secret, sub, msg_id)
+    assert first.json()["applied"] is True
+    assert (await post_standard(platform, src["id"], secret, sub, msg_id)).json()["duplicate"]
+    ticket = {
+        "type": "ticket.opened",
+        "data": {"account_id": account_id, "ticket_id": "T-1", "severity": "urgent"},
+    }
+    assert (await post_standard(platform, src["id"], secret, ticket)).json()["applied"]
+    survey = {
+        "type": "survey.responded",
+        "data": {
+            "account_id": account_id,
+            "id": f"s-{uuid.uuid4().hex}",
+            "kind": "nps",
+            "score": 2,
+        },
+    }
+    assert (await post_standard(platform, src["id"], secret, survey)).json()["applied"]
+
+    stored = (await ingest.get(f"/v1/accounts/{account_id}")).json()
+    assert stored["seats_purchased"] == 90
+    assert stored["cancel_intent"] is True
+    query = {"account_ids": [account_id], "days": 1}
+    support = (await ingest.post("/v1/signals/query", json=query)).json()["accounts"][0]["support"]
+    assert support["open_tickets"] == {"urgent": 1}
+    assert support["nps"]["score"] == 2
+
+
+async def test_standard_webhooks_refuse_bad_signatures_and_bad_data(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "standard_webhooks")
+    body = {"type": "payment.failed", "data": {"account_id": "a"}}
+    other = "whsec_" + "A" * 43
+    assert (await post_standard(platform, src["id"], other, body)).status_code == 400
+    async with httpx.AsyncClient(base_url=platform.ingest.url) as client:
+        garbled = await client.post(
+            f"/v1/webhooks/{src['id']}",
+            json=body,
+            headers={"webhook-id": "m", "webhook-timestamp": "nope", "webhook-signature": "v1"},
+        )
+    assert garbled.status_code == 400
+    bad = {"type": "subscription.updated", "data": {"account_id": "a", "seats_purchased": -1}}
+    response = await post_standard(platform, src["id"], src["signing_secret"], bad)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "/data/seats_purchased"
+    unknown = await post_standard(
+        platform, src["id"], src["signing_secret"], {"type": "x", "data": {}}
+    )
+    assert unknown.status_code == 422
+    async with httpx.AsyncClient(base_url=platform.ingest.url) as client:
+        missing = await client.post(f"/v1/webhooks/{uuid.uuid4()}", json=body)
+    assert missing.status_code == 404

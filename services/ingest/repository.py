@@ -8,12 +8,12 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.events import Event
-from services.ingest.domain.rollups import COUNTERS, Activity, DayTotals
+from services.ingest.domain.rollups import COUNTERS, DayTotals, EventMap
 from services.ingest.domain.support import TicketState
 from services.ingest.models import (
     Account,
@@ -26,6 +26,7 @@ from services.ingest.models import (
     User,
     WebhookEvent,
 )
+from shared.db import driver_connection
 
 ACCOUNT_FIELDS = (
     "name",
@@ -45,6 +46,11 @@ ACCOUNT_FIELDS = (
     "cancel_intent",
 )
 USER_FIELDS = ("account_id", "email", "name", "role", "traits")
+
+
+def _text_array(values: list[str]) -> Any:
+    """A list bound as one text[] parameter (``= ANY``), not one parameter per element."""
+    return bindparam(None, values, type_=ARRAY(Text))
 
 
 # --- accounts and users -------------------------------------------------------------------
@@ -94,7 +100,9 @@ async def existing_account_ids(session: AsyncSession, ids: Iterable[str]) -> set
     wanted = list(set(ids))
     if not wanted:
         return set()
-    rows = await session.scalars(select(Account.external_id).where(Account.external_id.in_(wanted)))
+    rows = await session.scalars(
+        select(Account.external_id).where(Account.external_id == func.any(_text_array(wanted)))
+    )
     return set(rows)
 
 
@@ -155,7 +163,7 @@ async def user_accounts(session: AsyncSession, user_ids: Iterable[str]) -> dict[
         return {}
     rows = await session.execute(
         select(User.external_id, User.account_id).where(
-            User.external_id.in_(wanted), User.account_id.is_not(None)
+            User.external_id == func.any(_text_array(wanted)), User.account_id.is_not(None)
         )
     )
     return {user: account for user, account in rows.all() if account is not None}
@@ -163,68 +171,169 @@ async def user_accounts(session: AsyncSession, user_ids: Iterable[str]) -> dict[
 
 # --- events -------------------------------------------------------------------------------
 
-_INSERT_EVENTS = text(
+_STAGED_COLUMNS = (
+    "id", "source_id", "type", "name", "ts", "account_id", "user_id", "anonymous_id",
+    "properties",
+)  # fmt: skip
+_CREATE_STAGING = """
+    CREATE TEMP TABLE IF NOT EXISTS staged_events (
+        id text, source_id uuid, type text, name text, ts timestamptz, account_id text,
+        user_id text, anonymous_id text, properties jsonb
+    ) ON COMMIT DELETE ROWS
+"""
+
+
+def _rollup_ctes(touched: str) -> str:
+    """CTEs adding the events of CTE ``touched(account_id, user_id, name, day)`` to rollups.
+
+    This is ``domain.rollups.aggregate`` done where the rows are (a DB test checks the two
+    agree): counters by the event map's name lists ($1-$7), distinct users and features
+    recorded first so that only those new to the day add to its distinct counts. Rows are
+    written in key order so concurrent batches lock them in one order.
     """
-    INSERT INTO ingest.events
-        (id, source_id, type, name, ts, account_id, user_id, anonymous_id, properties)
-    SELECT e.id, CAST(:source_id AS uuid), e.type, e.name, e.ts, e.account_id, e.user_id,
-           e.anonymous_id, CAST(e.properties AS jsonb)
-    FROM unnest(
-        CAST(:ids AS text[]), CAST(:types AS text[]), CAST(:names AS text[]),
-        CAST(:ts AS timestamptz[]), CAST(:accounts AS text[]), CAST(:users AS text[]),
-        CAST(:anons AS text[]), CAST(:props AS text[])
-    ) AS e(id, type, name, ts, account_id, user_id, anonymous_id, properties)
-    ORDER BY e.id
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id
-    """
-)
+    counters = ", ".join(
+        f"count(*) FILTER (WHERE name = ANY(${i}::text[])) AS {c}"
+        for i, c in enumerate(_EVENT_MAP_COUNTERS, start=1)
+    )
+    columns = ", ".join(_EVENT_MAP_COUNTERS)
+    # Only fixed names from this module are interpolated; values are bound parameters.
+    return f"""
+    users_added AS (
+        INSERT INTO ingest.daily_active_users (account_id, day, user_id)
+        SELECT DISTINCT account_id, day, user_id FROM {touched} WHERE user_id IS NOT NULL
+        ORDER BY 1, 2, 3
+        ON CONFLICT DO NOTHING
+        RETURNING account_id, day
+    ),
+    features_added AS (
+        INSERT INTO ingest.daily_features (account_id, day, feature)
+        SELECT DISTINCT t.account_id, t.day, m.feature
+        FROM {touched} AS t
+        JOIN unnest($6::text[], $7::text[]) AS m(name, feature) ON m.name = t.name
+        ORDER BY 1, 2, 3
+        ON CONFLICT DO NOTHING
+        RETURNING account_id, day
+    ),
+    day_counts AS (
+        SELECT account_id, day, count(*) AS events, {counters}
+        FROM {touched} GROUP BY account_id, day
+    ),
+    new_users AS (SELECT account_id, day, count(*) AS n FROM users_added GROUP BY 1, 2),
+    new_features AS (SELECT account_id, day, count(*) AS n FROM features_added GROUP BY 1, 2),
+    rolled AS (
+        INSERT INTO ingest.daily_rollups AS r
+            (account_id, day, events, {columns}, active_users, core_features)
+        SELECT c.account_id, c.day, c.events, {", ".join("c." + x for x in _EVENT_MAP_COUNTERS)},
+               coalesce(u.n, 0), coalesce(f.n, 0)
+        FROM day_counts AS c
+        LEFT JOIN new_users AS u USING (account_id, day)
+        LEFT JOIN new_features AS f USING (account_id, day)
+        ORDER BY 1, 2
+        ON CONFLICT (account_id, day) DO UPDATE SET
+            events = r.events + EXCLUDED.events,
+            {", ".join(f"{x} = r.{x} + EXCLUDED.{x}" for x in _EVENT_MAP_COUNTERS)},
+            active_users = r.active_users + EXCLUDED.active_users,
+            core_features = r.core_features + EXCLUDED.core_features
+        RETURNING 1
+    )
+    """  # noqa: S608
+
+
+# Rollup counters driven by event names, in the order of their name-list parameters.
+_EVENT_MAP_COUNTERS = ("logins", "key_actions", "integrations", "api_calls", "exports")
+
+
+def _event_map_args(event_map: EventMap) -> list[list[str]]:
+    features = sorted(event_map.core_features.items())
+    return [
+        sorted(event_map.logins),
+        sorted(event_map.key_actions),
+        sorted(event_map.integrations),
+        sorted(event_map.api_calls),
+        sorted(event_map.exports),
+        [name for name, _ in features],
+        [feature for _, feature in features],
+    ]
+
+
+_INSERT_STAGED = f"""
+    WITH new AS (
+        INSERT INTO ingest.events AS e
+            (id, source_id, type, name, ts, account_id, user_id, anonymous_id, properties)
+        SELECT {", ".join(_STAGED_COLUMNS)} FROM staged_events ORDER BY id
+        ON CONFLICT (id) DO NOTHING
+        RETURNING e.id, e.account_id, e.user_id, e.name, (e.ts AT TIME ZONE 'UTC')::date AS day
+    ),
+    touched AS (SELECT account_id, user_id, name, day FROM new WHERE account_id IS NOT NULL),
+    {_rollup_ctes("touched")}
+    SELECT id, account_id FROM new
+"""  # noqa: S608
+
+_ATTRIBUTE = f"""
+    WITH linked AS (
+        UPDATE ingest.events AS e SET account_id = l.account_id
+        FROM unnest($8::text[], $9::text[]) AS l(user_id, account_id)
+        WHERE e.user_id = l.user_id AND e.account_id IS NULL
+        RETURNING e.account_id, e.user_id, e.name, (e.ts AT TIME ZONE 'UTC')::date AS day
+    ),
+    {_rollup_ctes("linked")}
+    SELECT DISTINCT account_id FROM linked
+"""  # noqa: S608
 
 
 async def insert_events(
-    session: AsyncSession, events: Sequence[Event], source_id: uuid.UUID | None
-) -> set[str]:
-    """Store events not stored before (by id); returns the ids that were new.
+    session: AsyncSession,
+    events: Sequence[Event],
+    source_id: uuid.UUID | None,
+    event_map: EventMap,
+) -> list[tuple[str, str | None]]:
+    """Store events not stored before (by id) and add them to the daily rollups.
 
-    Rows go in id order so concurrent batches that share ids lock them in the same order.
+    The batch is staged with COPY, then one statement inserts the new events (in id order,
+    so concurrent batches sharing ids lock them in one order) and updates the rollups.
+    Returns (id, account id) of each event that was new.
     """
     if not events:
-        return set()
-    result = await session.execute(
-        _INSERT_EVENTS,
-        {
-            "source_id": str(source_id) if source_id else None,
-            "ids": [e.id for e in events],
-            "types": [e.type for e in events],
-            "names": [e.name for e in events],
-            "ts": [e.timestamp for e in events],
-            "accounts": [e.account_id for e in events],
-            "users": [e.user_id for e in events],
-            "anons": [e.anonymous_id for e in events],
-            "props": [orjson.dumps(e.properties).decode() for e in events],
-        },
-    )
-    return set(result.scalars())
-
-
-async def attribute_pending(session: AsyncSession, links: dict[str, str]) -> list[Activity]:
-    """Give unattributed events of newly linked users their account; returns those events."""
-    if not links:
         return []
-    users = sorted(links)
-    result = await session.execute(
-        text(
-            """
-            UPDATE ingest.events AS e SET account_id = l.account_id
-            FROM unnest(CAST(:users AS text[]), CAST(:accounts AS text[]))
-                 AS l(user_id, account_id)
-            WHERE e.user_id = l.user_id AND e.account_id IS NULL
-            RETURNING e.account_id, e.user_id, e.name, e.ts
-            """
-        ),
-        {"users": users, "accounts": [links[u] for u in users]},
+    conn = await driver_connection(session)
+    await conn.execute(_CREATE_STAGING)
+    await conn.copy_records_to_table(
+        "staged_events",
+        records=[
+            (
+                e.id,
+                source_id,
+                e.type,
+                e.name,
+                e.timestamp,
+                e.account_id,
+                e.user_id,
+                e.anonymous_id,
+                orjson.dumps(e.properties).decode(),
+            )
+            for e in events
+        ],
+        columns=_STAGED_COLUMNS,
     )
-    return [Activity(a, u, n, ts) for a, u, n, ts in result.all()]
+    rows = await conn.fetch(_INSERT_STAGED, *_event_map_args(event_map))
+    return [(row[0], row[1]) for row in rows]
+
+
+async def attribute_pending(
+    session: AsyncSession, links: dict[str, str], event_map: EventMap
+) -> set[str]:
+    """Give unattributed events of newly linked users their account and roll them up.
+
+    Returns the accounts that received events.
+    """
+    if not links:
+        return set()
+    users = sorted(links)
+    conn = await driver_connection(session)
+    rows = await conn.fetch(
+        _ATTRIBUTE, *_event_map_args(event_map), users, [links[u] for u in users]
+    )
+    return {row[0] for row in rows}
 
 
 async def insert_rejections(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

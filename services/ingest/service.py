@@ -25,13 +25,7 @@ from services.ingest.domain.billing import (
     stripe_customer,
 )
 from services.ingest.domain.events import Event, InvalidEvent, Rejection, parse_timestamp
-from services.ingest.domain.rollups import (
-    DEFAULT_EVENT_MAP,
-    Activity,
-    EventMap,
-    aggregate,
-    counter_totals,
-)
+from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, EventMap, counter_totals
 from services.ingest.domain.signatures import SignatureError, verify_standard, verify_stripe
 from services.ingest.domain.support import TicketState, TicketUpdate, apply_ticket_update
 from services.ingest.models import Account, Outbox, Source, Ticket, User
@@ -133,12 +127,10 @@ async def upsert_users(session: AsyncSession, items: Sequence[UserBatchItem]) ->
 
 
 async def _attribute(session: AsyncSession, links: dict[str, str]) -> None:
-    """Attribute newly linked users' pending events and roll them up."""
-    activities = await repo.attribute_pending(session, links)
-    if activities:
+    """Attribute newly linked users' pending events to their accounts and roll them up."""
+    if links:
         event_map = await current_event_map(session)
-        await repo.apply_rollups(session, aggregate(activities, event_map))
-        notify_changed(session, {a.account_id for a in activities})
+        notify_changed(session, await repo.attribute_pending(session, links, event_map))
 
 
 # --- events -------------------------------------------------------------------------------
@@ -202,18 +194,10 @@ async def accept_events(
     unique: dict[str, Event] = {}
     for _, _, e in valid:
         unique.setdefault(e.id, e)
-    new_ids = await repo.insert_events(session, list(unique.values()), source_id)
-    new_events = [unique[i] for i in sorted(new_ids)]
-
-    await _apply_side_effects(session, new_events)
-    activities = [
-        Activity(e.account_id, e.user_id, e.name, e.timestamp)
-        for e in new_events
-        if e.account_id is not None
-    ]
-    if activities:
-        await repo.apply_rollups(session, aggregate(activities, await current_event_map(session)))
-        notify_changed(session, {a.account_id for a in activities})
+    event_map = await current_event_map(session)
+    new = await repo.insert_events(session, list(unique.values()), source_id, event_map)
+    notify_changed(session, {account for _, account in new if account is not None})
+    await _apply_side_effects(session, [unique[event_id] for event_id, _ in new])
 
     await repo.insert_rejections(
         session,
@@ -230,8 +214,8 @@ async def accept_events(
     )
     rejections.sort(key=lambda pair: pair[0].index)
     return EventBatchResult(
-        accepted=len(new_ids),
-        duplicates=len(valid) - len(new_ids),
+        accepted=len(new),
+        duplicates=len(valid) - len(new),
         rejected=[
             RejectedItem(index=r.index, id=r.id, reason=r.reason, field=r.field)
             for r, _ in rejections

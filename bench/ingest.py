@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -90,6 +91,23 @@ async def http_run(
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CLIENTS)))
     return time.perf_counter() - started, latencies
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User plus system CPU time of processes (those that have exited count as zero)."""
+    total = 0.0
+    for proc in processes:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def postgres_processes() -> list[psutil.Process]:
+    """Every PostgreSQL server process on the machine (the benchmark's server among them)."""
+    return [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
 
 
 async def copy_run(url: str, messages: list[dict[str, Any]]) -> float:
@@ -178,7 +196,13 @@ async def main() -> None:
             ).json()["write_key"]
 
         messages = make_messages(EVENTS)
+        assert ingest.process is not None
+        service = [psutil.Process(ingest.process.pid)]
+        me = [psutil.Process()]
+        before = (cpu_seconds(service), cpu_seconds(postgres_processes()), cpu_seconds(me))
         http_seconds, latencies = await http_run(ingest.url, write_key, messages)
+        after = (cpu_seconds(service), cpu_seconds(postgres_processes()), cpu_seconds(me))
+        used = [b - a for a, b in zip(before, after, strict=True)]
         copy_seconds = await copy_run(url, messages)
     finally:
         if ingest is not None:
@@ -193,6 +217,10 @@ async def main() -> None:
     print(f"asyncpg COPY (floor):   {copy_rate:,.0f} events/s ({copy_seconds:.1f} s)")
     print(f"ratio HTTP / COPY:      {http_rate / copy_rate:.2f}  (target >= 0.5)")
     print(f"batch latency:          p50 {cut[49] * 1000:.0f} ms, p99 {cut[98] * 1000:.0f} ms")
+    print(
+        f"CPU during the HTTP run: ingest {used[0]:.1f} s, PostgreSQL {used[1]:.1f} s, "
+        f"load generator {used[2]:.1f} s of {2 * http_seconds:.1f} core-seconds available"
+    )
 
 
 if __name__ == "__main__":

@@ -156,6 +156,9 @@ class RejectedEvent(Base):
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # Set when a replay got the event accepted (or found it stored already); kept for audit.
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replays: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
 class EventMapVersion(Base):

@@ -172,9 +172,16 @@ async def user_accounts(session: AsyncSession, user_ids: Iterable[str]) -> dict[
 # --- events -------------------------------------------------------------------------------
 
 _STAGED_COLUMNS = (
-    "id", "source_id", "type", "name", "ts", "account_id", "user_id", "anonymous_id",
+    "id",
+    "source_id",
+    "type",
+    "name",
+    "ts",
+    "account_id",
+    "user_id",
+    "anonymous_id",
     "properties",
-)  # fmt: skip
+)
 _CREATE_STAGING = """
     CREATE TEMP TABLE IF NOT EXISTS staged_events (
         id text, source_id uuid, type text, name text, ts timestamptz, account_id text,
@@ -281,6 +288,51 @@ _ATTRIBUTE = f"""
 """  # noqa: S608
 
 
+_REBUILD = f"""
+    WITH touched AS (
+        SELECT account_id, user_id, name, (ts AT TIME ZONE 'UTC')::date AS day
+        FROM ingest.events WHERE account_id = ANY($8::text[])
+    ),
+    {_rollup_ctes("touched")}
+    SELECT count(*) FROM touched
+"""  # noqa: S608
+_EVENT_COLUMNS = ("events", *_EVENT_MAP_COUNTERS, "active_users", "core_features")
+
+
+async def rebuild_rollups(
+    session: AsyncSession, account_ids: Sequence[str], event_map: EventMap
+) -> int:
+    """Recount the event-derived rollups of these accounts from their stored events.
+
+    Support and billing counters are kept. Rollup writers are held off (EXCLUSIVE locks,
+    taken together) until this commits, so a batch arriving meanwhile adds its events
+    after the recount rather than being lost or counted twice. Returns events counted.
+    """
+    ids = sorted(set(account_ids))
+    conn = await driver_connection(session)
+    await conn.execute(
+        "LOCK TABLE ingest.daily_active_users, ingest.daily_features, ingest.daily_rollups"
+        " IN EXCLUSIVE MODE"
+    )
+    await conn.execute("DELETE FROM ingest.daily_active_users WHERE account_id = ANY($1)", ids)
+    await conn.execute("DELETE FROM ingest.daily_features WHERE account_id = ANY($1)", ids)
+    zeroed = ", ".join(f"{c} = 0" for c in _EVENT_COLUMNS)
+    await conn.execute(
+        f"UPDATE ingest.daily_rollups SET {zeroed} WHERE account_id = ANY($1)",  # noqa: S608
+        ids,
+    )
+    counted: int = await conn.fetchval(_REBUILD, *_event_map_args(event_map), ids)
+    return counted
+
+
+async def account_ids_after(session: AsyncSession, after: str | None, limit: int) -> list[str]:
+    """The next ``limit`` account ids in id order."""
+    query = select(Account.external_id).order_by(Account.external_id).limit(limit)
+    if after is not None:
+        query = query.where(Account.external_id > after)
+    return list(await session.scalars(query))
+
+
 async def insert_events(
     session: AsyncSession,
     events: Sequence[Event],
@@ -347,11 +399,25 @@ async def list_rejections(
     *,
     source: str | None,
     reason_contains: str | None,
-    after_id: int | None,
+    resolved: bool | None = None,
+    after_id: int | None = None,
     limit: int,
+    for_replay: bool = False,
 ) -> Sequence[RejectedEvent]:
-    """Kept rejected events, oldest first."""
+    """Kept rejected events, oldest first.
+
+    ``for_replay`` locks the rows, skipping those another replay holds, so two replays
+    never run the same event.
+    """
     query = select(RejectedEvent).order_by(RejectedEvent.id).limit(limit)
+    if resolved is not None:
+        query = query.where(
+            RejectedEvent.resolved_at.is_not(None)
+            if resolved
+            else RejectedEvent.resolved_at.is_(None)
+        )
+    if for_replay:
+        query = query.with_for_update(skip_locked=True)
     if source is not None:
         query = query.where(RejectedEvent.source == source)
     if reason_contains is not None:
@@ -359,6 +425,13 @@ async def list_rejections(
     if after_id is not None:
         query = query.where(RejectedEvent.id > after_id)
     return (await session.scalars(query)).all()
+
+
+async def rejection_for_replay(session: AsyncSession, rejected_id: int) -> RejectedEvent | None:
+    """One kept rejected event, locked for replay."""
+    return await session.scalar(
+        select(RejectedEvent).where(RejectedEvent.id == rejected_id).with_for_update()
+    )
 
 
 # --- rollups ------------------------------------------------------------------------------

@@ -261,6 +261,35 @@ class RejectedOut(BaseModel):
     field: str
     raw: Any
     received_at: datetime
+    resolved_at: datetime | None
+    replays: int
+
+
+class ReplayFilter(BaseModel):
+    """Which unresolved rejected events to replay, oldest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str | None = Field(default=None, description="native, or segment:<source id>")
+    reason_contains: str | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class ReplayOutcome(BaseModel):
+    """What a replay did with one rejected event."""
+
+    id: int
+    outcome: Literal["accepted", "duplicate", "rejected"]
+    reason: str | None = None
+
+
+class ReplayResult(BaseModel):
+    """What a bulk replay did."""
+
+    accepted: int
+    duplicates: int
+    rejected: int
+    items: list[ReplayOutcome]
 
 
 class TicketIn(BaseModel):
@@ -324,3 +353,28 @@ class WebhookResult(BaseModel):
     ignored: bool = Field(default=False, description="A type Tenure does not use")
     applied: bool = False
     pending: bool = Field(default=False, description="Waiting for its account to be known")
+
+
+class RebuildRequest(BaseModel):
+    """Accounts whose rollups to recount: named ones, or the next page of all accounts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_ids: list[str] | None = Field(default=None, min_length=1, max_length=1000)
+    after: str | None = Field(default=None, description="Page mode: start after this account")
+    limit: int = Field(default=500, ge=1, le=1000, description="Page mode: accounts per call")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> Self:
+        if self.account_ids is not None and self.after is not None:
+            raise ValueError("give account_ids or after, not both")
+        return self
+
+
+class RebuildResult(BaseModel):
+    """What a rebuild recounted; ``next_after`` continues a page-mode rebuild (null: done)."""
+
+    accounts: int
+    events: int
+    event_map_version: int
+    next_after: str | None

@@ -24,11 +24,18 @@ from services.ingest.domain.billing import (
     stripe_change,
     stripe_customer,
 )
-from services.ingest.domain.events import Event, InvalidEvent, Rejection, parse_timestamp
+from services.ingest.domain.events import (
+    Event,
+    InvalidEvent,
+    Rejection,
+    native_event,
+    parse_timestamp,
+    segment_event,
+)
 from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, EventMap, counter_totals
 from services.ingest.domain.signatures import SignatureError, verify_standard, verify_stripe
 from services.ingest.domain.support import TicketState, TicketUpdate, apply_ticket_update
-from services.ingest.models import Account, Outbox, Source, Ticket, User
+from services.ingest.models import Account, Outbox, RejectedEvent, Source, Ticket, User
 from services.ingest.schemas import (
     AccountBatchItem,
     AccountFields,
@@ -39,7 +46,11 @@ from services.ingest.schemas import (
     EventBatchResult,
     EventMapDocument,
     EventMapOut,
+    RebuildRequest,
+    RebuildResult,
     RejectedItem,
+    ReplayOutcome,
+    ReplayResult,
     RollupOut,
     SignalsQuery,
     SignalsResponse,
@@ -149,6 +160,7 @@ async def accept_events(
     source_label: str,
     source_id: uuid.UUID | None,
     require_known_account: bool = True,
+    keep_rejections: bool = True,
 ) -> EventBatchResult:
     """Store a batch event by event: new ones are kept and rolled up, repeats counted,
     refused ones kept with their reason.
@@ -199,19 +211,20 @@ async def accept_events(
     notify_changed(session, {account for _, account in new if account is not None})
     await _apply_side_effects(session, [unique[event_id] for event_id, _ in new])
 
-    await repo.insert_rejections(
-        session,
-        [
-            {
-                "source": source_label,
-                "event_id": r.id,
-                "reason": r.reason,
-                "field": r.field,
-                "raw": raw,
-            }
-            for r, raw in rejections
-        ],
-    )
+    if keep_rejections:
+        await repo.insert_rejections(
+            session,
+            [
+                {
+                    "source": source_label,
+                    "event_id": r.id,
+                    "reason": r.reason,
+                    "field": r.field,
+                    "raw": raw,
+                }
+                for r, raw in rejections
+            ],
+        )
     rejections.sort(key=lambda pair: pair[0].index)
     return EventBatchResult(
         accepted=len(new),
@@ -235,6 +248,96 @@ async def _apply_side_effects(session: AsyncSession, new_events: Sequence[Event]
             await repo.merge_user_traits(session, e.user_id, {}, e.group_id)
             links[e.user_id] = e.group_id
     await _attribute(session, links)
+
+
+def parse_native(raw: Any, index: int, now: datetime) -> tuple[int, Any, Event | InvalidEvent]:
+    """One native event, validated, or why it cannot be accepted."""
+    try:
+        return index, raw, native_event(raw, now)
+    except InvalidEvent as exc:
+        return index, raw, exc
+
+
+def parse_segment(
+    raw: Any,
+    index: int,
+    *,
+    default_type: str | None,
+    received_at: datetime,
+    batch_sent_at: datetime | None,
+    max_message_bytes: int,
+) -> tuple[int, Any, Event | InvalidEvent]:
+    """One Segment message, validated (with clock-skew correction), or why not."""
+    try:
+        if len(orjson.dumps(raw)) > max_message_bytes:
+            raise InvalidEvent("", f"message is larger than {max_message_bytes // 1024} KB")
+        event = segment_event(
+            raw, default_type=default_type, received_at=received_at, batch_sent_at=batch_sent_at
+        )
+        return index, raw, event
+    except InvalidEvent as exc:
+        return index, raw, exc
+
+
+async def replay_rejected(
+    session: AsyncSession, rows: Sequence[RejectedEvent], max_message_bytes: int
+) -> ReplayResult:
+    """Run kept rejected events through intake again (e.g. once their account exists).
+
+    An event accepted now, or found stored already, marks its row resolved; one refused
+    again keeps its row with the new reason. No second rejection row is filed.
+    """
+    items: list[ReplayOutcome] = []
+    now = datetime.now(UTC)
+    for row in rows:
+        source_id: uuid.UUID | None = None
+        if row.source.startswith("segment:"):
+            source_id = uuid.UUID(row.source.removeprefix("segment:"))
+            parsed = parse_segment(
+                row.raw,
+                0,
+                default_type="track",
+                received_at=row.received_at,
+                batch_sent_at=None,
+                max_message_bytes=max_message_bytes,
+            )
+        else:
+            parsed = parse_native(row.raw, 0, now)
+        result = await accept_events(
+            session,
+            parsed=[parsed],
+            source_label=row.source,
+            source_id=source_id,
+            keep_rejections=False,
+        )
+        row.replays += 1
+        if result.rejected:
+            row.reason, row.field = result.rejected[0].reason, result.rejected[0].field
+            items.append(ReplayOutcome(id=row.id, outcome="rejected", reason=row.reason))
+        else:
+            row.resolved_at = now
+            items.append(
+                ReplayOutcome(id=row.id, outcome="accepted" if result.accepted else "duplicate")
+            )
+    await session.flush()
+    return ReplayResult(
+        accepted=sum(i.outcome == "accepted" for i in items),
+        duplicates=sum(i.outcome == "duplicate" for i in items),
+        rejected=sum(i.outcome == "rejected" for i in items),
+        items=items,
+    )
+
+
+async def replay_one(
+    session: AsyncSession, rejected_id: int, max_message_bytes: int
+) -> ReplayOutcome:
+    """Replay one kept rejected event."""
+    row = await repo.rejection_for_replay(session, rejected_id)
+    if row is None:
+        raise NotFound(f"No rejected event {rejected_id}.")
+    if row.resolved_at is not None:
+        raise Conflict(f"Rejected event {rejected_id} was already resolved.")
+    return (await replay_rejected(session, [row], max_message_bytes)).items[0]
 
 
 def _raw_id(raw: Any) -> str | None:
@@ -327,6 +430,24 @@ async def set_event_map(
     row = await repo.add_event_map(session, document, created_by)
     return EventMapOut(
         **row.document, version=row.version, created_at=row.created_at, created_by=row.created_by
+    )
+
+
+async def rebuild_rollups(session: AsyncSession, body: RebuildRequest) -> RebuildResult:
+    """Recount rollups under the event map in force, for named accounts or a page of all."""
+    if body.account_ids is not None:
+        ids = list(dict.fromkeys(body.account_ids))
+        next_after = None
+    else:
+        ids = await repo.account_ids_after(session, body.after, body.limit)
+        next_after = ids[-1] if len(ids) == body.limit else None
+    version = await get_event_map(session)
+    counted = 0
+    if ids:
+        counted = await repo.rebuild_rollups(session, ids, await current_event_map(session))
+        notify_changed(session, set(ids))
+    return RebuildResult(
+        accounts=len(ids), events=counted, event_map_version=version.version, next_after=next_after
     )
 
 

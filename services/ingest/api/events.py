@@ -9,7 +9,6 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 
 from services.ingest import service
-from services.ingest.domain.events import Event, InvalidEvent, native_event
 from services.ingest.schemas import EventBatchResult
 from services.ingest.settings import IngestSettings
 from shared.auth import Principal, require
@@ -76,12 +75,7 @@ async def post_events(
     if len(events) > settings.max_batch_events:
         raise PayloadTooLarge(f"A batch holds at most {settings.max_batch_events} events.")
     now = datetime.now(UTC)
-    parsed: list[tuple[int, Any, Event | InvalidEvent]] = []
-    for index, raw in enumerate(events):
-        try:
-            parsed.append((index, raw, native_event(raw, now)))
-        except InvalidEvent as exc:
-            parsed.append((index, raw, exc))
+    parsed = [service.parse_native(raw, index, now) for index, raw in enumerate(events)]
     return await service.accept_events(
         session, parsed=parsed, source_label="native", source_id=None
     )

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from services.ingest import repository as repo
-from services.ingest.schemas import RejectedOut
+from services.ingest import service
+from services.ingest.schemas import RejectedOut, ReplayFilter, ReplayOutcome, ReplayResult
+from services.ingest.settings import IngestSettings
 from shared.auth import Principal, require
 from shared.deps import Session
-from shared.errors import responses
+from shared.errors import Conflict, NotFound, Unprocessable, responses
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
 
 router = APIRouter(prefix="/v1/rejected", tags=["rejected events"])
@@ -23,16 +25,50 @@ async def list_rejected(
     page: Annotated[PageParams, Depends(page_params)],
     source: str | None = None,
     reason_contains: str | None = None,
+    resolved: bool | None = None,
 ) -> Page[RejectedOut]:
-    """Rejected events, oldest first, filtered by source or reason."""
+    """Rejected events, oldest first, filtered by source, reason, or whether resolved."""
     position = decode_cursor(page.cursor)
     rows = await repo.list_rejections(
         session,
         source=source,
         reason_contains=reason_contains,
+        resolved=resolved,
         after_id=int(position[0]) if position else None,
         limit=page.limit + 1,
     )
     items = [RejectedOut.model_validate(r) for r in rows[: page.limit]]
     cursor = encode_cursor([items[-1].id]) if len(rows) > page.limit else None
     return Page(items=items, next_cursor=cursor)
+
+
+@router.post("/replay", responses=responses(Unprocessable))
+async def replay_matching(
+    body: ReplayFilter,
+    request: Request,
+    session: Session,
+    _: Annotated[Principal, Depends(require("ingest:write"))],
+) -> ReplayResult:
+    """Replay unresolved rejected events matching a filter (at most ``limit``, oldest first)."""
+    rows = await repo.list_rejections(
+        session,
+        source=body.source,
+        reason_contains=body.reason_contains,
+        resolved=False,
+        limit=body.limit,
+        for_replay=True,
+    )
+    settings: IngestSettings = request.app.state.settings
+    return await service.replay_rejected(session, rows, settings.segment_max_message_bytes)
+
+
+@router.post("/{rejected_id}/replay", responses=responses(NotFound, Conflict))
+async def replay_one(
+    rejected_id: int,
+    request: Request,
+    session: Session,
+    _: Annotated[Principal, Depends(require("ingest:write"))],
+) -> ReplayOutcome:
+    """Replay one rejected event; 409 if it was resolved already."""
+    settings: IngestSettings = request.app.state.settings
+    return await service.replay_one(session, rejected_id, settings.segment_max_message_bytes)

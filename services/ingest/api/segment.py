@@ -6,13 +6,12 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 
 from services.ingest import repository as repo
 from services.ingest import service
 from services.ingest.api.events import parse_json
-from services.ingest.domain.events import Event, InvalidEvent, parse_timestamp, segment_event
+from services.ingest.domain.events import InvalidEvent, parse_timestamp
 from services.ingest.models import Source
 from services.ingest.schemas import SegmentResult
 from services.ingest.settings import IngestSettings
@@ -81,20 +80,17 @@ async def _accept(
                 raise Unprocessable.for_field("/sentAt", exc.reason) from exc
     else:
         messages = [doc]
-    parsed: list[tuple[int, Any, Event | InvalidEvent]] = []
-    for index, raw in enumerate(messages):
-        try:
-            if batch and len(orjson.dumps(raw)) > settings.segment_max_message_bytes:
-                raise InvalidEvent("", "message is larger than 32 KB")
-            event = segment_event(
-                raw,
-                default_type=default_type,
-                received_at=received_at,
-                batch_sent_at=batch_sent_at,
-            )
-            parsed.append((index, raw, event))
-        except InvalidEvent as exc:
-            parsed.append((index, raw, exc))
+    parsed = [
+        service.parse_segment(
+            raw,
+            index,
+            default_type=default_type,
+            received_at=received_at,
+            batch_sent_at=batch_sent_at,
+            max_message_bytes=settings.segment_max_message_bytes,
+        )
+        for index, raw in enumerate(messages)
+    ]
     result = await service.accept_events(
         session, parsed=parsed, source_label=f"segment:{source.id}", source_id=source.id
     )

@@ -1,0 +1,123 @@
+"""Rejected events can be replayed once fixable; rollups can be recounted under a new map."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.conftest import Platform
+from tests.e2e.test_accounts import account, new_id
+from tests.e2e.test_events import event, make_account, rollups
+
+MAP_KEYS = ("logins", "key_actions", "core_features", "integrations", "api_calls", "exports")
+
+
+async def test_replay_one_event_after_its_account_exists(ingest: httpx.AsyncClient) -> None:
+    account_id = new_id()
+    early = event(account_id, "login", "2026-11-15T09:00:00Z")
+    result = (await ingest.post("/v1/events", json={"events": [early]})).json()
+    assert result["rejected"][0]["field"] == "account_id"
+    kept = (await ingest.get("/v1/rejected", params={"reason_contains": account_id})).json()
+    rejected_id = kept["items"][0]["id"]
+
+    still_bad = await ingest.post(f"/v1/rejected/{rejected_id}/replay")
+    assert still_bad.json()["outcome"] == "rejected"
+
+    await ingest.put(f"/v1/accounts/{account_id}", json=account())
+    replayed = await ingest.post(f"/v1/rejected/{rejected_id}/replay")
+    assert replayed.status_code == 200
+    assert replayed.json() == {"id": rejected_id, "outcome": "accepted", "reason": None}
+    assert (await rollups(ingest, account_id, "2026-11-20"))["2026-11-15"]["logins"] == 1
+
+    again = await ingest.post(f"/v1/rejected/{rejected_id}/replay")
+    assert again.status_code == 409
+    row = (await ingest.get("/v1/rejected", params={"reason_contains": account_id})).json()
+    assert row["items"][0]["resolved_at"] is not None
+    assert row["items"][0]["replays"] == 2
+    assert (await ingest.post("/v1/rejected/999999999/replay")).status_code == 404
+
+
+async def test_bulk_replay_of_segment_events_by_filter(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    source = (await ingest.post("/v1/sources", json={"kind": "segment", "name": "s"})).json()
+    auth = {
+        "Authorization": "Basic " + base64.b64encode(f"{source['write_key']}:".encode()).decode()
+    }
+    account_id = new_id("late")
+    batch: list[dict[str, Any]] = [
+        {
+            "type": "track",
+            "messageId": f"m-{uuid.uuid4().hex}",
+            "userId": f"u{i}",
+            "event": "login",
+            "context": {"groupId": account_id},
+            "timestamp": "2026-11-14T09:00:00Z",
+        }
+        for i in range(3)
+    ]
+    async with httpx.AsyncClient(base_url=platform.ingest.url, headers=auth) as client:
+        sent = (await client.post("/v1/batch", json={"batch": batch})).json()
+    assert len(sent["rejected"]) == 3
+
+    await ingest.put(f"/v1/accounts/{account_id}", json=account())
+    replay = {"reason_contains": account_id, "source": f"segment:{source['id']}"}
+    result = (await ingest.post("/v1/rejected/replay", json=replay)).json()
+    assert (result["accepted"], result["duplicates"], result["rejected"]) == (3, 0, 0)
+    assert (await ingest.post("/v1/rejected/replay", json=replay)).json()["items"] == []
+    days = await rollups(ingest, account_id, "2026-11-20")
+    assert days["2026-11-14"]["active_users"] == 3
+
+
+async def test_rebuild_applies_a_new_event_map_to_history(ingest: httpx.AsyncClient) -> None:
+    account_id = await make_account(ingest)
+    name = f"milestone_{uuid.uuid4().hex[:8]}"
+    events = [event(account_id, name, "2026-11-12T09:00:00Z", user=f"u{i}") for i in range(4)]
+    await ingest.post("/v1/events", json={"events": events})
+    ticket = {
+        "ticket_id": new_id("t"),
+        "account_id": account_id,
+        "status": "open",
+        "severity": "low",
+        "occurred_at": "2026-11-12T10:00:00Z",
+    }
+    await ingest.post("/v1/tickets", json=ticket)
+    before = (await rollups(ingest, account_id, "2026-11-20"))["2026-11-12"]
+    assert before["key_actions"] == 0
+
+    current = (await ingest.get("/v1/config/event-map")).json()
+    document = {k: current[k] for k in MAP_KEYS}
+    document["key_actions"] = [*document["key_actions"], name]
+    document["core_features"] = {**document["core_features"], name: "milestones"}
+    await ingest.put("/v1/config/event-map", json=document)
+
+    rebuilt = await ingest.post("/v1/rollups/rebuild", json={"account_ids": [account_id]})
+    assert rebuilt.status_code == 200
+    assert rebuilt.json()["events"] == 4
+    after = (await rollups(ingest, account_id, "2026-11-20"))["2026-11-12"]
+    assert after["key_actions"] == 4
+    assert after["core_features"] == 1
+    assert after["active_users"] == 4
+    assert after["events"] == 4
+    assert after["tickets_opened"] == 1  # support counters survive a recount
+
+    again = (await ingest.post("/v1/rollups/rebuild", json={"account_ids": [account_id]})).json()
+    assert again["events"] == 4
+    assert (await rollups(ingest, account_id, "2026-11-20"))["2026-11-12"] == after
+
+
+async def test_rebuild_pages_through_every_account(ingest: httpx.AsyncClient) -> None:
+    pages, after = 0, None
+    while True:
+        body: dict[str, Any] = {"limit": 200, **({"after": after} if after else {})}
+        result = (await ingest.post("/v1/rollups/rebuild", json=body)).json()
+        pages += 1
+        after = result["next_after"]
+        if after is None:
+            break
+    assert pages >= 1
+    both = await ingest.post("/v1/rollups/rebuild", json={"account_ids": ["a"], "after": "b"})
+    assert both.status_code == 422

@@ -69,9 +69,17 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
         if json
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+
+    def add_service(
+        _logger: Any, _name: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        event.setdefault("service", service)
+        return event
+
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_service,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _add_request_id,
@@ -85,7 +93,6 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
         logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer) if json else None,
         cache_logger_on_first_use=True,
     )
-    structlog.contextvars.bind_contextvars(service=service)
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(name)s %(message)s")
     # uvicorn's own access log would duplicate ours, without the request id.
     logging.getLogger("uvicorn.access").disabled = True

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from shared.http import ServiceClient
+from shared.logging import current_request_id, new_request_id, reset_request_id, set_request_id
 from shared.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_DELIVERED,
@@ -71,6 +72,8 @@ class OutboxMixin:
     )
     last_error: Mapped[str | None] = mapped_column(Text)
     parked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The request that caused the message, so it can be followed into the receiver.
+    request_id: Mapped[str | None] = mapped_column(String(128))
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
@@ -103,6 +106,7 @@ class Message(BaseModel):
     topic: str = Field(min_length=1, max_length=80)
     source: str = Field(min_length=1, max_length=40)
     payload: dict[str, Any]
+    request_id: str | None = Field(default=None, max_length=128)
 
 
 class Delivery(BaseModel):
@@ -131,6 +135,7 @@ class OutboxEntry(BaseModel):
     next_attempt_at: datetime
     last_error: str | None
     parked_at: datetime | None
+    request_id: str | None
 
 
 def enqueue(
@@ -143,12 +148,11 @@ def enqueue(
     """Add a message to the outbox within the caller's transaction; returns its id."""
     message_id = uuid.uuid4()
     row = model()
-    row.message_id, row.destination, row.topic, row.payload = (
-        message_id,
-        destination,
-        topic,
-        payload,
-    )
+    row.message_id = message_id
+    row.destination = destination
+    row.topic = topic
+    row.payload = payload
+    row.request_id = current_request_id()
     session.add(row)
     return message_id
 
@@ -156,7 +160,11 @@ def enqueue(
 async def record_new(
     session: AsyncSession, model: type[InboxMixin], messages: Sequence[Message]
 ) -> set[uuid.UUID]:
-    """Record message ids in the inbox; returns the ids not seen before (to be processed)."""
+    """Record message ids in the inbox; returns the ids not seen before (to be processed).
+
+    Each message is logged with the request that caused it, so a request can be followed
+    from the sender into the receiver.
+    """
     if not messages:
         return set()
     rows = [{"message_id": m.id, "source": m.source, "topic": m.topic} for m in messages]
@@ -164,7 +172,17 @@ async def record_new(
     result = await session.execute(
         insert(table).values(rows).on_conflict_do_nothing().returning(table.c.message_id)
     )
-    return set(result.scalars())
+    new = set(result.scalars())
+    for m in messages:
+        _log.info(
+            "message_received",
+            message_id=str(m.id),
+            topic=m.topic,
+            source=m.source,
+            origin_request_id=m.request_id,
+            duplicate=m.id not in new,
+        )
+    return new
 
 
 def backoff_seconds(attempts: int, *, base: float, cap: float) -> float:
@@ -282,10 +300,20 @@ class OutboxDispatcher:
             return f"no client configured for destination '{destination}'"
         body = Delivery(
             messages=[
-                Message(id=r.message_id, topic=r.topic, source=self.service, payload=r.payload)
+                Message(
+                    id=r.message_id,
+                    topic=r.topic,
+                    source=self.service,
+                    payload=r.payload,
+                    request_id=r.request_id,
+                )
                 for r in rows
             ]
         )
+        # A delivery of one message continues its request; a mixed batch gets an id of its own.
+        origins = {r.request_id for r in rows}
+        request_id = origins.pop() if len(origins) == 1 else None
+        token = set_request_id(request_id or new_request_id())
         try:
             response = await client.request(
                 "POST",
@@ -296,6 +324,8 @@ class OutboxDispatcher:
             )
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
+        finally:
+            reset_request_id(token)
         if response.status_code >= 300:
             return f"HTTP {response.status_code}: {response.text[:500]}"
         return None

@@ -52,6 +52,8 @@ def create_engine(url: str | URL, *, pool_size: int = 10, max_overflow: int = 10
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
+        # Parameter values (ids, hashes, payloads) never reach logs or error messages.
+        hide_parameters=True,
     )
 
 

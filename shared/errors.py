@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import asyncpg
 import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.logging import current_request_id
@@ -179,6 +181,22 @@ def validation_field_errors(raw_errors: Sequence[Any]) -> list[FieldError]:
     return out
 
 
+def database_error_state(exc: DBAPIError) -> str | None:
+    """The SQLSTATE behind a database error; ``22000`` for a value the driver refused."""
+    orig = getattr(exc.orig, "__cause__", None) or exc.orig
+    state = getattr(orig, "sqlstate", None)
+    if state is None and isinstance(orig, asyncpg.DataError):
+        return "22000"
+    return state if isinstance(state, str) else None
+
+
+def database_error_message(exc: DBAPIError) -> str:
+    """The database's own one-line reason, without the statement or its parameters."""
+    orig = getattr(exc.orig, "__cause__", None) or exc.orig
+    message = str(getattr(orig, "message", None) or orig).splitlines()[0]
+    return message[:300]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error, expected or not, through problem details."""
 
@@ -224,6 +242,37 @@ def install_error_handlers(app: FastAPI) -> None:
             request=request,
             headers=dict(exc.headers or {}),
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> Response:
+        # Input the service's own validation let through but PostgreSQL refuses (a value out
+        # of range, an unstorable character) is the caller's to fix: a 422, never a 500.
+        # A deadlock or serialization failure changed nothing and may simply be retried.
+        state = database_error_state(exc)
+        _log.warning(
+            "database_refused",
+            sqlstate=state,
+            reason=database_error_message(exc),
+            statement=(exc.statement or "")[:200],
+        )
+        if state is not None and state.startswith("22"):
+            return problem_response(
+                422,
+                "Unprocessable Content",
+                type_slug="unstorable-value",
+                detail=f"A value in the request cannot be stored: {database_error_message(exc)}",
+                request=request,
+            )
+        if state in ("40001", "40P01"):
+            return problem_response(
+                503,
+                "Service Unavailable",
+                type_slug="retry",
+                detail="The request met a concurrent one and changed nothing; retry it.",
+                request=request,
+                headers={"Retry-After": "1"},
+            )
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

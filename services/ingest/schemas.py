@@ -9,12 +9,13 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from services.ingest.domain.support import SURVEY_RANGES
+from shared.validation import ID_PATTERN, INT32_MAX, INT64_MAX, JsonObject, Text
 
 MotionSegment = Literal["smb", "mid_market", "enterprise"]
 BillingPeriod = Literal["monthly", "annual", "multi_year"]
 AccountStatus = Literal["trial", "active", "paused", "cancelled"]
 SourceKind = Literal["segment", "stripe", "standard_webhooks"]
-ExternalId = Field(min_length=1, max_length=200, pattern=r"^[^\s/]([^/]*[^\s/])?$")
+ExternalId = Field(min_length=1, max_length=200, pattern=ID_PATTERN)
 
 
 class AccountFields(BaseModel):
@@ -22,20 +23,22 @@ class AccountFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=500)
-    industry: str | None = Field(default=None, max_length=200)
-    region: str | None = Field(default=None, max_length=200)
+    name: Text = Field(min_length=1, max_length=500)
+    industry: Text | None = Field(default=None, max_length=200)
+    region: Text | None = Field(default=None, max_length=200)
     motion_segment: MotionSegment
-    plan: str | None = Field(default=None, max_length=200)
+    plan: Text | None = Field(default=None, max_length=200)
     billing_period: BillingPeriod
-    mrr_minor: StrictInt = Field(ge=0, description="Monthly recurring revenue in minor units")
-    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")
-    seats_purchased: StrictInt = Field(ge=0)
+    mrr_minor: StrictInt = Field(
+        ge=0, le=INT64_MAX, description="Monthly recurring revenue in minor units"
+    )
+    currency: Text = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")
+    seats_purchased: StrictInt = Field(ge=0, le=INT32_MAX)
     contract_start: date | None = None
     renewal_date: date | None = None
     status: AccountStatus
-    champion_user_id: str | None = Field(default=None, max_length=200)
-    stripe_customer_id: str | None = Field(default=None, max_length=200)
+    champion_user_id: Text | None = Field(default=None, max_length=200)
+    stripe_customer_id: Text | None = Field(default=None, max_length=200)
     cancel_intent: bool = False
 
     @model_validator(mode="after")
@@ -52,7 +55,7 @@ class AccountFields(BaseModel):
 class AccountBatchItem(AccountFields):
     """An account in a batch upsert, naming itself."""
 
-    external_id: str = ExternalId
+    external_id: Text = ExternalId
 
 
 class AccountBatch(BaseModel):
@@ -83,17 +86,17 @@ class UserFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_id: str | None = Field(default=None, min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=320)
-    name: str | None = Field(default=None, max_length=500)
-    role: str | None = Field(default=None, max_length=200)
-    traits: dict[str, Any] = Field(default_factory=dict)
+    account_id: Text | None = Field(default=None, min_length=1, max_length=200)
+    email: Text | None = Field(default=None, max_length=320)
+    name: Text | None = Field(default=None, max_length=500)
+    role: Text | None = Field(default=None, max_length=200)
+    traits: JsonObject = Field(default_factory=dict)
 
 
 class UserBatchItem(UserFields):
     """A user in a batch upsert, naming itself."""
 
-    external_id: str = ExternalId
+    external_id: Text = ExternalId
 
 
 class UserBatch(BaseModel):
@@ -141,7 +144,7 @@ class SourceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: SourceKind
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
 
 
 class SourceOut(BaseModel):
@@ -169,14 +172,14 @@ class EventMapDocument(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    logins: list[str] = Field(default_factory=list, max_length=1000)
-    key_actions: list[str] = Field(default_factory=list, max_length=1000)
-    core_features: dict[str, str] = Field(
+    logins: list[Text] = Field(default_factory=list, max_length=1000)
+    key_actions: list[Text] = Field(default_factory=list, max_length=1000)
+    core_features: dict[Text, Text] = Field(
         default_factory=dict, description="event name -> feature it shows use of"
     )
-    integrations: list[str] = Field(default_factory=list, max_length=1000)
-    api_calls: list[str] = Field(default_factory=list, max_length=1000)
-    exports: list[str] = Field(default_factory=list, max_length=1000)
+    integrations: list[Text] = Field(default_factory=list, max_length=1000)
+    api_calls: list[Text] = Field(default_factory=list, max_length=1000)
+    exports: list[Text] = Field(default_factory=list, max_length=1000)
 
 
 class EventMapOut(EventMapDocument):
@@ -214,9 +217,14 @@ class SignalsQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_ids: list[str] = Field(min_length=1, max_length=1000)
+    account_ids: list[Text] = Field(min_length=1, max_length=1000)
     days: int = Field(default=60, ge=1, le=400)
-    as_of: date | None = Field(default=None, description="Last day included; today by default")
+    as_of: date | None = Field(
+        default=None,
+        ge=date(1970, 1, 1),
+        le=date(9999, 1, 1),
+        description="Last day included; today by default",
+    )
 
 
 class SurveyLatest(BaseModel):
@@ -270,8 +278,8 @@ class ReplayFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str | None = Field(default=None, description="native, or segment:<source id>")
-    reason_contains: str | None = None
+    source: Text | None = Field(default=None, description="native, or segment:<source id>")
+    reason_contains: Text | None = None
     limit: int = Field(default=100, ge=1, le=1000)
 
 
@@ -297,8 +305,8 @@ class TicketIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ticket_id: str = Field(min_length=1, max_length=200)
-    account_id: str = Field(min_length=1, max_length=200)
+    ticket_id: Text = Field(min_length=1, max_length=200)
+    account_id: Text = Field(min_length=1, max_length=200)
     status: Literal["open", "closed"]
     severity: Literal["low", "medium", "high", "urgent"]
     occurred_at: datetime = Field(description="When the ticket reached this status")
@@ -321,12 +329,12 @@ class SurveyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=200)
-    account_id: str = Field(min_length=1, max_length=200)
-    user_id: str | None = Field(default=None, max_length=200)
+    id: Text = Field(min_length=1, max_length=200)
+    account_id: Text = Field(min_length=1, max_length=200)
+    user_id: Text | None = Field(default=None, max_length=200)
     kind: Literal["nps", "csat"]
     score: StrictInt
-    comment: str | None = Field(default=None, max_length=5000)
+    comment: Text | None = Field(default=None, max_length=5000)
     responded_at: datetime
 
     @model_validator(mode="after")
@@ -360,8 +368,8 @@ class RebuildRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_ids: list[str] | None = Field(default=None, min_length=1, max_length=1000)
-    after: str | None = Field(default=None, description="Page mode: start after this account")
+    account_ids: list[Text] | None = Field(default=None, min_length=1, max_length=1000)
+    after: Text | None = Field(default=None, description="Page mode: start after this account")
     limit: int = Field(default=500, ge=1, le=1000, description="Page mode: accounts per call")
 
     @model_validator(mode="after")

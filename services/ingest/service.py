@@ -28,6 +28,7 @@ from services.ingest.domain.events import (
     Event,
     InvalidEvent,
     Rejection,
+    check_storable,
     native_event,
     parse_timestamp,
     segment_event,
@@ -68,6 +69,7 @@ from services.ingest.schemas import (
 from shared.auth import hash_key
 from shared.errors import BadRequest, Conflict, FieldError, NotFound, Unprocessable
 from shared.outbox import enqueue
+from shared.validation import has_nul
 
 ACCOUNTS_CHANGED = "accounts.changed"
 
@@ -220,7 +222,7 @@ async def accept_events(
                     "event_id": r.id,
                     "reason": r.reason,
                     "field": r.field,
-                    "raw": raw,
+                    "raw": storable(raw),
                 }
                 for r, raw in rejections
             ],
@@ -250,9 +252,13 @@ async def _apply_side_effects(session: AsyncSession, new_events: Sequence[Event]
     await _attribute(session, links)
 
 
-def parse_native(raw: Any, index: int, now: datetime) -> tuple[int, Any, Event | InvalidEvent]:
+def parse_native(
+    raw: Any, index: int, now: datetime, *, check_nul: bool = True
+) -> tuple[int, Any, Event | InvalidEvent]:
     """One native event, validated, or why it cannot be accepted."""
     try:
+        if check_nul:
+            check_storable(raw)
         return index, raw, native_event(raw, now)
     except InvalidEvent as exc:
         return index, raw, exc
@@ -266,9 +272,12 @@ def parse_segment(
     received_at: datetime,
     batch_sent_at: datetime | None,
     max_message_bytes: int,
+    check_nul: bool = True,
 ) -> tuple[int, Any, Event | InvalidEvent]:
     """One Segment message, validated (with clock-skew correction), or why not."""
     try:
+        if check_nul:
+            check_storable(raw)
         if len(orjson.dumps(raw)) > max_message_bytes:
             raise InvalidEvent("", f"message is larger than {max_message_bytes // 1024} KB")
         event = segment_event(
@@ -340,12 +349,19 @@ async def replay_one(
     return (await replay_rejected(session, [row], max_message_bytes)).items[0]
 
 
+def storable(raw: Any) -> Any:
+    """A refused event as it can be kept: NUL characters become U+FFFD."""
+    if not has_nul(raw):
+        return raw
+    return orjson.loads(orjson.dumps(raw).replace(b"\\u0000", b"\\ufffd"))
+
+
 def _raw_id(raw: Any) -> str | None:
     if isinstance(raw, dict):
         for key in ("id", "messageId"):
             value = raw.get(key)
             if isinstance(value, str | int) and not isinstance(value, bool):
-                return str(value)[:200]
+                return str(value)[:200].replace("\x00", "\ufffd")
     return None
 
 

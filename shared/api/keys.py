@@ -14,6 +14,7 @@ from shared.auth import SCOPES, ApiKey, Principal, create_key, require
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.validation import Text
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -22,7 +23,7 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 class KeyCreate(BaseModel):
     """A key to create."""
 
-    principal: str = Field(min_length=1, max_length=200, description="Who the key is for")
+    principal: Text = Field(min_length=1, max_length=200, description="Who the key is for")
     scopes: list[str] = Field(min_length=1, description=f"Any of: {', '.join(SCOPES)}")
 
 

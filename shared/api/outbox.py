@@ -11,6 +11,7 @@ from shared.deps import Session
 from shared.errors import NotFound, responses
 from shared.outbox import OutboxEntry, OutboxMixin, list_entries, retry_parked
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.validation import PathSerial
 
 Admin = Annotated[Principal, Depends(require("admin"))]
 
@@ -36,7 +37,7 @@ def outbox_router(model: type[OutboxMixin]) -> APIRouter:
         return Page(items=rows[: page.limit], next_cursor=cursor)
 
     @router.post("/{entry_id}/retry", status_code=202, responses=responses(NotFound))
-    async def retry(entry_id: int, session: Session, _: Admin) -> dict[str, int]:
+    async def retry(entry_id: PathSerial, session: Session, _: Admin) -> dict[str, int]:
         """Put a parked message back in line for delivery."""
         if not await retry_parked(session, model, entry_id):
             raise NotFound(f"No parked outbox message {entry_id}.")

@@ -190,3 +190,30 @@ async def test_event_map_is_versioned_and_applies_to_new_events(ingest: httpx.As
     days = await rollups(ingest, account_id, "2026-11-20")
     assert days["2026-11-16"]["key_actions"] == 1
     assert date.fromisoformat("2026-11-16")
+
+
+async def test_nul_characters_are_refused_by_field_and_the_event_kept(
+    ingest: httpx.AsyncClient,
+) -> None:
+    account_id = await make_account(ingest)
+    bad = event(account_id, "login", "2026-11-20T09:00:00Z", properties={"note": "a\x00b"})
+    response = await ingest.post("/v1/events", json={"events": [bad]})
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["rejected"] == [
+        {
+            "index": 0,
+            "id": bad["id"],
+            "reason": "must not contain NUL characters (\\u0000)",
+            "field": "properties",
+        }
+    ]
+    kept = (await ingest.get("/v1/rejected", params={"reason_contains": "NUL"})).json()["items"]
+    assert any(
+        k["event_id"] == bad["id"] and k["raw"]["properties"]["note"] == "a\ufffdb" for k in kept
+    )
+    user = await ingest.put(f"/v1/users/{new_id('u')}", json={"name": "x\x00"})
+    assert user.status_code == 422
+    assert user.json()["errors"][0]["pointer"] == "/name"
+    huge = await ingest.put(f"/v1/accounts/{new_id()}", json=account(seats_purchased=2**40))
+    assert huge.json()["errors"][0]["pointer"] == "/seats_purchased"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from services.ingest import repository as repo
 from services.ingest import service
@@ -21,11 +21,12 @@ from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.validation import PathId
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 Writer = Annotated[Principal, Depends(require("ingest:write"))]
 Reader = Annotated[Principal, Depends(require("ingest:read"))]
-AccountId = Annotated[str, Path(min_length=1, max_length=200)]
+AccountId = PathId
 
 
 @router.put("/{external_id}", responses=responses(Unprocessable))

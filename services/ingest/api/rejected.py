@@ -14,6 +14,7 @@ from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.validation import PathSerial, Text
 
 router = APIRouter(prefix="/v1/rejected", tags=["rejected events"])
 
@@ -23,8 +24,8 @@ async def list_rejected(
     session: Session,
     _: Annotated[Principal, Depends(require("ingest:read"))],
     page: Annotated[PageParams, Depends(page_params)],
-    source: str | None = None,
-    reason_contains: str | None = None,
+    source: Text | None = None,
+    reason_contains: Text | None = None,
     resolved: bool | None = None,
 ) -> Page[RejectedOut]:
     """Rejected events, oldest first, filtered by source, reason, or whether resolved."""
@@ -64,7 +65,7 @@ async def replay_matching(
 
 @router.post("/{rejected_id}/replay", responses=responses(NotFound, Conflict))
 async def replay_one(
-    rejected_id: int,
+    rejected_id: PathSerial,
     request: Request,
     session: Session,
     _: Annotated[Principal, Depends(require("ingest:write"))],

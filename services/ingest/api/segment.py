@@ -63,7 +63,8 @@ async def _accept(
 ) -> SegmentResult:
     settings: IngestSettings = request.app.state.settings
     limit = settings.segment_max_batch_bytes if batch else settings.segment_max_message_bytes
-    doc = parse_json(await read_limited_body(request, limit))
+    body = await read_limited_body(request, limit)
+    doc = parse_json(body)
     if not isinstance(doc, dict):
         raise Unprocessable.for_field("", "must be a JSON object")
     source = await _source(session, request, doc)
@@ -80,6 +81,7 @@ async def _accept(
                 raise Unprocessable.for_field("/sentAt", exc.reason) from exc
     else:
         messages = [doc]
+    check_nul = b"\\u0000" in body  # JSON carries a NUL only as this escape
     parsed = [
         service.parse_segment(
             raw,
@@ -88,6 +90,7 @@ async def _accept(
             received_at=received_at,
             batch_sent_at=batch_sent_at,
             max_message_bytes=settings.segment_max_message_bytes,
+            check_nul=check_nul,
         )
         for index, raw in enumerate(messages)
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from services.ingest import repository as repo
 from services.ingest import service
@@ -14,11 +14,12 @@ from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.validation import PathId, Text
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 Writer = Annotated[Principal, Depends(require("ingest:write"))]
 Reader = Annotated[Principal, Depends(require("ingest:read"))]
-UserId = Annotated[str, Path(min_length=1, max_length=200)]
+UserId = PathId
 
 
 @router.put("/{external_id}", responses=responses(Unprocessable))
@@ -51,7 +52,7 @@ async def list_users(
     session: Session,
     _: Reader,
     page: Annotated[PageParams, Depends(page_params)],
-    account_id: str | None = None,
+    account_id: Text | None = None,
     updated_since: Annotated[datetime | None, Query()] = None,
 ) -> Page[UserOut]:
     """Users in order of last update, optionally of one account."""

@@ -6,10 +6,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.validation import has_nul
+
 MAX_ID_LENGTH = 200
 MAX_NAME_LENGTH = 200
 # Events stamped further ahead than this are refused as a broken clock, not accepted as late.
 MAX_FUTURE_SKEW = timedelta(days=1)
+NUL_REASON = "must not contain NUL characters (\\u0000)"
 SEGMENT_TYPES = frozenset({"track", "identify", "group", "page", "screen", "alias"})
 
 
@@ -73,6 +76,8 @@ def _optional_id(raw: dict[str, Any], key: str) -> str | None:
         raise InvalidEvent(key, "must be a string")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidEvent(key, f"must be at most {MAX_ID_LENGTH} characters")
+    if "\x00" in value:
+        raise InvalidEvent(key, NUL_REASON)
     return value
 
 
@@ -82,6 +87,8 @@ def _required_name(raw: dict[str, Any], key: str) -> str:
         raise InvalidEvent(key, "is required and must be a non-empty string")
     if len(value) > MAX_NAME_LENGTH:
         raise InvalidEvent(key, f"must be at most {MAX_NAME_LENGTH} characters")
+    if "\x00" in value:
+        raise InvalidEvent(key, NUL_REASON)
     return value
 
 
@@ -92,6 +99,17 @@ def _object(raw: dict[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidEvent(key, "must be an object")
     return value
+
+
+def check_storable(raw: Any) -> None:
+    """Refuse an event holding a NUL character anywhere (PostgreSQL cannot store it).
+
+    Callers skip this when the request body has no ``\\u0000`` at all, the usual case.
+    """
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            if has_nul(key) or has_nul(value):
+                raise InvalidEvent(str(key).replace("\x00", ""), NUL_REASON)
 
 
 def _check_not_future(ts: datetime, now: datetime, field_name: str) -> None:

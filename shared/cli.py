@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from shared import embedded, migrate
 from shared.auth import SERVICE_SCOPES, ApiKey, create_key, revoke_principal_keys
 from shared.db import create_engine, session_factory, unit_of_work
+from shared.errors import TenureError
 from shared.settings import DEFAULT_PORTS, SERVICE_NAMES
 
 app = typer.Typer(help="Tenure: run the platform and administer it.", no_args_is_help=True)
@@ -178,7 +179,11 @@ def keys_create(
     scope: Annotated[list[str], typer.Option(help="A scope; repeat for several")],
 ) -> None:
     """Create an API key and print its secret (shown once)."""
-    key, raw = asyncio.run(_create_key(database_url(), principal, scope))
+    try:
+        key, raw = asyncio.run(_create_key(database_url(), principal, scope))
+    except TenureError as exc:
+        console.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(2) from exc
     console.print(f"id {key.id}")
     typer.echo(raw)
 

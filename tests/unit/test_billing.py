@@ -1,0 +1,124 @@
+"""What Stripe and generic billing events mean for an account (no floats near money)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from services.ingest.domain.billing import (
+    BillingEventError,
+    generic_subscription_fields,
+    monthly_amount,
+    stripe_change,
+)
+from services.ingest.domain.support import TicketState, TicketUpdate, apply_ticket_update
+
+
+@pytest.mark.parametrize(
+    ("unit", "qty", "interval", "count", "monthly"),
+    [
+        (12_000, 1, "month", 1, 12_000),
+        (12_000, 10, "year", 1, 10_000),
+        (10_001, 1, "year", 1, 833),  # 833.4 rounds half up to 833
+        (1_000, 1, "month", 3, 333),
+        (1_000, 1, "week", 1, 4_333),
+        (999_999_999_999, 1000, "year", 1, 83_333_333_333_250),
+    ],
+)
+def test_monthly_amount_is_exact_integer_arithmetic(
+    unit: int, qty: int, interval: str, count: int, monthly: int
+) -> None:
+    assert monthly_amount(unit, qty, interval, count) == monthly
+
+
+def test_stripe_subscription_maps_seats_period_mrr_status_and_cancel_intent() -> None:
+    event = {
+        "type": "customer.subscription.updated",
+        "created": 1_700_000_000,
+        "data": {
+            "object": {
+                "customer": "cus_1",
+                "status": "trialing",
+                "cancel_at_period_end": True,
+                "current_period_end": 1_798_761_600,
+                "items": {
+                    "data": [
+                        {
+                            "quantity": 5,
+                            "price": {
+                                "unit_amount": 2_000,
+                                "currency": "eur",
+                                "recurring": {"interval": "month"},
+                            },
+                        },
+                        {
+                            "quantity": 2,
+                            "price": {"unit_amount": 500, "recurring": {"interval": "month"}},
+                        },
+                    ]
+                },
+            }
+        },
+    }
+    change = stripe_change(event)
+    assert change.fields == {
+        "seats_purchased": 7,
+        "mrr_minor": 11_000,
+        "cancel_intent": True,
+        "status": "trial",
+        "billing_period": "monthly",
+        "currency": "EUR",
+        "renewal_date": date(2027, 1, 1),
+    }
+
+
+def test_deleted_subscription_is_cancelled_and_bad_prices_are_named() -> None:
+    base = {"created": 1, "data": {"object": {"customer": "c", "items": {"data": []}}}}
+    deleted = stripe_change({**base, "type": "customer.subscription.deleted"})
+    assert deleted.fields["status"] == "cancelled"
+    bad = {
+        "created": 1,
+        "type": "customer.subscription.updated",
+        "data": {"object": {"items": {"data": [{"price": {"unit_amount": 1.5}}]}}},
+    }
+    with pytest.raises(BillingEventError) as caught:
+        stripe_change(bad)
+    assert caught.value.field == "data.object.items.price.unit_amount"
+
+
+def test_generic_fields_are_type_checked() -> None:
+    assert generic_subscription_fields({"seats_purchased": 3, "currency": "usd"}) == {
+        "seats_purchased": 3,
+        "currency": "USD",
+    }
+    for bad in (
+        {"seats_purchased": True},
+        {"mrr_minor": -1},
+        {"billing_period": "weekly"},
+        {"renewal_date": "soon"},
+        {"mrr_minor": 10.5},
+    ):
+        with pytest.raises(BillingEventError):
+            generic_subscription_fields(bad)
+
+
+def _at(day: int) -> TicketUpdate:
+    return TicketUpdate("open", "high", datetime(2026, 11, day, tzinfo=UTC))
+
+
+def test_ticket_updates_count_transitions_once() -> None:
+    opened = apply_ticket_update(None, _at(1))
+    assert opened.opened_on == date(2026, 11, 1)
+    state = opened.state
+    assert state is not None
+    assert apply_ticket_update(state, _at(1)).state is None  # a repeat changes nothing
+    closing = TicketUpdate("closed", "high", _at(3).at)
+    closed = apply_ticket_update(state, closing)
+    assert closed.closed_on == date(2026, 11, 3)
+    assert closed.state is not None
+    stale = apply_ticket_update(closed.state, _at(2))
+    assert stale.state is None
+    reopened = apply_ticket_update(closed.state, _at(5))
+    assert reopened.opened_on == date(2026, 11, 5)
+    assert reopened.state == TicketState("open", "high", _at(5).at, None, _at(5).at)

@@ -17,7 +17,8 @@ OLD_SECRET = "whsec_b2xkLXNpZ25pbmcta2V5LWZvci10ZXN0cyE="
 
 
 def stripe_header(secret: str, at: int) -> str:
-    return WebhookSignature.generate_signature_header(PAYLOAD.decode(), secret, timestamp=at)
+    header: str = WebhookSignature.generate_signature_header(PAYLOAD.decode(), secret, timestamp=at)
+    return header
 
 
 def test_stripe_signature_from_the_stripe_library_is_accepted() -> None:

@@ -145,6 +145,26 @@ def problem_response(
     )
 
 
+def problem_body(exc: TenureError, instance: str | None) -> dict[str, Any]:
+    """The problem document an error renders to (as ``problem_response`` would send it)."""
+    problem = Problem(
+        type=f"https://tenure.dev/problems/{exc.type_slug}",
+        title=exc.title,
+        status=exc.status_code,
+        detail=exc.detail,
+        instance=instance,
+        request_id=current_request_id(),
+        errors=exc.errors,
+    )
+    return problem.model_dump(mode="json", exclude_none=True)
+
+
+def stored_response(status: int, body: Any) -> Response:
+    """Send a stored response again: the same status and body (problems as problems)."""
+    media = PROBLEM_JSON if status >= 400 else "application/json"
+    return Response(orjson.dumps(body), status_code=status, media_type=media)
+
+
 def responses(*errors: type[TenureError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` declaring the problem responses an endpoint can give."""
     declared: dict[int | str, dict[str, Any]] = {}

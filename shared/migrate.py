@@ -26,12 +26,14 @@ VERSION_TABLE = "alembic_version"
 # Advisory lock held while migrating, so concurrent migrators queue instead of colliding.
 MIGRATION_LOCK_ID = 7_466_657_475
 
-# Table privileges each service's role holds on its own schema.
-OWN_SCHEMA_PRIVILEGES = {
-    "ingest": "SELECT, INSERT, UPDATE, DELETE",
-    "scoring": "SELECT, INSERT, UPDATE, DELETE",
-    "offers": "SELECT, INSERT, UPDATE, DELETE",
-    "ledger": "SELECT, INSERT, UPDATE, DELETE",
+# Beyond SELECT and INSERT on every table of its own schema, what each role may change.
+# The ledger's transactions, postings and lot movements are append-only: its role may not
+# UPDATE or DELETE them; only derived state and bookkeeping tables are mutable.
+MUTABLE_TABLES: dict[str, tuple[str, ...] | None] = {
+    "ingest": None,  # None: every table
+    "scoring": None,
+    "offers": None,
+    "ledger": ("ledger_accounts", "lots", "idempotency_keys", "outbox", "inbox"),
 }
 
 
@@ -83,12 +85,24 @@ async def grant_privileges(conn: AsyncConnection, component: str) -> None:
             await conn.execute(text(f"GRANT SELECT, INSERT, UPDATE ON auth.api_keys TO {role}"))
         return
     role = role_name(component)
-    privileges = OWN_SCHEMA_PRIVILEGES[component]
-    await conn.execute(text(f"GRANT USAGE ON SCHEMA {component} TO {role}"))
-    await conn.execute(text(f"GRANT {privileges} ON ALL TABLES IN SCHEMA {component} TO {role}"))
-    await conn.execute(
-        text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {component} TO {role}")
-    )
+    schema = component
+    await conn.execute(text(f"GRANT USAGE ON SCHEMA {schema} TO {role}"))
+    # Start from nothing so that a privilege taken away by a newer version is really gone.
+    await conn.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role}"))
+    await conn.execute(text(f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {schema} TO {role}"))
+    mutable = MUTABLE_TABLES[component]
+    if mutable is None:
+        await conn.execute(text(f"GRANT UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"))
+    else:
+        present = set(
+            await conn.scalars(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = :s"), {"s": schema}
+            )
+        )
+        tables = ", ".join(f"{schema}.{t}" for t in mutable if t in present)
+        if tables:
+            await conn.execute(text(f"GRANT UPDATE, DELETE ON {tables} TO {role}"))
+    await conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"))
 
 
 def _run_alembic(connection: Connection, component: str, action: str, revision: str) -> None:

@@ -2,21 +2,57 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
+import structlog
 from fastapi import FastAPI
 
+from services.ledger import repository as repo
+from services.ledger import service
+from services.ledger.api import balances, grants, maintenance, redemptions, transactions
 from services.ledger.models import Outbox
 from services.ledger.settings import LedgerSettings
+from shared.db import unit_of_work
 from shared.service import ServiceSpec, build_app, service_resources
+
+_log = structlog.get_logger("tenure.ledger")
+
+
+async def housekeeping(app: FastAPI, settings: LedgerSettings) -> None:
+    """Sweep expired lots to breakage and forget old idempotency keys, on an interval."""
+    factory = app.state.session_factory
+    while True:
+        await asyncio.sleep(settings.expiry_interval_seconds)
+        try:
+            now = service.utc_now()
+            run = await service.expire_due(factory, now)
+            async with unit_of_work(factory) as session:
+                cutoff = now - timedelta(days=settings.idempotency_retention_days)
+                forgotten = await repo.delete_keys_before(session, cutoff)
+            _log.info("housekeeping", expired_lots=run.expired_lots, keys_forgotten=forgotten)
+        except Exception:
+            _log.exception("housekeeping_failed")
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the database, key store and outbox dispatcher for the app's lifetime."""
+    """Open the database, key store and outbox; run housekeeping in the background."""
     async with service_resources(app):
-        yield
+        settings: LedgerSettings = app.state.settings
+        task = None
+        if settings.expiry_interval_seconds > 0:
+            task = asyncio.create_task(housekeeping(app, settings), name="ledger-housekeeping")
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 def create_app(settings: LedgerSettings | None = None) -> FastAPI:
@@ -25,7 +61,13 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
         settings=settings or LedgerSettings(),
         title="Tenure ledger",
         description="The append-only double-entry credit ledger.",
-        routers=[],
+        routers=[
+            grants.router,
+            redemptions.router,
+            transactions.router,
+            balances.router,
+            maintenance.router,
+        ],
         outbox_model=Outbox,
         destinations=("offers",),
     )

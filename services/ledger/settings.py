@@ -1,4 +1,4 @@
-"""Ledger's settings."""
+"""The ledger's settings."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ from shared.settings import ServiceSettings
 
 
 class LedgerSettings(ServiceSettings):
-    """Environment: ``TENURE_*`` (see ServiceSettings)."""
+    """Environment: ``TENURE_*`` (see ServiceSettings) plus the ledger's own below."""
 
     service_name: ClassVar[str] = "ledger"
+
+    # How often lots past their expiry are swept to breakage (0 turns the sweep off).
+    expiry_interval_seconds: float = 3600.0
+    # Idempotency keys are kept at least this long (Stripe keeps them 24 hours; we keep 30 days).
+    idempotency_retention_days: int = 30
+    # How long a request may hold its idempotency key before a retry may take it over.
+    idempotency_lock_seconds: float = 30.0
+    max_batch_transactions: int = 1000

@@ -1,0 +1,54 @@
+"""Balances and lots of a customer's credit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from services.ledger import repository as repo
+from services.ledger import service
+from services.ledger.api.deps import Reader
+from services.ledger.schemas import BalancesOut, LotOut, Unit
+from shared.deps import Session
+from shared.errors import NotFound, responses
+from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.validation import PathId, Text
+
+router = APIRouter(prefix="/v1", tags=["balances"])
+
+
+@router.get("/balances/{account_id}", responses=responses(NotFound))
+async def get_balances(
+    account_id: PathId,
+    session: Session,
+    _: Reader,
+    unit: Unit | None = None,
+    as_of: Annotated[datetime | None, Query(description="A past time; now when absent")] = None,
+) -> BalancesOut:
+    """A customer's credit per unit, now or as of any past time."""
+    return BalancesOut(balances=await service.balances(session, account_id, unit, as_of))
+
+
+@router.get("/lots", responses=responses())
+async def list_lots(
+    session: Session,
+    _: Reader,
+    page: Annotated[PageParams, Depends(page_params)],
+    account_id: Text | None = None,
+    status: Literal["active", "used", "expired"] | None = None,
+) -> Page[LotOut]:
+    """Credit lots in grant order, by customer and status."""
+    now = service.utc_now()
+    position = decode_cursor(page.cursor)
+    after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1])) if position else None
+    rows = await repo.list_lots(
+        session, account_id=account_id, status=status, now=now, after=after, limit=page.limit + 1
+    )
+    items = [service.lot_out(lot, now) for lot in rows[: page.limit]]
+    cursor = None
+    if len(rows) > page.limit:
+        cursor = encode_cursor([items[-1].granted_at.isoformat(), str(items[-1].id)])
+    return Page(items=items, next_cursor=cursor)

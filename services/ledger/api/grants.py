@@ -1,0 +1,30 @@
+"""Grants: credit a customer, creating a lot that expires."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.ledger import service
+from services.ledger.api.deps import IdempotencyKey, Writer, idempotent
+from services.ledger.schemas import GrantIn, GrantOut
+from shared.errors import Conflict, Unprocessable, responses
+
+router = APIRouter(prefix="/v1/grants", tags=["grants"])
+
+
+@router.post(
+    "", status_code=201, response_model=GrantOut, responses=responses(Unprocessable, Conflict)
+)
+async def create_grant(
+    body: GrantIn, request: Request, principal: Writer, key: IdempotencyKey
+) -> Response:
+    """Grant credit (expense -> customer) with a lot expiring at ``expires_at``."""
+    return await idempotent(
+        request,
+        principal,
+        key,
+        "grant",
+        body.model_dump(mode="json"),
+        lambda session: service.grant(session, body, key),
+    )

@@ -1,0 +1,30 @@
+"""Redemptions: apply a customer's credit to an invoice."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.ledger import service
+from services.ledger.api.deps import IdempotencyKey, Writer, idempotent
+from services.ledger.schemas import RedemptionIn, RedemptionOut
+from shared.errors import Conflict, NotFound, Unprocessable, responses
+
+router = APIRouter(prefix="/v1/redemptions", tags=["redemptions"])
+
+
+@router.post(
+    "", response_model=RedemptionOut, responses=responses(NotFound, Conflict, Unprocessable)
+)
+async def create_redemption(
+    body: RedemptionIn, request: Request, principal: Writer, key: IdempotencyKey
+) -> Response:
+    """Apply up to ``amount`` from lots that expire first; the answer says what applied."""
+    return await idempotent(
+        request,
+        principal,
+        key,
+        "redemption",
+        body.model_dump(mode="json"),
+        lambda session: service.redeem(session, body, key),
+    )

@@ -1,0 +1,88 @@
+"""Transactions: read them, find them by reference, reverse them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from services.ledger import repository as repo
+from services.ledger import service
+from services.ledger.api.deps import IdempotencyKey, Reader, Writer, idempotent
+from services.ledger.schemas import ReversalOut, ReverseIn, TransactionOut
+from shared.deps import Session
+from shared.errors import Conflict, NotFound, Unprocessable, responses
+from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.validation import Text
+
+router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
+
+
+@router.get("/{transaction_id}", responses=responses(NotFound))
+async def get_transaction(transaction_id: uuid.UUID, session: Session, _: Reader) -> TransactionOut:
+    """One transaction with its postings and lot movements."""
+    tx = await repo.get_transaction(session, transaction_id)
+    if tx is None:
+        raise NotFound(f"No transaction {transaction_id}.")
+    return await service.transaction_out(session, tx)
+
+
+@router.get("", responses=responses())
+async def list_transactions(
+    session: Session,
+    _: Reader,
+    page: Annotated[PageParams, Depends(page_params)],
+    offer_id: Text | None = None,
+    program_id: Text | None = None,
+    invoice_id: Text | None = None,
+    account_id: Text | None = None,
+    kind: Literal["grant", "redemption", "expiry", "reversal", "adjustment"] | None = None,
+) -> Page[TransactionOut]:
+    """Transactions by reference (offer, program, invoice, account) or kind, oldest first."""
+    filters = {
+        name: value
+        for name, value in (
+            ("offer_id", offer_id),
+            ("program_id", program_id),
+            ("invoice_id", invoice_id),
+            ("account_id", account_id),
+            ("kind", kind),
+        )
+        if value is not None
+    }
+    position = decode_cursor(page.cursor)
+    after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1])) if position else None
+    rows = await repo.list_transactions(session, filters=filters, after=after, limit=page.limit + 1)
+    items = [await service.transaction_out(session, tx) for tx in rows[: page.limit]]
+    cursor = None
+    if len(rows) > page.limit:
+        last = rows[page.limit - 1]
+        cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.post(
+    "/{transaction_id}/reverse",
+    response_model=ReversalOut,
+    responses=responses(NotFound, Conflict, Unprocessable),
+)
+async def reverse_transaction(
+    transaction_id: uuid.UUID,
+    body: ReverseIn,
+    request: Request,
+    principal: Writer,
+    key: IdempotencyKey,
+) -> Response:
+    """Reverse with a linked opposite transaction; reversing twice (or a reversal) is a 409."""
+    payload = {"transaction_id": str(transaction_id), **body.model_dump(mode="json")}
+    return await idempotent(
+        request,
+        principal,
+        key,
+        "reverse",
+        payload,
+        lambda session: service.reverse(session, transaction_id, body.reason, key),
+    )

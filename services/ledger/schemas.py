@@ -1,0 +1,187 @@
+"""The ledger's request and response bodies. Amounts are integers in minor units, always."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+
+from services.ledger.domain.units import valid_unit
+from shared.validation import INT64_MAX, JsonObject, Text
+
+
+def _unit(value: str) -> str:
+    if not valid_unit(value):
+        raise ValueError("must be an ISO currency code (USD) or a named unit (training_hours)")
+    return value
+
+
+Unit = Annotated[str, AfterValidator(_unit)]
+Amount = Annotated[StrictInt, Field(gt=0, le=INT64_MAX, description="Integer minor units")]
+AccountRef = Annotated[Text, Field(min_length=1, max_length=200)]
+Reference = Annotated[Text, Field(min_length=1, max_length=200)]
+
+
+class GrantIn(BaseModel):
+    """Credit granted to a customer account, expiring at a date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: AccountRef
+    unit: Unit
+    amount: Amount
+    expires_at: datetime
+    program_id: Reference
+    offer_id: Reference | None = None
+    tier: Reference | None = None
+    metadata: JsonObject = Field(default_factory=dict)
+
+
+class RedemptionIn(BaseModel):
+    """Apply up to ``amount`` of a customer's credit to an invoice."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: AccountRef
+    unit: Unit
+    amount: Amount
+    invoice_id: Reference
+    require_full: bool = Field(
+        default=False, description="Refuse (409, nothing changed) unless the whole amount applies"
+    )
+    metadata: JsonObject = Field(default_factory=dict)
+
+
+class ReverseIn(BaseModel):
+    """Why a transaction is reversed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text = Field(min_length=1, max_length=500)
+
+
+class ExpirationRunIn(BaseModel):
+    """Expire every lot whose expiry is at or before ``as_of`` (default: now)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: datetime | None = None
+
+
+class PostingOut(BaseModel):
+    """One posting of a transaction."""
+
+    ledger_account_id: str
+    unit: str
+    amount: int
+
+
+class LotMovementOut(BaseModel):
+    """How a transaction changed one lot's remainder."""
+
+    lot_id: uuid.UUID
+    amount: int
+
+
+class TransactionOut(BaseModel):
+    """A ledger transaction with its postings, lot movements and chain link."""
+
+    id: uuid.UUID
+    kind: Literal["grant", "redemption", "expiry", "reversal", "adjustment"]
+    effective_at: datetime
+    account_id: str | None
+    offer_id: str | None
+    program_id: str | None
+    invoice_id: str | None
+    tier: str | None
+    reverses_id: uuid.UUID | None
+    metadata: dict[str, object]
+    postings: list[PostingOut]
+    lot_movements: list[LotMovementOut]
+    chain_key: str
+    chain_seq: int
+    prev_hash: str
+    hash: str
+
+
+class LotOut(BaseModel):
+    """A credit lot."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    grant_id: uuid.UUID
+    account_id: str
+    unit: str
+    amount: int
+    remaining: int
+    expires_at: datetime
+    granted_at: datetime
+    program_id: str | None
+    tier: str | None
+    status: Literal["active", "used", "expired"]
+
+
+class GrantOut(BaseModel):
+    """A grant: its transaction and the lot it created."""
+
+    transaction: TransactionOut
+    lot: LotOut
+
+
+class RedemptionOut(BaseModel):
+    """How much of the request was applied, and from which lots."""
+
+    requested: int
+    applied: int
+    allocations: list[LotMovementOut]
+    transaction: TransactionOut | None = Field(description="Null when nothing could be applied")
+
+
+class ReversalOut(BaseModel):
+    """The reversing transaction and how much it reversed."""
+
+    reversed_amount: int
+    transaction: TransactionOut
+
+
+class BalanceOut(BaseModel):
+    """A customer's credit balance in one unit, now or as of a past time."""
+
+    account_id: str
+    unit: str
+    balance: int
+    as_of: datetime | None
+
+
+class BalancesOut(BaseModel):
+    """A customer's balances, one per unit."""
+
+    balances: list[BalanceOut]
+
+
+class ExpirationRunOut(BaseModel):
+    """What an expiry run swept to breakage."""
+
+    as_of: datetime
+    expired_lots: int
+    amounts: dict[str, int] = Field(description="Expired amount per unit")
+
+
+class AuditBreak(BaseModel):
+    """The first place the ledger does not add up."""
+
+    transaction_id: uuid.UUID | None
+    chain_key: str | None
+    reason: str
+
+
+class AuditOut(BaseModel):
+    """The result of walking every chain and recomputing every derived figure."""
+
+    ok: bool
+    transactions_checked: int
+    chains: int
+    first_break: AuditBreak | None

@@ -162,3 +162,10 @@ async def fresh_database(server_url: str) -> AsyncIterator[str]:
     await migrate.upgrade(url)
     yield url
     await drop_database(server_url, name)
+
+
+@pytest.fixture
+async def ledger(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin client for the ledger."""
+    async with platform.client("ledger") as client:
+        yield client

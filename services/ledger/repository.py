@@ -26,7 +26,8 @@ from services.ledger.models import (
 async def ensure_accounts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Create ledger accounts that do not exist yet (customer ones start at balance 0)."""
     if rows:
-        ordered = sorted(rows, key=lambda r: r["id"])
+        optional = {"customer_account_id": None, "program_id": None, "balance": None}
+        ordered = sorted(({**optional, **r} for r in rows), key=lambda r: r["id"])
         await session.execute(insert(LedgerAccount).values(ordered).on_conflict_do_nothing())
 
 
@@ -65,18 +66,23 @@ async def posted_sum(session: AsyncSession, ledger_account_id: str, as_of: datet
 # --- transactions -------------------------------------------------------------------------
 
 
-def add_transaction(
+async def insert_transaction(
     session: AsyncSession,
     transaction: LedgerTransaction,
     postings: Sequence[Posting],
     lots: Sequence[CreditLot] = (),
     movements: Sequence[LotMovement] = (),
 ) -> None:
-    """Stage a transaction with its postings, new lots and lot movements for insertion."""
+    """Insert a transaction, then its postings and new lots, then its lot movements.
+
+    Flushed in that order because each refers to what comes before it.
+    """
     session.add(transaction)
-    session.add_all(postings)
-    session.add_all(lots)
+    await session.flush()
+    session.add_all([*postings, *lots])
+    await session.flush()
     session.add_all(movements)
+    await session.flush()
 
 
 async def get_transaction(

@@ -157,7 +157,7 @@ def _content(
     )
 
 
-def _write(
+async def _write(
     session: AsyncSession,
     *,
     owner: LedgerAccount,
@@ -165,6 +165,7 @@ def _write(
     postings: list[PostingLine],
     movements: Sequence[Allocation] = (),
     new_lots: Sequence[CreditLot] = (),
+    transaction_id: uuid.UUID | None = None,
     idempotency_key: str | None = None,
     **references: Any,
 ) -> TransactionOut:
@@ -172,7 +173,7 @@ def _write(
     if not balanced(postings):
         raise ValueError("postings must sum to zero in every unit")
     tx = LedgerTransaction(
-        id=uuid.uuid4(),
+        id=transaction_id or uuid.uuid4(),
         kind=kind,
         idempotency_key=idempotency_key,
         effective_at=utc_now(),
@@ -184,7 +185,7 @@ def _write(
     )
     tx.hash = chain_hash(tx.prev_hash, _content(tx, postings, movements))
     owner.chain_seq, owner.chain_hash = tx.chain_seq, tx.hash
-    repo.add_transaction(
+    await repo.insert_transaction(
         session,
         tx,
         [
@@ -277,37 +278,38 @@ async def grant(session: AsyncSession, body: GrantIn, key: str) -> tuple[int, An
         ],
     )
     owner = await _customer(session, body.account_id, body.unit)
-    lot_id = uuid.uuid4()
-    out = _write(
-        session,
-        owner=owner,
-        kind="grant",
-        idempotency_key=key,
-        postings=[
-            PostingLine(expense, body.unit, body.amount),
-            PostingLine(customer, body.unit, -body.amount),
-        ],
-        movements=[Allocation(lot_id, body.amount)],
-        customer_account_id=body.account_id,
-        offer_id=body.offer_id,
-        program_id=body.program_id,
-        tier=body.tier,
-        metadata=body.metadata,
-    )
+    tx_id = uuid.uuid4()
     lot = CreditLot(
-        id=lot_id,
-        grant_id=out.id,
+        id=uuid.uuid4(),
+        grant_id=tx_id,
         ledger_account_id=customer,
         customer_account_id=body.account_id,
         unit=body.unit,
         amount=body.amount,
         remaining=body.amount,
         expires_at=body.expires_at.astimezone(UTC),
-        granted_at=out.effective_at,
+        granted_at=now,
         program_id=body.program_id,
         tier=body.tier,
     )
-    session.add(lot)
+    out = await _write(
+        session,
+        owner=owner,
+        kind="grant",
+        transaction_id=tx_id,
+        idempotency_key=key,
+        postings=[
+            PostingLine(expense, body.unit, body.amount),
+            PostingLine(customer, body.unit, -body.amount),
+        ],
+        movements=[Allocation(lot.id, body.amount)],
+        new_lots=[lot],
+        customer_account_id=body.account_id,
+        offer_id=body.offer_id,
+        program_id=body.program_id,
+        tier=body.tier,
+        metadata=body.metadata,
+    )
     assert owner.balance is not None
     owner.balance += body.amount
     await session.flush()
@@ -339,7 +341,7 @@ async def redeem(session: AsyncSession, body: RedemptionIn, key: str) -> tuple[i
     owner.balance -= applied
     invoices = invoices_account(body.unit)
     await repo.ensure_accounts(session, [{"id": invoices, "kind": "invoices", "unit": body.unit}])
-    out = _write(
+    out = await _write(
         session,
         owner=owner,
         kind="redemption",
@@ -408,7 +410,7 @@ async def reverse(
         raise Conflict("Reversing adjustments is not available yet.")
     assert owner.balance is not None
     owner.balance += change
-    out = _write(
+    out = await _write(
         session,
         owner=owner,
         kind="reversal",
@@ -461,7 +463,7 @@ async def expire_due(
                             },
                         ],
                     )
-                    _write(
+                    await _write(
                         session,
                         owner=owner,
                         kind="expiry",

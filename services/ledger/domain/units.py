@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-_NAMED = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+_NAMED = re.compile(r"^[a-z][a-z0-9_]{3,39}$")  # 4+ characters: never confused with a currency
 
 
 def valid_unit(unit: str) -> bool:

@@ -1,0 +1,112 @@
+"""The ledger cannot be made to lie: rows are append-only and tampering is found."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
+
+from shared.db import create_engine, service_url
+from tests.conftest import make_key
+from tests.e2e.test_ledger import grant, key, redeem
+from tests.support import ServiceProcess
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledger.postings SET amount = amount + 1",
+        "DELETE FROM ledger.postings",
+        "UPDATE ledger.transactions SET kind = 'grant'",
+        "DELETE FROM ledger.transactions",
+        "UPDATE ledger.lot_movements SET amount = 0",
+        "DELETE FROM ledger.lot_movements",
+    ],
+)
+async def test_the_ledger_role_cannot_change_or_delete_ledger_rows(
+    database_url: str, statement: str
+) -> None:
+    engine = create_engine(service_url(database_url, "ledger"))
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(ProgrammingError, match="permission denied"):
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def test_tampering_is_named_by_the_audit(fresh_database: str) -> None:
+    ledger = ServiceProcess("ledger", fresh_database)
+    await asyncio.to_thread(ledger.start)
+    admin = await make_key(fresh_database, "admin")
+    try:
+        async with httpx.AsyncClient(
+            base_url=ledger.url, headers={"Authorization": f"Bearer {admin}"}
+        ) as client:
+            await grant(client, "acme", 1_000)
+            granted = await grant(client, "globex", 500)
+            await redeem(client, "acme", 300)
+            assert (await client.get("/v1/audit/verify")).json()["ok"] is True
+
+            tx_id = granted["transaction"]["id"]
+            superuser = create_engine(fresh_database)
+            try:
+                async with superuser.begin() as conn:
+                    await conn.execute(
+                        text(
+                            "UPDATE ledger.postings SET amount = amount + 1 "
+                            "WHERE transaction_id = :t AND amount > 0"
+                        ),
+                        {"t": tx_id},
+                    )
+            finally:
+                await superuser.dispose()
+            audit = (await client.get("/v1/audit/verify")).json()
+            assert audit["ok"] is False
+            assert audit["first_break"]["transaction_id"] == tx_id
+            assert "sum to zero" in audit["first_break"]["reason"]
+
+            ok = await client.post(
+                "/v1/grants",
+                json={
+                    "account_id": "initech",
+                    "unit": "EUR",
+                    "amount": 5,
+                    "expires_at": "2099-01-01T00:00:00Z",
+                    "program_id": "p",
+                },
+                headers=key(),
+            )
+            assert ok.status_code == 201
+    finally:
+        ledger.stop()
+
+
+async def test_a_changed_balance_is_named_by_the_audit(fresh_database: str) -> None:
+    ledger = ServiceProcess("ledger", fresh_database)
+    await asyncio.to_thread(ledger.start)
+    admin = await make_key(fresh_database, "admin")
+    try:
+        async with httpx.AsyncClient(
+            base_url=ledger.url, headers={"Authorization": f"Bearer {admin}"}
+        ) as client:
+            await grant(client, "acme", 1_000)
+            superuser = create_engine(fresh_database)
+            try:
+                async with superuser.begin() as conn:
+                    await conn.execute(
+                        text(
+                            "UPDATE ledger.ledger_accounts SET balance = 5000 WHERE id = 'customer:acme:USD'"
+                        )
+                    )
+            finally:
+                await superuser.dispose()
+            audit = (await client.get("/v1/audit/verify")).json()
+            assert audit["ok"] is False
+            assert audit["first_break"]["chain_key"] == "customer:acme:USD"
+            assert "differs from its postings" in audit["first_break"]["reason"]
+    finally:
+        ledger.stop()

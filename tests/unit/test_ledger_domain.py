@@ -1,0 +1,138 @@
+"""The ledger's pure rules: lot selection, reversals, the hash chain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.ledger.domain.hashing import GENESIS, ChainedContent, canonical, chain_hash
+from services.ledger.domain.lots import Allocation, Lot, allocate, total
+from services.ledger.domain.reversals import (
+    NotReversible,
+    PostingLine,
+    balanced,
+    check_reversible,
+    grant_reversal,
+    opposite,
+)
+from services.ledger.domain.units import valid_unit
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+def lot(remaining: int, expires_in_days: int, granted_days_ago: int = 10) -> Lot:
+    return Lot(
+        uuid.uuid4(),
+        remaining,
+        NOW + timedelta(days=expires_in_days),
+        NOW - timedelta(days=granted_days_ago),
+    )
+
+
+def test_redemption_takes_from_lots_that_expire_first_then_oldest() -> None:
+    late, soon, soon_newer, spent, expired = (
+        lot(500, 90),
+        lot(100, 10, 20),
+        lot(100, 10, 5),
+        lot(0, 1),
+        lot(900, -1),
+    )
+    taken = allocate([late, soon_newer, spent, expired, soon], 250, NOW)
+    assert taken == [
+        Allocation(soon.id, 100),
+        Allocation(soon_newer.id, 100),
+        Allocation(late.id, 50),
+    ]
+    assert total(allocate([late, soon], 10_000, NOW)) == 600
+    assert allocate([expired], 10, NOW) == []
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 1000), st.integers(-5, 60)), max_size=12),
+    st.integers(0, 5000),
+)
+def test_allocation_never_exceeds_request_or_available(
+    lots: list[tuple[int, int]], amount: int
+) -> None:
+    made = [lot(r, d) for r, d in lots]
+    taken = allocate(made, amount, NOW)
+    usable = sum(r for r, d in lots if d > 0)
+    assert total(taken) == min(amount, usable)
+    by_id = {m.id: m for m in made}
+    assert all(0 < a.amount <= by_id[a.lot_id].remaining for a in taken)
+
+
+def test_reversal_rules() -> None:
+    check_reversible("grant", already_reversed=False)
+    with pytest.raises(NotReversible, match="already"):
+        check_reversible("grant", already_reversed=True)
+    with pytest.raises(NotReversible, match="reversal"):
+        check_reversible("reversal", already_reversed=False)
+    with pytest.raises(NotReversible):
+        check_reversible("expiry", already_reversed=False)
+    assert grant_reversal(granted=1000, remaining=400) == 400
+    with pytest.raises(NotReversible):
+        grant_reversal(granted=1000, remaining=0)
+
+
+def test_opposite_postings_balance_and_scale_exactly() -> None:
+    lines = [PostingLine("expense", "USD", 1000), PostingLine("customer", "USD", -1000)]
+    assert opposite(lines) == [
+        PostingLine("expense", "USD", -1000),
+        PostingLine("customer", "USD", 1000),
+    ]
+    assert opposite(lines, (400, 1000)) == [
+        PostingLine("expense", "USD", -400),
+        PostingLine("customer", "USD", 400),
+    ]
+    assert balanced(opposite(lines, (400, 1000)))
+    assert not balanced([PostingLine("a", "USD", 1), PostingLine("b", "EUR", -1)])
+    with pytest.raises(ValueError, match="exactly"):
+        opposite([PostingLine("a", "USD", 3), PostingLine("b", "USD", -3)], (1, 2))
+
+
+def content(**changes: object) -> ChainedContent:
+    base = ChainedContent(
+        id="t1",
+        kind="grant",
+        effective_at=NOW,
+        chain_key="customer:a:USD",
+        chain_seq=1,
+        references={"program_id": "p", "offer_id": None},
+        postings=[("expense:p:USD", "USD", 100), ("customer:a:USD", "USD", -100)],
+        lot_movements=[("l1", 100)],
+    )
+    return ChainedContent(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+
+
+def test_hash_covers_content_and_previous_hash() -> None:
+    first = chain_hash(GENESIS, content())
+    assert first == chain_hash(GENESIS, content())
+    assert first != chain_hash("1" * 64, content())
+    assert first != chain_hash(
+        GENESIS, content(postings=[("expense:p:USD", "USD", 101), ("customer:a:USD", "USD", -101)])
+    )
+    assert first != chain_hash(GENESIS, content(chain_seq=2))
+    assert first != chain_hash(GENESIS, content(references={"program_id": "q"}))
+    # Order of postings and None references do not matter; the rendering is canonical.
+    reordered = content(postings=[("customer:a:USD", "USD", -100), ("expense:p:USD", "USD", 100)])
+    assert canonical(reordered) == canonical(content(references={"program_id": "p"}))
+
+
+@pytest.mark.parametrize(
+    ("unit", "ok"),
+    [
+        ("USD", True),
+        ("training_hours", True),
+        ("usd", False),
+        ("US", False),
+        ("Hours", False),
+        ("x", False),
+    ],
+)
+def test_units(unit: str, ok: bool) -> None:
+    assert valid_unit(unit) is ok

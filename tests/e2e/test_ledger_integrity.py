@@ -99,7 +99,8 @@ async def test_a_changed_balance_is_named_by_the_audit(fresh_database: str) -> N
                 async with superuser.begin() as conn:
                     await conn.execute(
                         text(
-                            "UPDATE ledger.ledger_accounts SET balance = 5000 WHERE id = 'customer:acme:USD'"
+                            "UPDATE ledger.ledger_accounts SET balance = 5000"
+                            " WHERE id = 'customer:acme:USD'"
                         )
                     )
             finally:

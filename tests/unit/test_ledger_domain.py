@@ -106,7 +106,7 @@ def content(**changes: object) -> ChainedContent:
         postings=[("expense:p:USD", "USD", 100), ("customer:a:USD", "USD", -100)],
         lot_movements=[("l1", 100)],
     )
-    return ChainedContent(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return ChainedContent(**{**base.__dict__, **changes})
 
 
 def test_hash_covers_content_and_previous_hash() -> None:

@@ -63,8 +63,14 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 async def driver_connection(session: AsyncSession) -> Any:
-    """The asyncpg connection under ``session``'s transaction, for COPY and hot statements."""
+    """The asyncpg connection under ``session``'s transaction, for COPY and hot statements.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement; an empty one
+    is sent first so that what runs on the raw connection is inside the transaction (and
+    commits or rolls back with the session) rather than in autocommit.
+    """
     connection = await session.connection()
+    await connection.exec_driver_sql(";")
     raw = await connection.get_raw_connection()
     return raw.driver_connection
 

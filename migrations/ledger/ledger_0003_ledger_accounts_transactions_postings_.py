@@ -2,7 +2,7 @@
 
 Revision ID: ledger_0003
 Revises: ledger_0002
-Create Date: 2026-11-23 16:09:55.435324
+Create Date: 2026-11-23 16:19:00.783203
 """
 
 from collections.abc import Sequence
@@ -24,9 +24,8 @@ def upgrade() -> None:
         sa.Column("principal", sa.String(length=200), nullable=False),
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
-        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("response_status", sa.Integer(), nullable=True),
-        sa.Column("response_body", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("response_status", sa.Integer(), nullable=False),
+        sa.Column("response_body", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),

@@ -143,18 +143,18 @@ class LotMovement(Base):
 
 
 class IdempotencyKey(Base):
-    """A request's idempotency key, its fingerprint and (once done) its response."""
+    """A request's idempotency key, its fingerprint and its response."""
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (Index("ix_idempotency_created", "created_at"),)
 
     # Keys are scoped to the caller; the fingerprint covers the operation and its body.
+    # A key is written with its response, in the transaction that did the work.
     principal: Mapped[str] = mapped_column(String(200), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    response_status: Mapped[int | None] = mapped_column(Integer)
-    response_body: Mapped[Any | None] = mapped_column(JSONB, nullable=True)
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[Any] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

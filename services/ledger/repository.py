@@ -1,14 +1,20 @@
-"""The ledger's SQL. Functions run on the caller's session; none commits."""
+"""The ledger's SQL. Functions run on the caller's session or connection; none commits.
+
+Writes go through raw asyncpg on the session's connection, one data-modifying statement per
+transaction (the ORM's per-statement overhead was most of a write's cost); reads use the ORM.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+import orjson
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.models import (
@@ -21,24 +27,6 @@ from services.ledger.models import (
 )
 
 # --- ledger accounts ----------------------------------------------------------------------
-
-
-async def ensure_accounts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Create ledger accounts that do not exist yet (customer ones start at balance 0)."""
-    if rows:
-        optional = {"customer_account_id": None, "program_id": None, "balance": None}
-        ordered = sorted(({**optional, **r} for r in rows), key=lambda r: r["id"])
-        await session.execute(insert(LedgerAccount).values(ordered).on_conflict_do_nothing())
-
-
-async def lock_account(session: AsyncSession, ledger_account_id: str) -> LedgerAccount | None:
-    """A ledger account row, locked until commit (its balance and chain head change)."""
-    return await session.scalar(
-        select(LedgerAccount)
-        .where(LedgerAccount.id == ledger_account_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
 
 
 async def customer_accounts(
@@ -64,25 +52,6 @@ async def posted_sum(session: AsyncSession, ledger_account_id: str, as_of: datet
 
 
 # --- transactions -------------------------------------------------------------------------
-
-
-async def insert_transaction(
-    session: AsyncSession,
-    transaction: LedgerTransaction,
-    postings: Sequence[Posting],
-    lots: Sequence[CreditLot] = (),
-    movements: Sequence[LotMovement] = (),
-) -> None:
-    """Insert a transaction, then its postings and new lots, then its lot movements.
-
-    Flushed in that order because each refers to what comes before it.
-    """
-    session.add(transaction)
-    await session.flush()
-    session.add_all([*postings, *lots])
-    await session.flush()
-    session.add_all(movements)
-    await session.flush()
 
 
 async def get_transaction(
@@ -124,14 +93,6 @@ async def movements_of(
     return out
 
 
-async def is_reversed(session: AsyncSession, transaction_id: uuid.UUID) -> bool:
-    """Whether a reversal of this transaction exists."""
-    found = await session.scalar(
-        select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == transaction_id)
-    )
-    return found is not None
-
-
 async def list_transactions(
     session: AsyncSession,
     *,
@@ -160,43 +121,6 @@ async def list_transactions(
 # --- lots ---------------------------------------------------------------------------------
 
 
-async def lock_open_lots(session: AsyncSession, ledger_account_id: str) -> Sequence[CreditLot]:
-    """An account's lots with credit left, locked, in redemption order."""
-    return (
-        await session.scalars(
-            select(CreditLot)
-            .where(CreditLot.ledger_account_id == ledger_account_id, CreditLot.remaining > 0)
-            .order_by(CreditLot.expires_at, CreditLot.granted_at, CreditLot.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).all()
-
-
-async def lock_lots(
-    session: AsyncSession, lot_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, CreditLot]:
-    """Lots by id, locked."""
-    rows = await session.scalars(
-        select(CreditLot)
-        .where(CreditLot.id.in_(sorted(lot_ids)))
-        .order_by(CreditLot.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return {lot.id: lot for lot in rows}
-
-
-async def lot_of_grant(session: AsyncSession, grant_id: uuid.UUID) -> CreditLot | None:
-    """The lot a grant created, locked."""
-    return await session.scalar(
-        select(CreditLot)
-        .where(CreditLot.grant_id == grant_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-
-
 async def list_lots(
     session: AsyncSession,
     *,
@@ -221,90 +145,14 @@ async def list_lots(
     return (await session.scalars(query)).all()
 
 
-async def due_lot_accounts(session: AsyncSession, as_of: datetime, limit: int) -> list[str]:
-    """Ledger accounts that have lots past expiry with credit left."""
-    rows = await session.scalars(
-        select(CreditLot.ledger_account_id)
-        .where(CreditLot.remaining > 0, CreditLot.expires_at <= as_of)
-        .group_by(CreditLot.ledger_account_id)
-        .order_by(CreditLot.ledger_account_id)
-        .limit(limit)
-    )
-    return list(rows)
-
-
-async def lock_due_lots(
-    session: AsyncSession, ledger_account_id: str, as_of: datetime
-) -> Sequence[CreditLot]:
-    """An account's lots past expiry with credit left, locked."""
-    return (
-        await session.scalars(
-            select(CreditLot)
-            .where(
-                CreditLot.ledger_account_id == ledger_account_id,
-                CreditLot.remaining > 0,
-                CreditLot.expires_at <= as_of,
-            )
-            .order_by(CreditLot.expires_at, CreditLot.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).all()
-
-
-# --- idempotency --------------------------------------------------------------------------
-
-
-async def claim_key(
-    session: AsyncSession, principal: str, key: str, fingerprint: str, locked_until: datetime
-) -> bool:
-    """Take a new idempotency key; False when the key exists already."""
-    result = await session.execute(
-        insert(IdempotencyKey)
-        .values(principal=principal, key=key, fingerprint=fingerprint, locked_until=locked_until)
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.key)
-    )
-    return result.scalar_one_or_none() is not None
-
-
-async def lock_key(session: AsyncSession, principal: str, key: str) -> IdempotencyKey | None:
-    """An existing idempotency key, locked."""
-    return await session.scalar(
-        select(IdempotencyKey)
-        .where(IdempotencyKey.principal == principal, IdempotencyKey.key == key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-
-
-async def finish_key(
-    session: AsyncSession, principal: str, key: str, status: int, body: Any
-) -> None:
-    """Store the response a key's request produced."""
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.principal == principal, IdempotencyKey.key == key)
-        .values(response_status=status, response_body=body, locked_until=None)
-    )
-
-
-async def release_key(session: AsyncSession, principal: str, key: str) -> None:
-    """Forget a key whose request failed unexpectedly, so that a retry can run it."""
-    await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.principal == principal,
-            IdempotencyKey.key == key,
-            IdempotencyKey.response_status.is_(None),
-        )
-    )
+# --- idempotency ---
 
 
 async def delete_keys_before(session: AsyncSession, cutoff: datetime) -> int:
-    """Drop finished idempotency keys created before ``cutoff``."""
+    """Drop idempotency keys created before ``cutoff``."""
     result = await session.execute(
         delete(IdempotencyKey)
-        .where(IdempotencyKey.created_at < cutoff, IdempotencyKey.response_status.is_not(None))
+        .where(IdempotencyKey.created_at < cutoff)
         .returning(IdempotencyKey.key)
     )
     return len(result.all())
@@ -366,11 +214,273 @@ async def lots_vs_movements(session: AsyncSession) -> Sequence[Any]:
     ).all()
 
 
-async def chain_heads(session: AsyncSession) -> dict[str, tuple[int, str | None]]:
-    """Each chain owner's stored head (position and hash)."""
-    rows = await session.execute(
-        select(LedgerAccount.id, LedgerAccount.chain_seq, LedgerAccount.chain_hash).where(
-            LedgerAccount.chain_seq > 0
+# --- the write path (asyncpg, on the session's connection) --------------------------------
+
+# asyncpg ships no type information; this names what the write path is given.
+Conn: TypeAlias = Any
+
+
+@dataclass(frozen=True)
+class Head:
+    """A chain owner's locked row: its balance (customers only) and chain head."""
+
+    id: str
+    balance: int | None
+    chain_seq: int
+    chain_hash: str | None
+
+
+@dataclass(frozen=True)
+class LotRow:
+    """A credit lot as the write path sees it."""
+
+    id: uuid.UUID
+    grant_id: uuid.UUID
+    ledger_account_id: str
+    customer_account_id: str
+    unit: str
+    amount: int
+    remaining: int
+    expires_at: datetime
+    granted_at: datetime
+    program_id: str | None
+    tier: str | None
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """What an idempotency key already holds."""
+
+    fingerprint: str
+    status: int
+    body: Any
+
+
+@dataclass(frozen=True)
+class TxRow:
+    """A stored transaction's columns, with its postings and movements."""
+
+    id: uuid.UUID
+    kind: str
+    customer_account_id: str | None
+    offer_id: str | None
+    program_id: str | None
+    invoice_id: str | None
+    tier: str | None
+    postings: list[tuple[str, str, int]]
+    movements: list[tuple[uuid.UUID, int]]
+
+
+_LOT_COLUMNS = (
+    "id, grant_id, ledger_account_id, customer_account_id, unit, amount, remaining, expires_at,"
+    " granted_at, program_id, tier"
+)
+# Lot queries of the write path; only the constant column list above is interpolated.
+_OPEN_LOTS = f"""
+    SELECT {_LOT_COLUMNS} FROM ledger.lots WHERE ledger_account_id = $1 AND remaining > 0
+    ORDER BY expires_at, granted_at, id FOR UPDATE
+"""  # noqa: S608
+_LOTS_BY_ID = f"""
+    SELECT {_LOT_COLUMNS} FROM ledger.lots WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+"""  # noqa: S608
+_LOT_OF_GRANT = f"""
+    SELECT {_LOT_COLUMNS} FROM ledger.lots WHERE grant_id = $1 FOR UPDATE
+"""  # noqa: S608
+_DUE_LOTS = f"""
+    SELECT {_LOT_COLUMNS} FROM ledger.lots
+    WHERE ledger_account_id = $1 AND remaining > 0 AND expires_at <= $2
+    ORDER BY expires_at, id FOR UPDATE
+"""  # noqa: S608
+
+
+async def try_lock_key(conn: Conn, principal: str, key: str) -> bool:
+    """Hold the key for this transaction; False while another request holds it."""
+    digest = hashlib.sha256(f"{principal}\0{key}".encode()).digest()
+    lock_id = int.from_bytes(digest[:8], "big", signed=True)
+    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_id))
+
+
+async def stored_response(conn: Conn, principal: str, key: str) -> StoredResponse | None:
+    """The response a key already holds (read after taking its lock)."""
+    row = await conn.fetchrow(
+        "SELECT fingerprint, response_status, response_body FROM ledger.idempotency_keys"
+        " WHERE principal = $1 AND key = $2",
+        principal,
+        key,
+    )
+    if row is None:
+        return None
+    # SQLAlchemy's asyncpg dialect decodes jsonb on its connections (and takes JSON text).
+    return StoredResponse(row[0], row[1], row[2])
+
+
+async def store_response(
+    conn: Conn, principal: str, key: str, fingerprint: str, status: int, body: Any
+) -> None:
+    """Keep the response of the request a key ran."""
+    await conn.execute(
+        "INSERT INTO ledger.idempotency_keys"
+        " (principal, key, fingerprint, response_status, response_body)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb)",
+        principal, key, fingerprint, status, orjson.dumps(body).decode(),
+    )  # fmt: skip
+
+
+async def ensure_accounts(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
+    """Create ledger accounts that do not exist yet (customer ones start at balance 0)."""
+    ordered = sorted(rows, key=lambda r: r["id"])
+    await conn.execute(
+        "INSERT INTO ledger.ledger_accounts (id, kind, unit, customer_account_id, program_id,"
+        " balance) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        " $5::text[], $6::bigint[]) ORDER BY 1 ON CONFLICT DO NOTHING",
+        [r["id"] for r in ordered], [r["kind"] for r in ordered], [r["unit"] for r in ordered],
+        [r.get("customer_account_id") for r in ordered], [r.get("program_id") for r in ordered],
+        [r.get("balance") for r in ordered],
+    )  # fmt: skip
+
+
+async def lock_head(conn: Conn, ledger_account_id: str) -> Head | None:
+    """A chain owner's row, locked until commit."""
+    row = await conn.fetchrow(
+        "SELECT id, balance, chain_seq, chain_hash FROM ledger.ledger_accounts"
+        " WHERE id = $1 FOR UPDATE",
+        ledger_account_id,
+    )
+    return None if row is None else Head(row[0], row[1], row[2], row[3])
+
+
+async def lock_open_lots(conn: Conn, ledger_account_id: str) -> list[LotRow]:
+    """An account's lots with credit left, locked."""
+    rows = await conn.fetch(_OPEN_LOTS, ledger_account_id)
+    return [LotRow(*row) for row in rows]
+
+
+async def lock_lots(conn: Conn, lot_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, LotRow]:
+    """Lots by id, locked."""
+    rows = await conn.fetch(_LOTS_BY_ID, sorted(lot_ids))
+    return {row[0]: LotRow(*row) for row in rows}
+
+
+async def lock_lot_of_grant(conn: Conn, grant_id: uuid.UUID) -> LotRow | None:
+    """The lot a grant created, locked."""
+    row = await conn.fetchrow(_LOT_OF_GRANT, grant_id)
+    return None if row is None else LotRow(*row)
+
+
+async def lock_due_lots(conn: Conn, ledger_account_id: str, as_of: datetime) -> list[LotRow]:
+    """An account's lots past expiry with credit left, locked."""
+    rows = await conn.fetch(
+        _DUE_LOTS,
+        ledger_account_id, as_of,
+    )  # fmt: skip
+    return [LotRow(*row) for row in rows]
+
+
+async def due_lot_accounts(conn: Conn, as_of: datetime, limit: int) -> list[str]:
+    """Ledger accounts with lots past expiry and credit left."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ledger_account_id FROM ledger.lots WHERE remaining > 0"
+        " AND expires_at <= $1 ORDER BY 1 LIMIT $2",
+        as_of, limit,
+    )  # fmt: skip
+    return [row[0] for row in rows]
+
+
+async def transaction_row(conn: Conn, transaction_id: uuid.UUID) -> TxRow | None:
+    """A transaction with its postings and lot movements."""
+    row = await conn.fetchrow(
+        "SELECT t.id, t.kind, t.customer_account_id, t.offer_id, t.program_id, t.invoice_id,"
+        " t.tier,"
+        " (SELECT coalesce(array_agg(row(p.ledger_account_id, p.unit, p.amount) ORDER BY p.id),"
+        "  '{}') FROM ledger.postings p WHERE p.transaction_id = t.id),"
+        " (SELECT coalesce(array_agg(row(m.lot_id, m.amount) ORDER BY m.id), '{}')"
+        "  FROM ledger.lot_movements m WHERE m.transaction_id = t.id)"
+        " FROM ledger.transactions t WHERE t.id = $1",
+        transaction_id,
+    )
+    if row is None:
+        return None
+    return TxRow(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6],
+        [(p[0], p[1], p[2]) for p in row[7]], [(m[0], m[1]) for m in row[8]],
+    )  # fmt: skip
+
+
+async def is_reversed(conn: Conn, transaction_id: uuid.UUID) -> bool:
+    """Whether a reversal of this transaction exists."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM ledger.transactions WHERE reverses_id = $1)",
+            transaction_id,
         )
     )
-    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+_WRITE = """
+    WITH tx AS (
+        INSERT INTO ledger.transactions (id, kind, idempotency_key, effective_at,
+            customer_account_id, offer_id, program_id, invoice_id, tier, reverses_id, metadata,
+            chain_key, chain_seq, prev_hash, hash)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15)
+    ),
+    postings AS (
+        INSERT INTO ledger.postings (transaction_id, ledger_account_id, unit, amount, effective_at)
+        SELECT $1, a, u, m, $4 FROM unnest($16::text[], $17::text[], $18::bigint[]) AS p(a, u, m)
+    ),
+    new_lot AS (
+        INSERT INTO ledger.lots (id, grant_id, ledger_account_id, customer_account_id, unit,
+            amount, remaining, expires_at, granted_at, program_id, tier)
+        SELECT l.id, $1, $12, $5, l.unit, l.amount, l.amount, l.expires_at, $4, $7, $9
+        FROM (SELECT $19::uuid AS id, $20::text AS unit, $21::bigint AS amount,
+                     $22::timestamptz AS expires_at) AS l
+        WHERE l.id IS NOT NULL
+    ),
+    movements AS (
+        INSERT INTO ledger.lot_movements (lot_id, transaction_id, amount)
+        SELECT lot, $1, m FROM unnest($23::uuid[], $24::bigint[]) AS mv(lot, m)
+    ),
+    lots_changed AS (
+        UPDATE ledger.lots AS l SET remaining = l.remaining + c.m
+        FROM unnest($25::uuid[], $26::bigint[]) AS c(lot, m) WHERE l.id = c.lot
+    )
+    UPDATE ledger.ledger_accounts
+    SET balance = balance + $27, chain_seq = $13, chain_hash = $15
+    WHERE id = $12
+"""
+
+
+@dataclass(frozen=True)
+class NewLot:
+    """The lot a grant creates."""
+
+    id: uuid.UUID
+    unit: str
+    amount: int
+    expires_at: datetime
+
+
+async def write_transaction(
+    conn: Conn,
+    *,
+    row: dict[str, Any],
+    postings: Sequence[tuple[str, str, int]],
+    movements: Sequence[tuple[uuid.UUID, int]],
+    lot_changes: Sequence[tuple[uuid.UUID, int]],
+    new_lot: NewLot | None,
+    balance_change: int,
+) -> None:
+    """Insert a transaction with its postings, lot and movements, change existing lots'
+    remainders, and move its chain owner's head and balance, in one statement."""
+    await conn.execute(
+        _WRITE,
+        row["id"], row["kind"], row["idempotency_key"], row["effective_at"],
+        row["customer_account_id"], row["offer_id"], row["program_id"], row["invoice_id"],
+        row["tier"], row["reverses_id"], orjson.dumps(row["metadata"]).decode(),
+        row["chain_key"], row["chain_seq"], row["prev_hash"], row["hash"],
+        [p[0] for p in postings], [p[1] for p in postings], [p[2] for p in postings],
+        new_lot.id if new_lot else None, new_lot.unit if new_lot else None,
+        new_lot.amount if new_lot else None, new_lot.expires_at if new_lot else None,
+        [m[0] for m in movements], [m[1] for m in movements],
+        [c[0] for c in lot_changes], [c[1] for c in lot_changes],
+        balance_change,
+    )  # fmt: skip

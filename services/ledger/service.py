@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -29,7 +29,7 @@ from services.ledger.domain.units import (
     expense_account,
     invoices_account,
 )
-from services.ledger.models import CreditLot, LedgerAccount, LedgerTransaction, LotMovement, Posting
+from services.ledger.models import CreditLot, LedgerTransaction
 from services.ledger.schemas import (
     AuditBreak,
     AuditOut,
@@ -45,7 +45,7 @@ from services.ledger.schemas import (
     ReversalOut,
     TransactionOut,
 )
-from shared.db import unit_of_work
+from shared.db import driver_connection, unit_of_work
 from shared.errors import (
     Conflict,
     FieldError,
@@ -56,7 +56,7 @@ from shared.errors import (
 )
 
 SYSTEM_CHAIN = "system"
-Work = Callable[[AsyncSession], Awaitable[tuple[int, Any]]]
+Work = Callable[[repo.Conn], Awaitable[tuple[int, Any]]]
 
 
 def utc_now() -> datetime:
@@ -80,27 +80,25 @@ async def run_idempotent(
     key: str,
     operation: str,
     body: Any,
-    lock_seconds: float,
     instance: str,
     work: Work,
 ) -> tuple[int, Any]:
     """Run ``work`` once per (caller, key); repeat the stored response to every retry.
 
-    The key is claimed in a transaction of its own, so a concurrent request with the same
-    key sees it in flight (409) instead of waiting; the work and its stored response commit
-    together. A refusal the work raises (404, 409) is stored like a success; an unexpected
-    failure releases the key so a retry can run the work.
+    One transaction: an advisory lock on the key makes a concurrent request with the same
+    key a 409 (in flight) rather than a second run; the work, and its response under the key,
+    commit together, so a crash leaves neither. A refusal the work raises (404, 409) is kept
+    under the key like a success: the work is undone to a savepoint, the refusal stored.
     """
     mark = fingerprint(operation, body)
-    now = utc_now()
+    refusal: TenureError | None = None
     async with unit_of_work(factory) as session:
-        if not await repo.claim_key(
-            session, principal, key, mark, now + timedelta(seconds=lock_seconds)
-        ):
-            row = await repo.lock_key(session, principal, key)
-            if row is None:
-                raise Conflict("The Idempotency-Key is being released; retry the request.")
-            if row.fingerprint != mark:
+        conn = await driver_connection(session)
+        if not await repo.try_lock_key(conn, principal, key):
+            raise Conflict("A request with this Idempotency-Key is still in progress.")
+        stored = await repo.stored_response(conn, principal, key)
+        if stored is not None:
+            if stored.fingerprint != mark:
                 raise Unprocessable(
                     "This Idempotency-Key was used with a different request.",
                     errors=[
@@ -109,127 +107,139 @@ async def run_idempotent(
                         )
                     ],
                 )
-            if row.response_status is not None:
-                return row.response_status, row.response_body
-            if row.locked_until is not None and row.locked_until > now:
-                raise Conflict("A request with this Idempotency-Key is still in progress.")
-            row.locked_until = now + timedelta(seconds=lock_seconds)  # its first run died
-    try:
-        async with unit_of_work(factory) as session:
-            status, result = await work(session)
-            await repo.finish_key(session, principal, key, status, result)
-        return status, result
-    except TenureError as exc:
-        async with unit_of_work(factory) as session:
-            await repo.finish_key(
-                session, principal, key, exc.status_code, problem_body(exc, instance)
-            )
-        raise
-    except BaseException:
-        async with unit_of_work(factory) as session:
-            await repo.release_key(session, principal, key)
-        raise
+            return stored.status, stored.body
+        try:
+            async with conn.transaction():  # a savepoint
+                status, result = await work(conn)
+        except TenureError as exc:
+            refusal = exc
+            status, result = exc.status_code, problem_body(exc, instance)
+        await repo.store_response(conn, principal, key, mark, status, result)
+    if refusal is not None:
+        raise refusal
+    return status, result
 
 
 # --- writing transactions -----------------------------------------------------------------
 
 
 def _content(
-    tx: LedgerTransaction, postings: Sequence[PostingLine], movements: Sequence[Allocation]
+    fields: dict[str, Any], postings: Sequence[PostingLine], movements: Sequence[Allocation]
 ) -> ChainedContent:
+    """What a transaction's hash covers, from its stored fields (writer and auditor alike)."""
     return ChainedContent(
-        id=str(tx.id),
-        kind=tx.kind,
-        effective_at=tx.effective_at,
-        chain_key=tx.chain_key,
-        chain_seq=tx.chain_seq,
+        id=str(fields["id"]),
+        kind=fields["kind"],
+        effective_at=fields["effective_at"],
+        chain_key=fields["chain_key"],
+        chain_seq=fields["chain_seq"],
         references={
-            "account_id": tx.customer_account_id,
-            "offer_id": tx.offer_id,
-            "program_id": tx.program_id,
-            "invoice_id": tx.invoice_id,
-            "tier": tx.tier,
-            "reverses_id": str(tx.reverses_id) if tx.reverses_id else None,
-            "metadata": tx.metadata_ or None,
+            "account_id": fields["customer_account_id"],
+            "offer_id": fields["offer_id"],
+            "program_id": fields["program_id"],
+            "invoice_id": fields["invoice_id"],
+            "tier": fields["tier"],
+            "reverses_id": str(fields["reverses_id"]) if fields["reverses_id"] else None,
+            "metadata": fields["metadata"] or None,
         },
         postings=[(p.account, p.unit, p.amount) for p in postings],
         lot_movements=[(str(m.lot_id), m.amount) for m in movements],
     )
 
 
+def _fields(tx: LedgerTransaction) -> dict[str, Any]:
+    return {
+        "id": tx.id,
+        "kind": tx.kind,
+        "idempotency_key": tx.idempotency_key,
+        "effective_at": tx.effective_at,
+        "customer_account_id": tx.customer_account_id,
+        "offer_id": tx.offer_id,
+        "program_id": tx.program_id,
+        "invoice_id": tx.invoice_id,
+        "tier": tx.tier,
+        "reverses_id": tx.reverses_id,
+        "metadata": tx.metadata_ or {},
+        "chain_key": tx.chain_key,
+        "chain_seq": tx.chain_seq,
+        "prev_hash": tx.prev_hash,
+        "hash": tx.hash,
+    }
+
+
 async def _write(
-    session: AsyncSession,
+    conn: repo.Conn,
     *,
-    owner: LedgerAccount,
+    head: repo.Head,
     kind: str,
     postings: list[PostingLine],
     movements: Sequence[Allocation] = (),
-    new_lots: Sequence[CreditLot] = (),
+    lot_changes: Sequence[Allocation] = (),
+    new_lot: repo.NewLot | None = None,
+    balance_change: int = 0,
     transaction_id: uuid.UUID | None = None,
     idempotency_key: str | None = None,
     **references: Any,
 ) -> TransactionOut:
-    """Link a balanced transaction into its owner's chain and stage its rows."""
+    """Link a balanced transaction into its owner's chain and write it, in one statement."""
     if not balanced(postings):
         raise ValueError("postings must sum to zero in every unit")
-    tx = LedgerTransaction(
-        id=transaction_id or uuid.uuid4(),
-        kind=kind,
-        idempotency_key=idempotency_key,
-        effective_at=utc_now(),
-        chain_key=owner.id,
-        chain_seq=owner.chain_seq + 1,
-        prev_hash=owner.chain_hash or GENESIS,
-        metadata_=references.pop("metadata", None) or {},
-        **references,
+    fields: dict[str, Any] = {
+        "id": transaction_id or uuid.uuid4(),
+        "kind": kind,
+        "idempotency_key": idempotency_key,
+        "effective_at": utc_now(),
+        "customer_account_id": None,
+        "offer_id": None,
+        "program_id": None,
+        "invoice_id": None,
+        "tier": None,
+        "reverses_id": None,
+        "metadata": {},
+        "chain_key": head.id,
+        "chain_seq": head.chain_seq + 1,
+        "prev_hash": head.chain_hash or GENESIS,
+    }
+    fields.update(references)
+    fields["hash"] = chain_hash(fields["prev_hash"], _content(fields, postings, movements))
+    await repo.write_transaction(
+        conn,
+        row=fields,
+        postings=[(p.account, p.unit, p.amount) for p in postings],
+        movements=[(m.lot_id, m.amount) for m in movements],
+        lot_changes=[(c.lot_id, c.amount) for c in lot_changes],
+        new_lot=new_lot,
+        balance_change=balance_change,
     )
-    tx.hash = chain_hash(tx.prev_hash, _content(tx, postings, movements))
-    owner.chain_seq, owner.chain_hash = tx.chain_seq, tx.hash
-    await repo.insert_transaction(
-        session,
-        tx,
-        [
-            Posting(
-                transaction_id=tx.id,
-                ledger_account_id=p.account,
-                unit=p.unit,
-                amount=p.amount,
-                effective_at=tx.effective_at,
-            )
-            for p in postings
-        ],
-        new_lots,
-        [LotMovement(lot_id=m.lot_id, transaction_id=tx.id, amount=m.amount) for m in movements],
-    )
-    return _tx_out(tx, postings, movements)
+    return _tx_out(fields, postings, movements)
 
 
 def _tx_out(
-    tx: LedgerTransaction, postings: Sequence[PostingLine], movements: Sequence[Allocation]
+    fields: dict[str, Any], postings: Sequence[PostingLine], movements: Sequence[Allocation]
 ) -> TransactionOut:
     return TransactionOut(
-        id=tx.id,
-        kind=tx.kind,
-        effective_at=tx.effective_at,
-        account_id=tx.customer_account_id,
-        offer_id=tx.offer_id,
-        program_id=tx.program_id,
-        invoice_id=tx.invoice_id,
-        tier=tx.tier,
-        reverses_id=tx.reverses_id,
-        metadata=tx.metadata_ or {},
+        id=fields["id"],
+        kind=fields["kind"],
+        effective_at=fields["effective_at"],
+        account_id=fields["customer_account_id"],
+        offer_id=fields["offer_id"],
+        program_id=fields["program_id"],
+        invoice_id=fields["invoice_id"],
+        tier=fields["tier"],
+        reverses_id=fields["reverses_id"],
+        metadata=fields["metadata"] or {},
         postings=[
             PostingOut(ledger_account_id=p.account, unit=p.unit, amount=p.amount) for p in postings
         ],
         lot_movements=[LotMovementOut(lot_id=m.lot_id, amount=m.amount) for m in movements],
-        chain_key=tx.chain_key,
-        chain_seq=tx.chain_seq,
-        prev_hash=tx.prev_hash,
-        hash=tx.hash,
+        chain_key=fields["chain_key"],
+        chain_seq=fields["chain_seq"],
+        prev_hash=fields["prev_hash"],
+        hash=fields["hash"],
     )
 
 
-def lot_out(lot: CreditLot, now: datetime) -> LotOut:
+def lot_out(lot: CreditLot | repo.LotRow, now: datetime) -> LotOut:
     """A lot as callers see it, with its status now."""
     status = "expired" if lot.expires_at <= now else ("active" if lot.remaining > 0 else "used")
     return LotOut(
@@ -247,80 +257,96 @@ def lot_out(lot: CreditLot, now: datetime) -> LotOut:
     )
 
 
-async def _customer(session: AsyncSession, account_id: str, unit: str) -> LedgerAccount:
-    owner = await repo.lock_account(session, customer_account(account_id, unit))
-    if owner is None:
+async def _customer(conn: repo.Conn, account_id: str, unit: str) -> repo.Head:
+    head = await repo.lock_head(conn, customer_account(account_id, unit))
+    if head is None:
         raise NotFound(f"Account '{account_id}' has no {unit} credit in the ledger.")
-    return owner
+    return head
 
 
 # --- grants, redemptions, reversals, expiry ------------------------------------------------
 
 
-async def grant(session: AsyncSession, body: GrantIn, key: str) -> tuple[int, Any]:
+async def grant(conn: repo.Conn, body: GrantIn, key: str) -> tuple[int, Any]:
     """Create a credit lot: expense (program) debited, the customer's liability credited."""
     now = utc_now()
     if body.expires_at.tzinfo is None or body.expires_at <= now:
         raise Unprocessable.for_field("/expires_at", "must be a time zone-aware time in the future")
     customer = customer_account(body.account_id, body.unit)
     expense = expense_account(body.program_id, body.unit)
-    await repo.ensure_accounts(
-        session,
-        [
-            {
-                "id": customer,
-                "kind": "customer",
-                "unit": body.unit,
-                "customer_account_id": body.account_id,
-                "balance": 0,
-            },
-            {"id": expense, "kind": "expense", "unit": body.unit, "program_id": body.program_id},
-        ],
-    )
-    owner = await _customer(session, body.account_id, body.unit)
-    tx_id = uuid.uuid4()
-    lot = CreditLot(
-        id=uuid.uuid4(),
-        grant_id=tx_id,
-        ledger_account_id=customer,
-        customer_account_id=body.account_id,
-        unit=body.unit,
-        amount=body.amount,
-        remaining=body.amount,
-        expires_at=body.expires_at.astimezone(UTC),
-        granted_at=now,
-        program_id=body.program_id,
-        tier=body.tier,
-    )
+    head = await repo.lock_head(conn, customer)
+    if head is None:
+        await repo.ensure_accounts(
+            conn,
+            [
+                {
+                    "id": customer,
+                    "kind": "customer",
+                    "unit": body.unit,
+                    "customer_account_id": body.account_id,
+                    "balance": 0,
+                },
+                {
+                    "id": expense,
+                    "kind": "expense",
+                    "unit": body.unit,
+                    "program_id": body.program_id,
+                },
+            ],
+        )
+        head = await _customer(conn, body.account_id, body.unit)
+    else:
+        await repo.ensure_accounts(
+            conn,
+            [
+                {
+                    "id": expense,
+                    "kind": "expense",
+                    "unit": body.unit,
+                    "program_id": body.program_id,
+                },
+            ],
+        )
+    lot = repo.NewLot(uuid.uuid4(), body.unit, body.amount, body.expires_at.astimezone(UTC))
     out = await _write(
-        session,
-        owner=owner,
+        conn,
+        head=head,
         kind="grant",
-        transaction_id=tx_id,
         idempotency_key=key,
         postings=[
             PostingLine(expense, body.unit, body.amount),
             PostingLine(customer, body.unit, -body.amount),
         ],
         movements=[Allocation(lot.id, body.amount)],
-        new_lots=[lot],
+        new_lot=lot,
+        balance_change=body.amount,
         customer_account_id=body.account_id,
         offer_id=body.offer_id,
         program_id=body.program_id,
         tier=body.tier,
         metadata=body.metadata,
     )
-    assert owner.balance is not None
-    owner.balance += body.amount
-    await session.flush()
-    return 201, GrantOut(transaction=out, lot=lot_out(lot, now)).model_dump(mode="json")
+    lot_view = repo.LotRow(
+        lot.id,
+        out.id,
+        customer,
+        body.account_id,
+        body.unit,
+        body.amount,
+        body.amount,
+        lot.expires_at,
+        out.effective_at,
+        body.program_id,
+        body.tier,
+    )
+    return 201, GrantOut(transaction=out, lot=lot_out(lot_view, now)).model_dump(mode="json")
 
 
-async def redeem(session: AsyncSession, body: RedemptionIn, key: str) -> tuple[int, Any]:
+async def redeem(conn: repo.Conn, body: RedemptionIn, key: str) -> tuple[int, Any]:
     """Apply up to the requested amount to an invoice from lots that expire first."""
     now = utc_now()
-    owner = await _customer(session, body.account_id, body.unit)
-    lots = await repo.lock_open_lots(session, owner.id)
+    head = await _customer(conn, body.account_id, body.unit)
+    lots = await repo.lock_open_lots(conn, head.id)
     allocations = allocate(
         [Lot(lot.id, lot.remaining, lot.expires_at, lot.granted_at) for lot in lots],
         body.amount,
@@ -334,28 +360,25 @@ async def redeem(session: AsyncSession, body: RedemptionIn, key: str) -> tuple[i
     if applied == 0:
         result = RedemptionOut(requested=body.amount, applied=0, allocations=[], transaction=None)
         return 200, result.model_dump(mode="json")
-    by_id = {lot.id: lot for lot in lots}
-    for a in allocations:
-        by_id[a.lot_id].remaining -= a.amount
-    assert owner.balance is not None
-    owner.balance -= applied
     invoices = invoices_account(body.unit)
-    await repo.ensure_accounts(session, [{"id": invoices, "kind": "invoices", "unit": body.unit}])
+    await repo.ensure_accounts(conn, [{"id": invoices, "kind": "invoices", "unit": body.unit}])
+    taken = [Allocation(a.lot_id, -a.amount) for a in allocations]
     out = await _write(
-        session,
-        owner=owner,
+        conn,
+        head=head,
         kind="redemption",
         idempotency_key=key,
         postings=[
-            PostingLine(owner.id, body.unit, applied),
+            PostingLine(head.id, body.unit, applied),
             PostingLine(invoices, body.unit, -applied),
         ],
-        movements=[Allocation(a.lot_id, -a.amount) for a in allocations],
+        movements=taken,
+        lot_changes=taken,
+        balance_change=-applied,
         customer_account_id=body.account_id,
         invoice_id=body.invoice_id,
         metadata=body.metadata,
     )
-    await session.flush()
     result = RedemptionOut(
         requested=body.amount,
         applied=applied,
@@ -366,57 +389,45 @@ async def redeem(session: AsyncSession, body: RedemptionIn, key: str) -> tuple[i
 
 
 async def reverse(
-    session: AsyncSession, transaction_id: uuid.UUID, reason: str, key: str
+    conn: repo.Conn, transaction_id: uuid.UUID, reason: str, key: str
 ) -> tuple[int, Any]:
     """A linked opposite transaction (grants only for what is left unredeemed)."""
-    original = await repo.get_transaction(session, transaction_id)
+    original = await repo.transaction_row(conn, transaction_id)
     if original is None:
         raise NotFound(f"No transaction {transaction_id}.")
-    postings = (await repo.postings_of(session, [original.id]))[original.id]
-    customer_lines = [p for p in postings if p.ledger_account_id.startswith("customer:")]
-    owner = (
-        await repo.lock_account(session, customer_lines[0].ledger_account_id)
-        if customer_lines
-        else None
-    )
-    if owner is None:
+    customer_lines = [p for p in original.postings if p[0].startswith("customer:")]
+    head = await repo.lock_head(conn, customer_lines[0][0]) if customer_lines else None
+    if head is None:
         raise Conflict("Only transactions on a customer's credit can be reversed here.")
     try:
-        check_reversible(original.kind, await repo.is_reversed(session, original.id))
+        check_reversible(original.kind, await repo.is_reversed(conn, original.id))
+        lines = [PostingLine(*p) for p in original.postings]
+        if original.kind == "grant":
+            lot = await repo.lock_lot_of_grant(conn, original.id)
+            assert lot is not None
+            amount = grant_reversal(lot.amount, lot.remaining)
+            reversal = opposite(lines, (amount, lot.amount))
+            movements = [Allocation(lot.id, -amount)]
+            change = -amount
+        elif original.kind == "redemption":
+            await repo.lock_lots(conn, [lot_id for lot_id, _ in original.movements])
+            movements = [Allocation(lot_id, -m) for lot_id, m in original.movements]
+            amount = total(movements)
+            reversal = opposite(lines)
+            change = amount
+        else:
+            raise NotReversible("reversing adjustments is not available yet")
     except NotReversible as exc:
         raise Conflict(f"Transaction {transaction_id} cannot be reversed: {exc}.") from exc
-    lines = [PostingLine(p.ledger_account_id, p.unit, p.amount) for p in postings]
-    if original.kind == "grant":
-        lot = await repo.lot_of_grant(session, original.id)
-        assert lot is not None
-        try:
-            amount = grant_reversal(lot.amount, lot.remaining)
-        except NotReversible as exc:
-            raise Conflict(f"Transaction {transaction_id} cannot be reversed: {exc}.") from exc
-        reversal = opposite(lines, (amount, lot.amount))
-        movements = [Allocation(lot.id, -amount)]
-        lot.remaining -= amount
-        change = -amount
-    elif original.kind == "redemption":
-        taken = (await repo.movements_of(session, [original.id]))[original.id]
-        lots = await repo.lock_lots(session, [m.lot_id for m in taken])
-        movements = [Allocation(m.lot_id, -m.amount) for m in taken]
-        for m in movements:
-            lots[m.lot_id].remaining += m.amount
-        amount = total(movements)
-        reversal = opposite(lines)
-        change = amount
-    else:
-        raise Conflict("Reversing adjustments is not available yet.")
-    assert owner.balance is not None
-    owner.balance += change
     out = await _write(
-        session,
-        owner=owner,
+        conn,
+        head=head,
         kind="reversal",
         idempotency_key=key,
         postings=reversal,
         movements=movements,
+        lot_changes=movements,
+        balance_change=change,
         customer_account_id=original.customer_account_id,
         offer_id=original.offer_id,
         program_id=original.program_id,
@@ -425,7 +436,6 @@ async def reverse(
         reverses_id=original.id,
         metadata={"reason": reason},
     )
-    await session.flush()
     return 200, ReversalOut(reversed_amount=amount, transaction=out).model_dump(mode="json")
 
 
@@ -434,26 +444,25 @@ async def expire_due(
 ) -> ExpirationRunOut:
     """Move the remainder of every lot past expiry to breakage, once (one transaction each).
 
-    Each customer account is swept in a transaction of its own; running again finds nothing.
+    Each customer account is swept in a database transaction of its own; running again finds
+    nothing more to expire.
     """
     lots_expired = 0
     amounts: dict[str, int] = defaultdict(int)
     while True:
         async with unit_of_work(factory) as session:
-            accounts = await repo.due_lot_accounts(session, as_of, batch)
+            accounts = await repo.due_lot_accounts(await driver_connection(session), as_of, batch)
         if not accounts:
             break
         for ledger_account_id in accounts:
             async with unit_of_work(factory) as session:
-                owner = await repo.lock_account(session, ledger_account_id)
-                assert owner is not None
-                assert owner.balance is not None
-                for lot in await repo.lock_due_lots(session, ledger_account_id, as_of):
-                    left, lot.remaining = lot.remaining, 0
-                    owner.balance -= left
+                conn = await driver_connection(session)
+                head = await repo.lock_head(conn, ledger_account_id)
+                assert head is not None
+                for lot in await repo.lock_due_lots(conn, ledger_account_id, as_of):
                     breakage = breakage_account(lot.program_id or "none", lot.unit)
                     await repo.ensure_accounts(
-                        session,
+                        conn,
                         [
                             {
                                 "id": breakage,
@@ -463,22 +472,26 @@ async def expire_due(
                             },
                         ],
                     )
-                    await _write(
-                        session,
-                        owner=owner,
+                    swept = [Allocation(lot.id, -lot.remaining)]
+                    out = await _write(
+                        conn,
+                        head=head,
                         kind="expiry",
                         postings=[
-                            PostingLine(owner.id, lot.unit, left),
-                            PostingLine(breakage, lot.unit, -left),
+                            PostingLine(head.id, lot.unit, lot.remaining),
+                            PostingLine(breakage, lot.unit, -lot.remaining),
                         ],
-                        movements=[Allocation(lot.id, -left)],
+                        movements=swept,
+                        lot_changes=swept,
+                        balance_change=-lot.remaining,
                         customer_account_id=lot.customer_account_id,
                         program_id=lot.program_id,
                         tier=lot.tier,
                         metadata={"lot_id": str(lot.id)},
                     )
+                    head = repo.Head(head.id, head.balance, out.chain_seq, out.hash)
                     lots_expired += 1
-                    amounts[lot.unit] += left
+                    amounts[lot.unit] += lot.remaining
     return ExpirationRunOut(as_of=as_of, expired_lots=lots_expired, amounts=dict(amounts))
 
 
@@ -507,7 +520,7 @@ async def transaction_out(session: AsyncSession, tx: LedgerTransaction) -> Trans
     postings = (await repo.postings_of(session, [tx.id]))[tx.id]
     movements = (await repo.movements_of(session, [tx.id]))[tx.id]
     return _tx_out(
-        tx,
+        _fields(tx),
         [PostingLine(p.ledger_account_id, p.unit, p.amount) for p in postings],
         [Allocation(m.lot_id, m.amount) for m in movements],
     )
@@ -537,7 +550,7 @@ async def verify(session: AsyncSession, page: int = 1000) -> AuditOut:
                 reason = "the chain is broken before this transaction"
             elif not balanced(lines):
                 reason = "its postings do not sum to zero"
-            elif chain_hash(tx.prev_hash, _content(tx, lines, moves)) != tx.hash:
+            elif chain_hash(tx.prev_hash, _content(_fields(tx), lines, moves)) != tx.hash:
                 reason = "its content does not match its hash"
             if reason is not None:
                 return AuditOut(

@@ -16,6 +16,4 @@ class LedgerSettings(ServiceSettings):
     expiry_interval_seconds: float = 3600.0
     # Idempotency keys are kept at least this long (Stripe keeps them 24 hours; we keep 30 days).
     idempotency_retention_days: int = 30
-    # How long a request may hold its idempotency key before a retry may take it over.
-    idempotency_lock_seconds: float = 30.0
     max_batch_transactions: int = 1000

@@ -8,7 +8,6 @@ from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 
 from services.ledger import service
-from services.ledger.settings import LedgerSettings
 from shared.auth import Principal, require
 from shared.errors import stored_response
 
@@ -34,14 +33,12 @@ async def idempotent(
     work: service.Work,
 ) -> Response:
     """Run a write once per key and answer with its (stored) response."""
-    settings: LedgerSettings = request.app.state.settings
     status, result = await service.run_idempotent(
         request.app.state.session_factory,
         principal=principal.name,
         key=key,
         operation=operation,
         body=body,
-        lock_seconds=settings.idempotency_lock_seconds,
         instance=request.url.path,
         work=work,
     )

@@ -1,0 +1,214 @@
+"""Ledger benchmark: grants and redemptions through the real service vs raw asyncpg inserts.
+
+32 concurrent clients over 10,000 customer accounts, then all on 10 hot accounts, against a
+real ledger process; in the same run, raw asyncpg inserts the same transactions and postings
+into scratch tables (the floor). Prints transactions/s, latency and each ratio.
+
+    make bench-ledger
+    BENCH_OPS=4000 .venv/bin/python bench/ledger.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.ingest import cpu_seconds, postgres_processes
+from shared import embedded, migrate
+from shared.cli import _create_key
+from tests.conftest import create_database, drop_database
+from tests.support import ROOT, ServiceProcess, scratch_database_name, with_database
+
+OPS = int(os.environ.get("BENCH_OPS", "8000"))
+CLIENTS = 32
+ACCOUNTS = 10_000
+HOT = 10
+
+
+def plan(accounts: int, seed: int) -> list[tuple[str, str]]:
+    """(operation, account) pairs: grants, and redemptions on accounts already granted."""
+    rng = random.Random(seed)
+    granted: list[str] = []
+    ops = []
+    for _ in range(OPS):
+        if granted and rng.random() < 0.4:
+            ops.append(("redemption", rng.choice(granted)))
+        else:
+            account = f"acct-{seed}-{rng.randrange(accounts)}"
+            granted.append(account)
+            ops.append(("grant", account))
+    return ops
+
+
+async def http_run(url: str, key: str, ops: list[tuple[str, str]]) -> tuple[float, list[float]]:
+    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    for op in ops:
+        queue.put_nowait(op)
+    latencies: list[float] = []
+    expires = (datetime.now(UTC) + timedelta(days=90)).isoformat()
+
+    async def worker() -> None:
+        async with httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as client:
+            while not queue.empty():
+                kind, account = queue.get_nowait()
+                if kind == "grant":
+                    path = "/v1/grants"
+                    body: dict[str, Any] = {
+                        "account_id": account,
+                        "unit": "USD",
+                        "amount": 1_000,
+                        "expires_at": expires,
+                        "program_id": "bench",
+                    }
+                else:
+                    path = "/v1/redemptions"
+                    body = {
+                        "account_id": account,
+                        "unit": "USD",
+                        "amount": 300,
+                        "invoice_id": uuid.uuid4().hex,
+                    }
+                started = time.perf_counter()
+                response = await client.post(
+                    path, json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+                )
+                latencies.append(time.perf_counter() - started)
+                if response.status_code not in (200, 201, 404):
+                    raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+    return time.perf_counter() - started, latencies
+
+
+async def floor_run(dsn: str, ops: list[tuple[str, str]]) -> float:
+    """The same transactions and postings, inserted by raw asyncpg into scratch tables."""
+    pool = await asyncpg.create_pool(dsn, min_size=CLIENTS, max_size=CLIENTS)
+    assert pool is not None
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "DROP TABLE IF EXISTS public.bench_tx, public.bench_postings;"
+                "CREATE TABLE public.bench_tx (LIKE ledger.transactions INCLUDING ALL);"
+                "CREATE TABLE public.bench_postings (LIKE ledger.postings INCLUDING ALL);"
+            )
+        queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        for op in ops:
+            queue.put_nowait(op)
+
+        async def worker() -> None:
+            async with pool.acquire() as conn:
+                while not queue.empty():
+                    kind, account = queue.get_nowait()
+                    tx_id, now = uuid.uuid4(), datetime.now(UTC)
+                    async with conn.transaction():
+                        await conn.execute(
+                            "INSERT INTO public.bench_tx (id, kind, effective_at, chain_key,"
+                            " chain_seq, prev_hash, hash, customer_account_id)"
+                            " VALUES ($1, $2, $3, $4, 1, $5, $5, $6)",
+                            tx_id,
+                            kind,
+                            now,
+                            f"customer:{account}:USD:{tx_id}",
+                            "0" * 64,
+                            account,
+                        )
+                        await conn.executemany(
+                            "INSERT INTO public.bench_postings (id, transaction_id,"
+                            " ledger_account_id, unit, amount, effective_at)"
+                            " VALUES (nextval('ledger.postings_id_seq'), $1, $2, 'USD', $3, $4)",
+                            [
+                                (tx_id, f"customer:{account}:USD", -1000, now),
+                                (tx_id, "expense:program:bench:USD", 1000, now),
+                            ],
+                        )
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+        elapsed = time.perf_counter() - started
+        async with pool.acquire() as conn:
+            await conn.execute("DROP TABLE public.bench_tx, public.bench_postings")
+        return elapsed
+    finally:
+        await pool.close()
+
+
+def report(name: str, seconds: float, latencies: list[float]) -> float:
+    rate = len(latencies) / seconds
+    cut = statistics.quantiles(latencies, n=100)
+    print(
+        f"{name:34} {rate:8,.0f} tx/s   p50 {cut[49] * 1000:5.0f} ms   p99 {cut[98] * 1000:5.0f} ms"
+    )
+    return rate
+
+
+async def main() -> None:
+    server = (
+        os.environ.get("BENCH_DATABASE_URL") or embedded.start(ROOT / ".tenure" / "bench-pgdata")[0]
+    )
+    name = scratch_database_name()
+    await create_database(server, name)
+    url = with_database(server, name)
+    ledger: ServiceProcess | None = None
+    try:
+        await migrate.upgrade(url)
+        _key, key = await _create_key(url, "bench", ["ledger:write", "ledger:read"])
+        ledger = ServiceProcess(
+            "ledger", url, env={"TENURE_API_KEY_CACHE_SECONDS": "30", "TENURE_DB_POOL_SIZE": "32"}
+        )
+        await asyncio.to_thread(ledger.start)
+        assert ledger.process is not None
+        procs = [psutil.Process(ledger.process.pid)]
+        spread_ops, hot_ops = plan(ACCOUNTS, 1), plan(HOT, 2)
+        before = (cpu_seconds(procs), cpu_seconds(postgres_processes()))
+        spread = await http_run(ledger.url, key, spread_ops)
+        after = (cpu_seconds(procs), cpu_seconds(postgres_processes()))
+        hot = await http_run(ledger.url, key, hot_ops)
+        dsn = with_database(server, name)
+        floor_seconds = await floor_run(dsn.replace("postgresql+asyncpg", "postgresql"), spread_ops)
+        async with httpx.AsyncClient(
+            base_url=ledger.url, headers={"Authorization": f"Bearer {key}"}, timeout=300
+        ) as client:
+            audit = (await client.get("/v1/audit/verify")).json()
+    finally:
+        if ledger is not None:
+            ledger.stop()
+        await drop_database(server, name)
+
+    print(f"operations: {OPS:,} per run (60% grants, 40% redemptions), {CLIENTS} clients")
+    spread_rate = report("HTTP, 10,000 accounts", *spread)
+    hot_rate = report("HTTP, 10 hot accounts", *hot)
+    floor_rate = OPS / floor_seconds
+    print(f"{'raw asyncpg floor (same rows)':34} {floor_rate:8,.0f} tx/s")
+    print(f"ratio HTTP / floor:        {spread_rate / floor_rate:.2f}")
+    print(f"ratio hot / spread:        {hot_rate / spread_rate:.2f}  (target >= 0.5)")
+    print(f"target 2,000 tx/s:         {'met' if spread_rate >= 2000 else 'not met'}")
+    used = [b - a for a, b in zip(before, after, strict=True)]
+    print(
+        f"CPU in the spread run:     ledger {used[0]:.1f} s, PostgreSQL {used[1]:.1f} s "
+        f"of {2 * spread[0]:.1f} core-seconds"
+    )
+    print(
+        f"audit after the runs:      {'ok' if audit['ok'] else audit['first_break']} "
+        f"({audit['transactions_checked']:,} transactions)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

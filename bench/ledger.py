@@ -6,6 +6,7 @@ into scratch tables (the floor). Prints transactions/s, latency and each ratio.
 
     make bench-ledger
     BENCH_OPS=4000 .venv/bin/python bench/ledger.py
+    BENCH_ASYNC_COMMIT=1 ...   # the same with synchronous_commit off: is WAL flush the bound?
 """
 
 from __future__ import annotations
@@ -168,6 +169,10 @@ async def main() -> None:
     ledger: ServiceProcess | None = None
     try:
         await migrate.upgrade(url)
+        if os.environ.get("BENCH_ASYNC_COMMIT"):
+            conn = await asyncpg.connect(with_database(server, name).replace("+asyncpg", ""))
+            await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+            await conn.close()
         _key, key = await _create_key(url, "bench", ["ledger:write", "ledger:read"])
         ledger = ServiceProcess(
             "ledger", url, env={"TENURE_API_KEY_CACHE_SECONDS": "30", "TENURE_DB_POOL_SIZE": "32"}
@@ -176,9 +181,10 @@ async def main() -> None:
         assert ledger.process is not None
         procs = [psutil.Process(ledger.process.pid)]
         spread_ops, hot_ops = plan(ACCOUNTS, 1), plan(HOT, 2)
-        before = (cpu_seconds(procs), cpu_seconds(postgres_processes()))
+        me = [psutil.Process()]
+        before = (cpu_seconds(procs), cpu_seconds(postgres_processes()), cpu_seconds(me))
         spread = await http_run(ledger.url, key, spread_ops)
-        after = (cpu_seconds(procs), cpu_seconds(postgres_processes()))
+        after = (cpu_seconds(procs), cpu_seconds(postgres_processes()), cpu_seconds(me))
         hot = await http_run(ledger.url, key, hot_ops)
         dsn = with_database(server, name)
         floor_seconds = await floor_run(dsn.replace("postgresql+asyncpg", "postgresql"), spread_ops)
@@ -201,8 +207,8 @@ async def main() -> None:
     print(f"target 2,000 tx/s:         {'met' if spread_rate >= 2000 else 'not met'}")
     used = [b - a for a, b in zip(before, after, strict=True)]
     print(
-        f"CPU in the spread run:     ledger {used[0]:.1f} s, PostgreSQL {used[1]:.1f} s "
-        f"of {2 * spread[0]:.1f} core-seconds"
+        f"CPU in the spread run:     ledger {used[0]:.1f} s, PostgreSQL {used[1]:.1f} s, "
+        f"load generator {used[2]:.1f} s of {2 * spread[0]:.1f} core-seconds"
     )
     print(
         f"audit after the runs:      {'ok' if audit['ok'] else audit['first_break']} "

@@ -150,6 +150,85 @@ async def floor_run(dsn: str, ops: list[tuple[str, str]]) -> float:
         await pool.close()
 
 
+BATCHES = int(os.environ.get("BENCH_BATCHES", "24"))
+BATCH_SIZE = 500
+BATCH_CLIENTS = 4
+
+
+async def batch_run(url: str, key: str) -> float:
+    """Grants (two postings each) in batches of 500 from 4 clients; returns the seconds."""
+    expires = (datetime.now(UTC) + timedelta(days=90)).isoformat()
+    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+    for b in range(BATCHES):
+        queue.put_nowait(
+            [
+                {
+                    "operation": "grant",
+                    "idempotency_key": uuid.uuid4().hex,
+                    "grant": {
+                        "account_id": f"batch-{b}-{i}",
+                        "unit": "USD",
+                        "amount": 1_000,
+                        "expires_at": expires,
+                        "program_id": "bench",
+                    },
+                }
+                for i in range(BATCH_SIZE)
+            ]
+        )
+
+    async def worker() -> None:
+        async with httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=300
+        ) as client:
+            while not queue.empty():
+                items = queue.get_nowait()
+                response = await client.post("/v1/transactions/batch", json={"items": items})
+                statuses = {r["status"] for r in response.json()["results"]}
+                if response.status_code != 200 or statuses != {201}:
+                    raise RuntimeError(f"batch failed: {response.status_code} {statuses}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(BATCH_CLIENTS)))
+    return time.perf_counter() - started
+
+
+async def batch_floor_run(dsn: str) -> float:
+    """The same grants' transactions and postings, 500 per database transaction."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "DROP TABLE IF EXISTS public.bench_tx, public.bench_postings;"
+            "CREATE TABLE public.bench_tx (LIKE ledger.transactions INCLUDING ALL);"
+            "CREATE TABLE public.bench_postings (LIKE ledger.postings INCLUDING ALL);"
+        )
+        started = time.perf_counter()
+        for b in range(BATCHES):
+            now = datetime.now(UTC)
+            ids = [uuid.uuid4() for _ in range(BATCH_SIZE)]
+            async with conn.transaction():
+                await conn.executemany(
+                    "INSERT INTO public.bench_tx (id, kind, effective_at, chain_key, chain_seq,"
+                    " prev_hash, hash) VALUES ($1, 'grant', $2, $3, 1, $4, $4)",
+                    [(t, now, f"c:{b}:{i}", "0" * 64) for i, t in enumerate(ids)],
+                )
+                await conn.executemany(
+                    "INSERT INTO public.bench_postings (id, transaction_id, ledger_account_id,"
+                    " unit, amount, effective_at)"
+                    " VALUES (nextval('ledger.postings_id_seq'), $1, $2, 'USD', $3, $4)",
+                    [
+                        row
+                        for t in ids
+                        for row in ((t, "customer", -1000, now), (t, "expense", 1000, now))
+                    ],
+                )
+        elapsed = time.perf_counter() - started
+        await conn.execute("DROP TABLE public.bench_tx, public.bench_postings")
+        return elapsed
+    finally:
+        await conn.close()
+
+
 def report(name: str, seconds: float, latencies: list[float]) -> float:
     rate = len(latencies) / seconds
     cut = statistics.quantiles(latencies, n=100)
@@ -186,8 +265,10 @@ async def main() -> None:
         spread = await http_run(ledger.url, key, spread_ops)
         after = (cpu_seconds(procs), cpu_seconds(postgres_processes()), cpu_seconds(me))
         hot = await http_run(ledger.url, key, hot_ops)
-        dsn = with_database(server, name)
-        floor_seconds = await floor_run(dsn.replace("postgresql+asyncpg", "postgresql"), spread_ops)
+        dsn = with_database(server, name).replace("postgresql+asyncpg", "postgresql")
+        floor_seconds = await floor_run(dsn, spread_ops)
+        batch_seconds = await batch_run(ledger.url, key)
+        batch_floor_seconds = await batch_floor_run(dsn)
         async with httpx.AsyncClient(
             base_url=ledger.url, headers={"Authorization": f"Bearer {key}"}, timeout=300
         ) as client:
@@ -205,6 +286,12 @@ async def main() -> None:
     print(f"ratio HTTP / floor:        {spread_rate / floor_rate:.2f}")
     print(f"ratio hot / spread:        {hot_rate / spread_rate:.2f}  (target >= 0.5)")
     print(f"target 2,000 tx/s:         {'met' if spread_rate >= 2000 else 'not met'}")
+    postings = BATCHES * BATCH_SIZE * 2
+    batch_rate, batch_floor = postings / batch_seconds, postings / batch_floor_seconds
+    print(
+        f"batched, {BATCH_SIZE} grants a batch:   {batch_rate:8,.0f} postings/s "
+        f"(floor {batch_floor:,.0f}, ratio {batch_rate / batch_floor:.2f}; target 10,000)"
+    )
     used = [b - a for a, b in zip(before, after, strict=True)]
     print(
         f"CPU in the spread run:     ledger {used[0]:.1f} s, PostgreSQL {used[1]:.1f} s, "

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
 
 from services.ledger.domain.units import valid_unit
 from shared.validation import INT64_MAX, JsonObject, Text
@@ -185,3 +185,76 @@ class AuditOut(BaseModel):
     transactions_checked: int
     chains: int
     first_break: AuditBreak | None
+
+
+IdempotencyKeyField = Annotated[Text, Field(min_length=1, max_length=200)]
+
+
+class ReversalIn(ReverseIn):
+    """A reversal inside a batch: which transaction, and why."""
+
+    transaction_id: uuid.UUID
+
+
+class BatchGrant(BaseModel):
+    """A grant in a batch, with its own Idempotency-Key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation: Literal["grant"]
+    idempotency_key: IdempotencyKeyField
+    grant: GrantIn
+
+
+class BatchRedemption(BaseModel):
+    """A redemption in a batch, with its own Idempotency-Key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation: Literal["redemption"]
+    idempotency_key: IdempotencyKeyField
+    redemption: RedemptionIn
+
+
+class BatchReversal(BaseModel):
+    """A reversal in a batch, with its own Idempotency-Key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation: Literal["reversal"]
+    idempotency_key: IdempotencyKeyField
+    reversal: ReversalIn
+
+
+BatchItem = Annotated[
+    BatchGrant | BatchRedemption | BatchReversal, Field(discriminator="operation")
+]
+BATCH_ITEM: TypeAdapter[BatchItem] = TypeAdapter(BatchItem)
+
+
+class BatchIn(BaseModel):
+    """Up to 1,000 writes; each item is checked, keyed and applied on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[dict[str, object]] = Field(
+        min_length=1,
+        max_length=1000,
+        description=(
+            "Each: {operation: grant|redemption|reversal, idempotency_key, <operation>: {...}}"
+        ),
+    )
+
+
+class BatchItemResult(BaseModel):
+    """One item's answer: the status and body it would have had as a single request."""
+
+    index: int
+    status: int
+    body: object
+
+
+class BatchOut(BaseModel):
+    """One result per item, in order."""
+
+    results: list[BatchItemResult]

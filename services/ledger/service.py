@@ -6,10 +6,12 @@ import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.ledger import repository as repo
@@ -31,9 +33,15 @@ from services.ledger.domain.units import (
 )
 from services.ledger.models import CreditLot, LedgerTransaction
 from services.ledger.schemas import (
+    BATCH_ITEM,
     AuditBreak,
     AuditOut,
     BalanceOut,
+    BatchGrant,
+    BatchItem,
+    BatchItemResult,
+    BatchOut,
+    BatchRedemption,
     ExpirationRunOut,
     GrantIn,
     GrantOut,
@@ -53,6 +61,7 @@ from shared.errors import (
     TenureError,
     Unprocessable,
     problem_body,
+    validation_field_errors,
 )
 
 SYSTEM_CHAIN = "system"
@@ -73,6 +82,54 @@ def fingerprint(operation: str, body: Any) -> str:
     return hashlib.sha256(doc).hexdigest()
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What one idempotent request answered, and the refusal to raise, if it was one."""
+
+    status: int
+    body: Any
+    refusal: TenureError | None = None
+
+
+async def idempotent_on(
+    conn: repo.Conn,
+    *,
+    principal: str,
+    key: str,
+    mark: str,
+    instance: str,
+    work: Work,
+) -> Outcome:
+    """Run ``work`` once per (caller, key) inside the caller's transaction.
+
+    An advisory lock on the key makes a concurrent request with the same key a 409 (in
+    flight) rather than a second run. The work runs in a savepoint: a refusal it raises
+    (404, 409) undoes it and is kept under the key like a success; the response is stored
+    with the work, so a crash before commit leaves neither.
+    """
+    if not await repo.try_lock_key(conn, principal, key):
+        raise Conflict("A request with this Idempotency-Key is still in progress.")
+    stored = await repo.stored_response(conn, principal, key)
+    if stored is not None:
+        if stored.fingerprint != mark:
+            raise Unprocessable(
+                "This Idempotency-Key was used with a different request.",
+                errors=[
+                    FieldError(detail="reused with other parameters", parameter="Idempotency-Key")
+                ],
+            )
+        return Outcome(stored.status, stored.body)
+    refusal: TenureError | None = None
+    try:
+        async with conn.transaction():  # a savepoint
+            status, result = await work(conn)
+    except TenureError as exc:
+        refusal = exc
+        status, result = exc.status_code, problem_body(exc, instance)
+    await repo.store_response(conn, principal, key, mark, status, result)
+    return Outcome(status, result, refusal)
+
+
 async def run_idempotent(
     factory: async_sessionmaker[AsyncSession],
     *,
@@ -83,41 +140,81 @@ async def run_idempotent(
     instance: str,
     work: Work,
 ) -> tuple[int, Any]:
-    """Run ``work`` once per (caller, key); repeat the stored response to every retry.
+    """One request, in a transaction of its own; its refusal is raised once committed."""
+    async with unit_of_work(factory) as session:
+        outcome = await idempotent_on(
+            await driver_connection(session),
+            principal=principal,
+            key=key,
+            mark=fingerprint(operation, body),
+            instance=instance,
+            work=work,
+        )
+    if outcome.refusal is not None:
+        raise outcome.refusal
+    return outcome.status, outcome.body
 
-    One transaction: an advisory lock on the key makes a concurrent request with the same
-    key a 409 (in flight) rather than a second run; the work, and its response under the key,
-    commit together, so a crash leaves neither. A refusal the work raises (404, 409) is kept
-    under the key like a success: the work is undone to a savepoint, the refusal stored.
+
+async def run_batch(
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    principal: str,
+    instance: str,
+    items: Sequence[Any],
+) -> BatchOut:
+    """Up to 1,000 writes, each idempotent under its own key and atomic on its own.
+
+    Each item runs in a savepoint of one database transaction, so the batch costs one
+    commit; an item that fails leaves the others untouched, and the answer has one result
+    per item. Items that are not valid get their own 422 result.
     """
-    mark = fingerprint(operation, body)
-    refusal: TenureError | None = None
+    results: list[BatchItemResult] = []
     async with unit_of_work(factory) as session:
         conn = await driver_connection(session)
-        if not await repo.try_lock_key(conn, principal, key):
-            raise Conflict("A request with this Idempotency-Key is still in progress.")
-        stored = await repo.stored_response(conn, principal, key)
-        if stored is not None:
-            if stored.fingerprint != mark:
-                raise Unprocessable(
-                    "This Idempotency-Key was used with a different request.",
-                    errors=[
-                        FieldError(
-                            detail="reused with other parameters", parameter="Idempotency-Key"
-                        )
-                    ],
+        for index, raw in enumerate(items):
+            try:
+                item = BATCH_ITEM.validate_python(raw)
+            except ValidationError as exc:
+                failure = Unprocessable(
+                    "The item is not valid.", errors=validation_field_errors(exc.errors())
                 )
-            return stored.status, stored.body
-        try:
-            async with conn.transaction():  # a savepoint
-                status, result = await work(conn)
-        except TenureError as exc:
-            refusal = exc
-            status, result = exc.status_code, problem_body(exc, instance)
-        await repo.store_response(conn, principal, key, mark, status, result)
-    if refusal is not None:
-        raise refusal
-    return status, result
+                results.append(
+                    BatchItemResult(index=index, status=422, body=problem_body(failure, instance))
+                )
+                continue
+            operation, payload, work = _batch_work(item)
+            try:
+                async with conn.transaction():  # keeps a failed item from the others
+                    outcome = await idempotent_on(
+                        conn,
+                        principal=principal,
+                        key=item.idempotency_key,
+                        mark=fingerprint(operation, payload),
+                        instance=instance,
+                        work=work,
+                    )
+            except TenureError as exc:  # in flight, or a key reused with another request
+                outcome = Outcome(exc.status_code, problem_body(exc, instance))
+            results.append(BatchItemResult(index=index, status=outcome.status, body=outcome.body))
+    return BatchOut(results=results)
+
+
+def _batch_work(item: BatchItem) -> tuple[str, Any, Work]:
+    """The operation name, fingerprinted payload and work of one batch item."""
+    key = item.idempotency_key
+    if isinstance(item, BatchGrant):
+        grant_body = item.grant
+        return "grant", grant_body.model_dump(mode="json"), lambda c: grant(c, grant_body, key)
+    if isinstance(item, BatchRedemption):
+        redemption = item.redemption
+        return (
+            "redemption",
+            redemption.model_dump(mode="json"),
+            lambda c: redeem(c, redemption, key),
+        )
+    reversal = item.reversal
+    payload = {"transaction_id": str(reversal.transaction_id), "reason": reversal.reason}
+    return "reverse", payload, lambda c: reverse(c, reversal.transaction_id, reversal.reason, key)
 
 
 # --- writing transactions -----------------------------------------------------------------

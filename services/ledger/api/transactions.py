@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from services.ledger import repository as repo
 from services.ledger import service
 from services.ledger.api.deps import IdempotencyKey, Reader, Writer, idempotent
-from services.ledger.schemas import ReversalOut, ReverseIn, TransactionOut
+from services.ledger.schemas import BatchIn, BatchOut, ReversalOut, ReverseIn, TransactionOut
 from shared.deps import Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
@@ -85,4 +85,16 @@ async def reverse_transaction(
         "reverse",
         payload,
         lambda session: service.reverse(session, transaction_id, body.reason, key),
+    )
+
+
+@router.post("/batch", responses=responses(Unprocessable))
+async def batch(body: BatchIn, request: Request, principal: Writer) -> BatchOut:
+    """Up to 1,000 grants, redemptions and reversals, each under its own idempotency key,
+    each atomic on its own, committed together; one result per item, in order."""
+    return await service.run_batch(
+        request.app.state.session_factory,
+        principal=principal.name,
+        instance=request.url.path,
+        items=body.items,
     )

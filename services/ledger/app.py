@@ -13,7 +13,14 @@ from fastapi import FastAPI
 
 from services.ledger import repository as repo
 from services.ledger import service
-from services.ledger.api import balances, grants, maintenance, redemptions, transactions
+from services.ledger.api import (
+    balances,
+    grants,
+    maintenance,
+    redemptions,
+    reports,
+    transactions,
+)
 from services.ledger.models import Outbox
 from services.ledger.settings import LedgerSettings
 from shared.db import unit_of_work
@@ -67,6 +74,7 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
             transactions.router,
             balances.router,
             maintenance.router,
+            reports.router,
         ],
         outbox_model=Outbox,
         destinations=("offers",),

@@ -10,11 +10,11 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.models import (
@@ -322,8 +322,12 @@ async def store_response(
         "INSERT INTO ledger.idempotency_keys"
         " (principal, key, fingerprint, response_status, response_body)"
         " VALUES ($1, $2, $3, $4, $5::jsonb)",
-        principal, key, fingerprint, status, orjson.dumps(body).decode(),
-    )  # fmt: skip
+        principal,
+        key,
+        fingerprint,
+        status,
+        orjson.dumps(body).decode(),
+    )
 
 
 async def ensure_accounts(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
@@ -333,10 +337,13 @@ async def ensure_accounts(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
         "INSERT INTO ledger.ledger_accounts (id, kind, unit, customer_account_id, program_id,"
         " balance) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
         " $5::text[], $6::bigint[]) ORDER BY 1 ON CONFLICT DO NOTHING",
-        [r["id"] for r in ordered], [r["kind"] for r in ordered], [r["unit"] for r in ordered],
-        [r.get("customer_account_id") for r in ordered], [r.get("program_id") for r in ordered],
+        [r["id"] for r in ordered],
+        [r["kind"] for r in ordered],
+        [r["unit"] for r in ordered],
+        [r.get("customer_account_id") for r in ordered],
+        [r.get("program_id") for r in ordered],
         [r.get("balance") for r in ordered],
-    )  # fmt: skip
+    )
 
 
 async def lock_head(conn: Conn, ledger_account_id: str) -> Head | None:
@@ -371,8 +378,9 @@ async def lock_due_lots(conn: Conn, ledger_account_id: str, as_of: datetime) -> 
     """An account's lots past expiry with credit left, locked."""
     rows = await conn.fetch(
         _DUE_LOTS,
-        ledger_account_id, as_of,
-    )  # fmt: skip
+        ledger_account_id,
+        as_of,
+    )
     return [LotRow(*row) for row in rows]
 
 
@@ -381,8 +389,9 @@ async def due_lot_accounts(conn: Conn, as_of: datetime, limit: int) -> list[str]
     rows = await conn.fetch(
         "SELECT DISTINCT ledger_account_id FROM ledger.lots WHERE remaining > 0"
         " AND expires_at <= $1 ORDER BY 1 LIMIT $2",
-        as_of, limit,
-    )  # fmt: skip
+        as_of,
+        limit,
+    )
     return [row[0] for row in rows]
 
 
@@ -401,9 +410,16 @@ async def transaction_row(conn: Conn, transaction_id: uuid.UUID) -> TxRow | None
     if row is None:
         return None
     return TxRow(
-        row[0], row[1], row[2], row[3], row[4], row[5], row[6],
-        [(p[0], p[1], p[2]) for p in row[7]], [(m[0], m[1]) for m in row[8]],
-    )  # fmt: skip
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        [(p[0], p[1], p[2]) for p in row[7]],
+        [(m[0], m[1]) for m in row[8]],
+    )
 
 
 async def is_reversed(conn: Conn, transaction_id: uuid.UUID) -> bool:
@@ -473,14 +489,156 @@ async def write_transaction(
     remainders, and move its chain owner's head and balance, in one statement."""
     await conn.execute(
         _WRITE,
-        row["id"], row["kind"], row["idempotency_key"], row["effective_at"],
-        row["customer_account_id"], row["offer_id"], row["program_id"], row["invoice_id"],
-        row["tier"], row["reverses_id"], orjson.dumps(row["metadata"]).decode(),
-        row["chain_key"], row["chain_seq"], row["prev_hash"], row["hash"],
-        [p[0] for p in postings], [p[1] for p in postings], [p[2] for p in postings],
-        new_lot.id if new_lot else None, new_lot.unit if new_lot else None,
-        new_lot.amount if new_lot else None, new_lot.expires_at if new_lot else None,
-        [m[0] for m in movements], [m[1] for m in movements],
-        [c[0] for c in lot_changes], [c[1] for c in lot_changes],
+        row["id"],
+        row["kind"],
+        row["idempotency_key"],
+        row["effective_at"],
+        row["customer_account_id"],
+        row["offer_id"],
+        row["program_id"],
+        row["invoice_id"],
+        row["tier"],
+        row["reverses_id"],
+        orjson.dumps(row["metadata"]).decode(),
+        row["chain_key"],
+        row["chain_seq"],
+        row["prev_hash"],
+        row["hash"],
+        [p[0] for p in postings],
+        [p[1] for p in postings],
+        [p[2] for p in postings],
+        new_lot.id if new_lot else None,
+        new_lot.unit if new_lot else None,
+        new_lot.amount if new_lot else None,
+        new_lot.expires_at if new_lot else None,
+        [m[0] for m in movements],
+        [m[1] for m in movements],
+        [c[0] for c in lot_changes],
+        [c[1] for c in lot_changes],
         balance_change,
-    )  # fmt: skip
+    )
+
+
+# --- statements and reports (ORM session; read-only) ----------------------------------------
+
+
+async def statement_rows(
+    session: AsyncSession,
+    ledger_account_id: str,
+    start: datetime,
+    end: datetime,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> Sequence[Any]:
+    """An account's postings in [start, end), in (time, id) order, with their transactions."""
+    query = (
+        select(
+            Posting.id,
+            Posting.amount,
+            Posting.effective_at,
+            LedgerTransaction.id,
+            LedgerTransaction.kind,
+            LedgerTransaction.offer_id,
+            LedgerTransaction.invoice_id,
+            LedgerTransaction.program_id,
+            LedgerTransaction.reverses_id,
+        )
+        .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
+        .where(
+            Posting.ledger_account_id == ledger_account_id,
+            Posting.effective_at >= start,
+            Posting.effective_at < end,
+        )
+        .order_by(Posting.effective_at, Posting.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(func.row(Posting.effective_at, Posting.id) > func.row(*after))
+    return (await session.execute(query)).all()
+
+
+async def posted_before(
+    session: AsyncSession, ledger_account_id: str, at: datetime, posting_id: int | None = None
+) -> int:
+    """The sum of an account's postings before ``at`` (or up to a posting at that time)."""
+    position = Posting.effective_at < at
+    if posting_id is not None:
+        position = func.row(Posting.effective_at, Posting.id) <= func.row(at, posting_id)
+    total = await session.scalar(
+        select(func.coalesce(func.sum(Posting.amount), 0)).where(
+            Posting.ledger_account_id == ledger_account_id, position
+        )
+    )
+    return int(total or 0)
+
+
+async def liability(session: AsyncSession, now: datetime) -> Sequence[Any]:
+    """Unredeemed, unexpired-or-unswept credit by unit, program, tier and age bucket."""
+    age_days = func.extract("day", now - CreditLot.granted_at)
+    bucket = case(
+        (age_days < 30, "0-29"),
+        (age_days < 60, "30-59"),
+        (age_days < 90, "60-89"),
+        else_="90+",
+    )
+    return (
+        await session.execute(
+            select(
+                CreditLot.unit,
+                CreditLot.program_id,
+                CreditLot.tier,
+                bucket,
+                func.sum(CreditLot.remaining),
+            )
+            .where(CreditLot.remaining > 0)
+            .group_by(CreditLot.unit, CreditLot.program_id, CreditLot.tier, bucket)
+        )
+    ).all()
+
+
+async def customer_postings_total(session: AsyncSession) -> dict[str, int]:
+    """Minus the sum of every customer account's postings, by unit: the whole liability."""
+    rows = await session.execute(
+        select(Posting.unit, -func.sum(Posting.amount))
+        .join(LedgerAccount, LedgerAccount.id == Posting.ledger_account_id)
+        .where(LedgerAccount.kind == "customer")
+        .group_by(Posting.unit)
+    )
+    return {unit: int(total) for unit, total in rows.all()}
+
+
+async def expiring(session: AsyncSession, now: datetime, days: Sequence[int]) -> Sequence[Any]:
+    """Credit left in lots expiring within each window, by unit."""
+    columns = [
+        func.coalesce(
+            func.sum(CreditLot.remaining).filter(CreditLot.expires_at <= now + timedelta(days=d)),
+            0,
+        )
+        for d in days
+    ]
+    return (
+        await session.execute(
+            select(CreditLot.unit, *columns)
+            .where(CreditLot.remaining > 0, CreditLot.expires_at > now)
+            .group_by(CreditLot.unit)
+        )
+    ).all()
+
+
+async def monthly_by_kind(
+    session: AsyncSession, account_kind: str, *, by_program: bool
+) -> Sequence[Any]:
+    """Minus the postings on one kind of system account, by month, unit (and program)."""
+    month = func.to_char(func.date_trunc("month", Posting.effective_at), "YYYY-MM")
+    groups = [month, Posting.unit]
+    if by_program:
+        groups.append(LedgerAccount.program_id)
+    return (
+        await session.execute(
+            select(*groups, -func.sum(Posting.amount))
+            .join(LedgerAccount, LedgerAccount.id == Posting.ledger_account_id)
+            .where(LedgerAccount.kind == account_kind)
+            .group_by(*groups)
+            .order_by(*groups)
+        )
+    ).all()

@@ -258,3 +258,72 @@ class BatchOut(BaseModel):
     """One result per item, in order."""
 
     results: list[BatchItemResult]
+
+
+class StatementEntry(BaseModel):
+    """One movement of a customer's credit, with the balance after it."""
+
+    transaction_id: uuid.UUID
+    kind: str
+    effective_at: datetime
+    amount: int = Field(description="Change to the credit balance (+ granted, - used)")
+    balance_after: int
+    offer_id: str | None
+    invoice_id: str | None
+    program_id: str | None
+    reverses_id: uuid.UUID | None
+
+
+class StatementOut(BaseModel):
+    """A customer's credit over a period: opening balance, entries, closing balance."""
+
+    account_id: str
+    unit: str
+    start: datetime
+    end: datetime
+    opening_balance: int
+    closing_balance: int
+    entries: list[StatementEntry]
+    next_cursor: str | None
+
+
+class LiabilityRow(BaseModel):
+    """Outstanding credit for one unit, program, tier and age bucket (days since grant)."""
+
+    unit: str
+    program_id: str | None
+    tier: str | None
+    age: Literal["0-29", "30-59", "60-89", "90+"]
+    amount: int
+
+
+class LiabilityOut(BaseModel):
+    """Outstanding liability; ``totals`` equal minus the customer accounts' postings."""
+
+    rows: list[LiabilityRow]
+    totals: dict[str, int]
+
+
+class ExpiringRow(BaseModel):
+    """Credit that will expire within 30, 60 and 90 days, for one unit."""
+
+    unit: str
+    within_30_days: int
+    within_60_days: int
+    within_90_days: int
+
+
+class MonthlyRow(BaseModel):
+    """One month's amount for a unit (and program, for breakage)."""
+
+    month: str
+    unit: str
+    program_id: str | None = None
+    amount: int
+
+
+class MonthlyOut(BaseModel):
+    """A report by month; ``totals`` equal minus the postings it covers, by unit."""
+
+    rows: list[MonthlyRow]
+    totals: dict[str, int]

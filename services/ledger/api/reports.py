@@ -1,0 +1,60 @@
+"""Statements and reports for finance: every total comes from the postings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from services.ledger import service
+from services.ledger.api.deps import Reader
+from services.ledger.schemas import ExpiringRow, LiabilityOut, MonthlyOut, StatementOut, Unit
+from shared.deps import Session
+from shared.errors import BadRequest, NotFound, Unprocessable, responses
+from shared.pagination import PageParams, decode_cursor, page_params
+from shared.validation import PathId
+
+router = APIRouter(prefix="/v1", tags=["reports"])
+
+
+@router.get(
+    "/accounts/{account_id}/statement", responses=responses(NotFound, Unprocessable, BadRequest)
+)
+async def get_statement(
+    account_id: PathId,
+    session: Session,
+    _: Reader,
+    page: Annotated[PageParams, Depends(page_params)],
+    unit: Unit,
+    start: Annotated[datetime, Query(alias="from", description="Start of the period")],
+    end: Annotated[datetime, Query(alias="to", description="End of the period (exclusive)")],
+) -> StatementOut:
+    """Opening balance, each transaction with the balance after it, closing balance."""
+    position = decode_cursor(page.cursor)
+    after = (datetime.fromisoformat(position[0]), int(position[1])) if position else None
+    return await service.statement(session, account_id, unit, start, end, after, page.limit)
+
+
+@router.get("/reports/liability", responses=responses())
+async def liability(session: Session, _: Reader) -> LiabilityOut:
+    """Outstanding credit by unit, program, tier and age bucket."""
+    return await service.liability_report(session)
+
+
+@router.get("/reports/expiring", responses=responses())
+async def expiring(session: Session, _: Reader) -> list[ExpiringRow]:
+    """Credit expiring within the next 30, 60 and 90 days, by unit."""
+    return await service.expiring_report(session)
+
+
+@router.get("/reports/breakage", responses=responses())
+async def breakage(session: Session, _: Reader) -> MonthlyOut:
+    """Credit that expired unused, by month and program."""
+    return await service.monthly_report(session, "breakage", by_program=True)
+
+
+@router.get("/reports/redemptions", responses=responses())
+async def redemptions(session: Session, _: Reader) -> MonthlyOut:
+    """Credit applied to invoices (net of reversed redemptions), by month."""
+    return await service.monthly_report(session, "invoices", by_program=False)

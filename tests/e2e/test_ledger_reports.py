@@ -1,0 +1,118 @@
+"""Statements and finance reports: every figure follows from the postings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import make_key
+from tests.e2e.test_ledger import balance, grant, key, redeem
+from tests.support import ServiceProcess
+
+
+@pytest.fixture
+async def own_ledger(fresh_database: str) -> AsyncIterator[httpx.AsyncClient]:
+    ledger = ServiceProcess("ledger", fresh_database)
+    await asyncio.to_thread(ledger.start)
+    admin = await make_key(fresh_database, "admin")
+    try:
+        async with httpx.AsyncClient(
+            base_url=ledger.url, headers={"Authorization": f"Bearer {admin}"}
+        ) as client:
+            yield client
+    finally:
+        ledger.stop()
+
+
+async def test_statement_has_opening_entries_and_closing(own_ledger: httpx.AsyncClient) -> None:
+    ledger = own_ledger
+    await grant(ledger, "acme", 1_000)
+    middle = datetime.now(UTC)
+    await grant(ledger, "acme", 500, program_id="expansion")
+    redeemed = (await redeem(ledger, "acme", 300)).json()
+    await ledger.post(
+        f"/v1/transactions/{redeemed['transaction']['id']}/reverse",
+        json={"reason": "void"},
+        headers=key(),
+    )
+    end = datetime.now(UTC) + timedelta(seconds=1)
+
+    whole: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {
+            "unit": "USD",
+            "from": middle.isoformat(),
+            "to": end.isoformat(),
+            "limit": 2,
+        }
+        if cursor:
+            params["cursor"] = cursor
+        page = (await ledger.get("/v1/accounts/acme/statement", params=params)).json()
+        assert page["opening_balance"] == 1_000
+        assert page["closing_balance"] == 1_500
+        whole += page["entries"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [(e["kind"], e["amount"], e["balance_after"]) for e in whole] == [
+        ("grant", 500, 1_500),
+        ("redemption", -300, 1_200),
+        ("reversal", 300, 1_500),
+    ]
+    assert await balance(ledger, "acme") == 1_500
+    empty = await ledger.get(
+        "/v1/accounts/acme/statement",
+        params={"unit": "USD", "from": end.isoformat(), "to": middle.isoformat()},
+    )
+    assert empty.status_code == 422
+    missing = await ledger.get(
+        "/v1/accounts/nobody/statement",
+        params={"unit": "USD", "from": middle.isoformat(), "to": end.isoformat()},
+    )
+    assert missing.status_code == 404
+
+
+async def test_reports_agree_with_the_postings(own_ledger: httpx.AsyncClient) -> None:
+    ledger = own_ledger
+    await grant(ledger, "acme", 1_000, days=20, tier="gold")
+    await grant(ledger, "globex", 2_000, days=75, tier="platinum", program_id="expansion")
+    short = await grant(
+        ledger, "initech", 400, days=1.5 / 86400, tier="silver", program_id="expansion"
+    )
+    await redeem(ledger, "acme", 250)
+    await asyncio.sleep(
+        (datetime.fromisoformat(short["lot"]["expires_at"]) - datetime.now(UTC)).total_seconds()
+        + 0.05
+    )
+    assert (await ledger.post("/v1/expirations/run", json={})).json()["expired_lots"] == 1
+
+    liability = (await ledger.get("/v1/reports/liability")).json()
+    assert liability["totals"] == {"USD": 2_750}
+    assert sum(r["amount"] for r in liability["rows"]) == 2_750
+    assert {(r["program_id"], r["tier"]): r["amount"] for r in liability["rows"]} == {
+        ("renewal-credit", "gold"): 750,
+        ("expansion", "platinum"): 2_000,
+    }
+    assert {r["age"] for r in liability["rows"]} == {"0-29"}
+
+    expiring = (await ledger.get("/v1/reports/expiring")).json()
+    assert expiring == [
+        {"unit": "USD", "within_30_days": 750, "within_60_days": 750, "within_90_days": 2_750}
+    ]
+
+    month = datetime.now(UTC).strftime("%Y-%m")
+    breakage = (await ledger.get("/v1/reports/breakage")).json()
+    assert breakage["rows"] == [
+        {"month": month, "unit": "USD", "program_id": "expansion", "amount": 400}
+    ]
+    assert breakage["totals"] == {"USD": 400}
+    redemptions = (await ledger.get("/v1/reports/redemptions")).json()
+    assert redemptions["rows"] == [
+        {"month": month, "unit": "USD", "program_id": None, "amount": 250}
+    ]

@@ -327,3 +327,30 @@ class MonthlyOut(BaseModel):
 
     rows: list[MonthlyRow]
     totals: dict[str, int]
+
+
+class PostingIn(BaseModel):
+    """One line of an adjustment: a ledger account and a signed integer amount."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ledger_account_id: Annotated[Text, Field(min_length=3, max_length=300)] = Field(
+        description="customer:{account}:{unit}, adjustments:{unit}, expense:program:{id}:{unit},"
+        " breakage:program:{id}:{unit} or invoices:applied:{unit}"
+    )
+    unit: Unit
+    amount: Annotated[StrictInt, Field(ge=-INT64_MAX, le=INT64_MAX)]
+
+
+class AdjustmentIn(BaseModel):
+    """A manual adjustment with explicit postings (admin only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    postings: list[PostingIn] = Field(min_length=2, max_length=20)
+    reason: Text = Field(min_length=1, max_length=500)
+    expires_at: datetime | None = Field(
+        default=None, description="Required when the adjustment credits a customer (a new lot)"
+    )
+    program_id: Reference | None = None
+    metadata: JsonObject = Field(default_factory=dict)

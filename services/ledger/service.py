@@ -26,14 +26,17 @@ from services.ledger.domain.reversals import (
     opposite,
 )
 from services.ledger.domain.units import (
+    SYSTEM_CHAIN,
     breakage_account,
     customer_account,
     expense_account,
     invoices_account,
+    parse_account,
 )
 from services.ledger.models import CreditLot, LedgerTransaction
 from services.ledger.schemas import (
     BATCH_ITEM,
+    AdjustmentIn,
     AuditBreak,
     AuditOut,
     BalanceOut,
@@ -72,7 +75,6 @@ from shared.errors import (
 )
 from shared.pagination import encode_cursor
 
-SYSTEM_CHAIN = "system"
 Work = Callable[[repo.Conn], Awaitable[tuple[int, Any]]]
 
 
@@ -501,9 +503,8 @@ async def reverse(
     if original is None:
         raise NotFound(f"No transaction {transaction_id}.")
     customer_lines = [p for p in original.postings if p[0].startswith("customer:")]
-    head = await repo.lock_head(conn, customer_lines[0][0]) if customer_lines else None
-    if head is None:
-        raise Conflict("Only transactions on a customer's credit can be reversed here.")
+    head = await repo.lock_head(conn, customer_lines[0][0] if customer_lines else SYSTEM_CHAIN)
+    assert head is not None
     try:
         check_reversible(original.kind, await repo.is_reversed(conn, original.id))
         lines = [PostingLine(*p) for p in original.postings]
@@ -520,8 +521,19 @@ async def reverse(
             amount = total(movements)
             reversal = opposite(lines)
             change = amount
-        else:
-            raise NotReversible("reversing adjustments is not available yet")
+        else:  # an adjustment
+            created = await repo.lock_lot_of_grant(conn, original.id)
+            if created is not None:  # it credited a lot: take back what is left of it
+                amount = grant_reversal(created.amount, created.remaining)
+                reversal = opposite(lines, (amount, created.amount))
+                movements = [Allocation(created.id, -amount)]
+                change = -amount
+            else:  # it debited lots, or touched no customer: give the amounts back
+                await repo.lock_lots(conn, [lot_id for lot_id, _ in original.movements])
+                movements = [Allocation(lot_id, -m) for lot_id, m in original.movements]
+                change = total(movements)
+                amount = change if customer_lines else sum(p.amount for p in lines if p.amount > 0)
+                reversal = opposite(lines)
     except NotReversible as exc:
         raise Conflict(f"Transaction {transaction_id} cannot be reversed: {exc}.") from exc
     out = await _write(
@@ -542,6 +554,74 @@ async def reverse(
         metadata={"reason": reason},
     )
     return 200, ReversalOut(reversed_amount=amount, transaction=out).model_dump(mode="json")
+
+
+async def adjust(conn: repo.Conn, body: AdjustmentIn, key: str) -> tuple[int, Any]:
+    """Post explicit, balanced lines; a customer's credit moves through lots as usual."""
+    lines = [PostingLine(p.ledger_account_id, p.unit, p.amount) for p in body.postings]
+    customer: dict[str, str] | None = None
+    rows: list[dict[str, Any]] = [{"id": SYSTEM_CHAIN, "kind": "chain", "unit": "none"}]
+    for i, line in enumerate(lines):
+        parts = parse_account(line.account)
+        if parts is None or parts["unit"] != line.unit:
+            raise Unprocessable.for_field(
+                f"/postings/{i}/ledger_account_id", "is not a ledger account in this unit"
+            )
+        if parts["kind"] == "customer":
+            if customer is not None and customer["id"] != line.account:
+                raise Unprocessable.for_field("/postings", "may touch one customer account at most")
+            customer = {**parts, "id": line.account}
+        rows.append(
+            {
+                "id": line.account,
+                "kind": parts["kind"],
+                "unit": line.unit,
+                "customer_account_id": parts.get("customer"),
+                "program_id": parts.get("program"),
+                "balance": 0 if parts["kind"] == "customer" else None,
+            }
+        )
+    if not balanced(lines):
+        raise Unprocessable.for_field("/postings", "must sum to zero in every unit")
+    await repo.ensure_accounts(conn, rows)
+    head = await repo.lock_head(conn, customer["id"] if customer else SYSTEM_CHAIN)
+    assert head is not None
+    # A customer's credit is a liability: a negative posting adds to the balance.
+    change = -sum(line.amount for line in lines if customer and line.account == customer["id"])
+    movements: list[Allocation] = []
+    new_lot = None
+    now = utc_now()
+    if customer is not None and change > 0:  # a credit: a new lot
+        if body.expires_at is None or body.expires_at.tzinfo is None or body.expires_at <= now:
+            raise Unprocessable.for_field(
+                "/expires_at", "a credit to a customer needs a time zone-aware future expiry"
+            )
+        new_lot = repo.NewLot(
+            uuid.uuid4(), customer["unit"], change, body.expires_at.astimezone(UTC)
+        )
+        movements = [Allocation(new_lot.id, change)]
+    elif customer is not None and change < 0:  # a debit: from the lots that expire first
+        lots = await repo.lock_open_lots(conn, customer["id"])
+        usable = [Lot(x.id, x.remaining, x.expires_at, x.granted_at) for x in lots]
+        taken = allocate(usable, -change, now)
+        if total(taken) < -change:
+            raise Conflict(f"Only {total(taken)} of {-change} can be taken; nothing was changed.")
+        movements = [Allocation(a.lot_id, -a.amount) for a in taken]
+    out = await _write(
+        conn,
+        head=head,
+        kind="adjustment",
+        idempotency_key=key,
+        postings=lines,
+        movements=movements,
+        lot_changes=movements if new_lot is None else [],
+        new_lot=new_lot,
+        balance_change=change,
+        customer_account_id=customer["customer"] if customer else None,
+        program_id=body.program_id,
+        metadata={**body.metadata, "reason": body.reason},
+    )
+    return 201, out.model_dump(mode="json")
 
 
 async def expire_due(

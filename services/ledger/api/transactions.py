@@ -12,13 +12,22 @@ from fastapi.responses import Response
 from services.ledger import repository as repo
 from services.ledger import service
 from services.ledger.api.deps import IdempotencyKey, Reader, Writer, idempotent
-from services.ledger.schemas import BatchIn, BatchOut, ReversalOut, ReverseIn, TransactionOut
+from services.ledger.schemas import (
+    AdjustmentIn,
+    BatchIn,
+    BatchOut,
+    ReversalOut,
+    ReverseIn,
+    TransactionOut,
+)
+from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
 from shared.validation import Text
 
 router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
+Admin = Annotated[Principal, Depends(require("admin"))]
 
 
 @router.get("/{transaction_id}", responses=responses(NotFound))
@@ -97,4 +106,24 @@ async def batch(body: BatchIn, request: Request, principal: Writer) -> BatchOut:
         principal=principal.name,
         instance=request.url.path,
         items=body.items,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TransactionOut,
+    responses=responses(Unprocessable, Conflict),
+)
+async def create_adjustment(
+    body: AdjustmentIn, request: Request, principal: Admin, key: IdempotencyKey
+) -> Response:
+    """A manual adjustment with explicit postings that sum to zero (admin scope)."""
+    return await idempotent(
+        request,
+        principal,
+        key,
+        "adjustment",
+        body.model_dump(mode="json"),
+        lambda conn: service.adjust(conn, body, key),
     )

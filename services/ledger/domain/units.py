@@ -36,3 +36,24 @@ def invoices_account(unit: str) -> str:
 def adjustments_account(unit: str) -> str:
     """The counterpart of manual adjustments."""
     return f"adjustments:{unit}"
+
+
+SYSTEM_CHAIN = "system"
+_ACCOUNT_FORMS = (
+    re.compile(r"^customer:(?P<customer>[^:]{1,200}):(?P<unit>[^:]+)$"),
+    re.compile(r"^expense:program:(?P<program>[^:]{1,200}):(?P<unit>[^:]+)$"),
+    re.compile(r"^breakage:program:(?P<program>[^:]{1,200}):(?P<unit>[^:]+)$"),
+    re.compile(r"^invoices:applied:(?P<unit>[^:]+)$"),
+    re.compile(r"^adjustments:(?P<unit>[^:]+)$"),
+)
+
+
+def parse_account(ledger_account_id: str) -> dict[str, str] | None:
+    """The parts of a ledger account id (kind, unit, customer or program), or None."""
+    for form in _ACCOUNT_FORMS:
+        match = form.match(ledger_account_id)
+        if match and valid_unit(match["unit"]):
+            parts = {k: v for k, v in match.groupdict().items() if v is not None}
+            parts["kind"] = ledger_account_id.split(":", 1)[0]
+            return parts
+    return None

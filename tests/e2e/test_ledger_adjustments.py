@@ -1,0 +1,102 @@
+"""Manual adjustments with explicit postings (admin only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import Platform, make_key
+from tests.e2e.test_accounts import new_id
+from tests.e2e.test_ledger import balance, grant, key, later
+
+
+def adjustment(lines: list[tuple[str, int]], **extra: Any) -> dict[str, Any]:
+    return {
+        "postings": [{"ledger_account_id": a, "unit": "USD", "amount": n} for a, n in lines],
+        "reason": "goodwill",
+        **extra,
+    }
+
+
+async def test_credit_debit_and_reverse_an_adjustment(ledger: httpx.AsyncClient) -> None:
+    account = new_id()
+    customer = f"customer:{account}:USD"
+    credit = await ledger.post(
+        "/v1/transactions",
+        json=adjustment([("adjustments:USD", 400), (customer, -400)], expires_at=later()),
+        headers=key(),
+    )
+    assert credit.status_code == 201, credit.text
+    assert credit.json()["kind"] == "adjustment"
+    assert await balance(ledger, account) == 400
+    lots = (await ledger.get("/v1/lots", params={"account_id": account})).json()["items"]
+    assert [lot["amount"] for lot in lots] == [400]
+
+    debit = await ledger.post(
+        "/v1/transactions",
+        json=adjustment([(customer, 150), ("adjustments:USD", -150)]),
+        headers=key(),
+    )
+    assert debit.status_code == 201, debit.text
+    assert await balance(ledger, account) == 250
+    too_much = await ledger.post(
+        "/v1/transactions",
+        json=adjustment([(customer, 900), ("adjustments:USD", -900)]),
+        headers=key(),
+    )
+    assert too_much.status_code == 409
+    assert await balance(ledger, account) == 250
+
+    undo = await ledger.post(
+        f"/v1/transactions/{debit.json()['id']}/reverse", json={"reason": "mistake"}, headers=key()
+    )
+    assert undo.status_code == 200, undo.text
+    assert await balance(ledger, account) == 400
+    audit = (await ledger.get("/v1/audit/verify")).json()
+    assert audit["ok"], audit
+
+
+async def test_adjustments_are_checked(ledger: httpx.AsyncClient, platform: Platform) -> None:
+    account = new_id()
+    customer = f"customer:{account}:USD"
+    unbalanced = await ledger.post(
+        "/v1/transactions",
+        json=adjustment([("adjustments:USD", 5), (customer, -4)], expires_at=later()),
+        headers=key(),
+    )
+    assert unbalanced.status_code == 422
+    assert unbalanced.json()["errors"][0]["pointer"] == "/postings"
+    wrong = await ledger.post(
+        "/v1/transactions",
+        json=adjustment([("bank:USD", 5), ("adjustments:USD", -5)]),
+        headers=key(),
+    )
+    assert wrong.json()["errors"][0]["pointer"] == "/postings/0/ledger_account_id"
+    no_expiry = await ledger.post(
+        "/v1/transactions", json=adjustment([("adjustments:USD", 5), (customer, -5)]), headers=key()
+    )
+    assert no_expiry.json()["errors"][0]["pointer"] == "/expires_at"
+    other = new_id()
+    await grant(ledger, other, 100)
+    two_customers = await ledger.post(
+        "/v1/transactions",
+        json=adjustment([(f"customer:{other}:USD", 50), (customer, -50)], expires_at=later()),
+        headers=key(),
+    )
+    assert two_customers.status_code == 422
+    system_only = await ledger.post(
+        "/v1/transactions",
+        json=adjustment([("adjustments:USD", 70), ("breakage:program:p:USD", -70)]),
+        headers=key(),
+    )
+    assert system_only.status_code == 201
+    assert system_only.json()["chain_key"] == "system"
+    writer = await make_key(platform.database_url, "ledger:write")
+    async with platform.client("ledger", key=writer) as client:
+        refused = await client.post(
+            "/v1/transactions",
+            json=adjustment([("adjustments:USD", 1), ("breakage:program:p:USD", -1)]),
+            headers=key(),
+        )
+    assert refused.status_code == 403

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
@@ -13,6 +14,7 @@ from shared.errors import BadRequest, FieldError
 
 MAX_LIMIT = 500
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Page(BaseModel, Generic[T]):
@@ -35,6 +37,20 @@ def page_params(
 ) -> PageParams:
     """FastAPI dependency reading ``cursor`` and ``limit``."""
     return PageParams(cursor=cursor, limit=limit)
+
+
+def page_of(
+    rows: Sequence[R],
+    limit: int,
+    item: Callable[[R], T],
+    position: Callable[[R], list[Any]],
+) -> Page[T]:
+    """A page from up to ``limit + 1`` rows: the extra row only says a next page exists.
+
+    ``position`` gives the sort key of a row; the cursor holds that of the last row shown.
+    """
+    cursor = encode_cursor(position(rows[limit - 1])) if len(rows) > limit else None
+    return Page(items=[item(row) for row in rows[:limit]], next_cursor=cursor)
 
 
 def encode_cursor(position: list[Any]) -> str:

@@ -700,15 +700,21 @@ async def balances(
     return out
 
 
-async def transaction_out(session: AsyncSession, tx: LedgerTransaction) -> TransactionOut:
-    """A stored transaction with its postings and movements."""
-    postings = (await repo.postings_of(session, [tx.id]))[tx.id]
-    movements = (await repo.movements_of(session, [tx.id]))[tx.id]
-    return _tx_out(
-        _fields(tx),
-        [PostingLine(p.ledger_account_id, p.unit, p.amount) for p in postings],
-        [Allocation(m.lot_id, m.amount) for m in movements],
-    )
+async def transactions_out(
+    session: AsyncSession, txs: Sequence[LedgerTransaction]
+) -> list[TransactionOut]:
+    """Stored transactions with their postings and movements (two queries for all)."""
+    ids = [tx.id for tx in txs]
+    postings = await repo.postings_of(session, ids)
+    movements = await repo.movements_of(session, ids)
+    return [
+        _tx_out(
+            _fields(tx),
+            [PostingLine(p.ledger_account_id, p.unit, p.amount) for p in postings[tx.id]],
+            [Allocation(m.lot_id, m.amount) for m in movements[tx.id]],
+        )
+        for tx in txs
+    ]
 
 
 async def verify(session: AsyncSession, page: int = 1000) -> AuditOut:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from shared.auth import SCOPES, ApiKey, Principal, create_key, require
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
-from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
 from shared.validation import Text
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
@@ -66,12 +66,12 @@ async def list_keys(
             > func.row(datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
         )
     rows = (await session.scalars(query)).all()
-    items = [KeyOut.model_validate(r, from_attributes=True) for r in rows[: page.limit]]
-    cursor = None
-    if len(rows) > page.limit:
-        last = items[-1]
-        cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
-    return Page(items=items, next_cursor=cursor)
+    return page_of(
+        rows,
+        page.limit,
+        lambda r: KeyOut.model_validate(r, from_attributes=True),
+        lambda r: [r.created_at.isoformat(), str(r.id)],
+    )
 
 
 @router.delete("/{key_id}", responses=responses(NotFound))

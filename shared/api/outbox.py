@@ -10,7 +10,7 @@ from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import NotFound, responses
 from shared.outbox import OutboxEntry, OutboxMixin, list_entries, retry_parked
-from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
 from shared.validation import PathSerial
 
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -33,8 +33,7 @@ def outbox_router(model: type[OutboxMixin]) -> APIRouter:
         rows = await list_entries(
             session, model, parked=parked, after_id=after, limit=page.limit + 1
         )
-        cursor = encode_cursor([rows[page.limit - 1].id]) if len(rows) > page.limit else None
-        return Page(items=rows[: page.limit], next_cursor=cursor)
+        return page_of(rows, page.limit, lambda r: r, lambda r: [r.id])
 
     @router.post("/{entry_id}/retry", status_code=202, responses=responses(NotFound))
     async def retry(entry_id: PathSerial, session: Session, _: Admin) -> dict[str, int]:

@@ -20,7 +20,7 @@ from services.ingest.schemas import (
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
-from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
 from shared.validation import PathId
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
@@ -74,8 +74,9 @@ async def list_accounts(
         after=after,
         limit=page.limit + 1,
     )
-    items = [AccountOut.model_validate(r) for r in rows[: page.limit]]
-    cursor = None
-    if len(rows) > page.limit:
-        cursor = encode_cursor([items[-1].updated_at.isoformat(), items[-1].external_id])
-    return Page(items=items, next_cursor=cursor)
+    return page_of(
+        rows,
+        page.limit,
+        AccountOut.model_validate,
+        lambda r: [r.updated_at.isoformat(), r.external_id],
+    )

@@ -13,7 +13,7 @@ from services.ingest.settings import IngestSettings
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses
-from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
 from shared.validation import PathSerial, Text
 
 router = APIRouter(prefix="/v1/rejected", tags=["rejected events"])
@@ -38,9 +38,7 @@ async def list_rejected(
         after_id=int(position[0]) if position else None,
         limit=page.limit + 1,
     )
-    items = [RejectedOut.model_validate(r) for r in rows[: page.limit]]
-    cursor = encode_cursor([items[-1].id]) if len(rows) > page.limit else None
-    return Page(items=items, next_cursor=cursor)
+    return page_of(rows, page.limit, RejectedOut.model_validate, lambda r: [r.id])
 
 
 @router.post("/replay", responses=responses(Unprocessable))

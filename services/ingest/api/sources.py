@@ -14,7 +14,7 @@ from services.ingest.schemas import SourceCreate, SourceOut, SourceWithSecret
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses
-from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -34,11 +34,9 @@ async def list_sources(
     position = decode_cursor(page.cursor)
     after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1])) if position else None
     rows = await repo.list_sources(session, after=after, limit=page.limit + 1)
-    items = [SourceOut.model_validate(r) for r in rows[: page.limit]]
-    cursor = None
-    if len(rows) > page.limit:
-        cursor = encode_cursor([items[-1].created_at.isoformat(), str(items[-1].id)])
-    return Page(items=items, next_cursor=cursor)
+    return page_of(
+        rows, page.limit, SourceOut.model_validate, lambda r: [r.created_at.isoformat(), str(r.id)]
+    )
 
 
 @router.post("/{source_id}/rotate", responses=responses(NotFound, Conflict))

@@ -14,7 +14,7 @@ from services.ledger.api.deps import Reader
 from services.ledger.schemas import BalancesOut, LotOut, Unit
 from shared.deps import Session
 from shared.errors import NotFound, responses
-from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
 from shared.validation import PathId, Text
 
 router = APIRouter(prefix="/v1", tags=["balances"])
@@ -47,8 +47,9 @@ async def list_lots(
     rows = await repo.list_lots(
         session, account_id=account_id, status=status, now=now, after=after, limit=page.limit + 1
     )
-    items = [service.lot_out(lot, now) for lot in rows[: page.limit]]
-    cursor = None
-    if len(rows) > page.limit:
-        cursor = encode_cursor([items[-1].granted_at.isoformat(), str(items[-1].id)])
-    return Page(items=items, next_cursor=cursor)
+    return page_of(
+        rows,
+        page.limit,
+        lambda lot: service.lot_out(lot, now),
+        lambda lot: [lot.granted_at.isoformat(), str(lot.id)],
+    )

@@ -23,7 +23,7 @@ from services.ledger.schemas import (
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses
-from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
 from shared.validation import Text
 
 router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
@@ -36,7 +36,8 @@ async def get_transaction(transaction_id: uuid.UUID, session: Session, _: Reader
     tx = await repo.get_transaction(session, transaction_id)
     if tx is None:
         raise NotFound(f"No transaction {transaction_id}.")
-    return await service.transaction_out(session, tx)
+    (out,) = await service.transactions_out(session, [tx])
+    return out
 
 
 @router.get("", responses=responses())
@@ -65,12 +66,10 @@ async def list_transactions(
     position = decode_cursor(page.cursor)
     after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1])) if position else None
     rows = await repo.list_transactions(session, filters=filters, after=after, limit=page.limit + 1)
-    items = [await service.transaction_out(session, tx) for tx in rows[: page.limit]]
-    cursor = None
-    if len(rows) > page.limit:
-        last = rows[page.limit - 1]
-        cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
-    return Page(items=items, next_cursor=cursor)
+    shown = {out.id: out for out in await service.transactions_out(session, rows[: page.limit])}
+    return page_of(
+        rows, page.limit, lambda r: shown[r.id], lambda r: [r.created_at.isoformat(), str(r.id)]
+    )
 
 
 @router.post(

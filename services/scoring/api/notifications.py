@@ -14,7 +14,7 @@ from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import Unprocessable, responses
 from shared.outbox import Delivery, DeliveryAck, record_new
-from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
 
@@ -46,6 +46,4 @@ async def list_changes(
     rows = await repo.pending_changes(
         session, after=str(position[0]) if position else None, limit=page.limit + 1
     )
-    items = [AccountChangeOut.model_validate(r) for r in rows[: page.limit]]
-    cursor = encode_cursor([items[-1].account_id]) if len(rows) > page.limit else None
-    return Page(items=items, next_cursor=cursor)
+    return page_of(rows, page.limit, AccountChangeOut.model_validate, lambda r: [r.account_id])

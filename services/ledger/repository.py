@@ -283,7 +283,7 @@ _OPEN_LOTS = f"""
 _LOTS_BY_ID = f"""
     SELECT {_LOT_COLUMNS} FROM ledger.lots WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
 """  # noqa: S608
-_LOT_OF_GRANT = f"""
+_LOT_CREATED_BY = f"""
     SELECT {_LOT_COLUMNS} FROM ledger.lots WHERE grant_id = $1 FOR UPDATE
 """  # noqa: S608
 _DUE_LOTS = f"""
@@ -368,9 +368,9 @@ async def lock_lots(conn: Conn, lot_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID,
     return {row[0]: LotRow(*row) for row in rows}
 
 
-async def lock_lot_of_grant(conn: Conn, grant_id: uuid.UUID) -> LotRow | None:
-    """The lot a grant created, locked."""
-    row = await conn.fetchrow(_LOT_OF_GRANT, grant_id)
+async def lock_lot_created_by(conn: Conn, transaction_id: uuid.UUID) -> LotRow | None:
+    """The lot a transaction created (a grant, or an adjustment crediting a customer), locked."""
+    row = await conn.fetchrow(_LOT_CREATED_BY, transaction_id)
     return None if row is None else LotRow(*row)
 
 

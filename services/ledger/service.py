@@ -508,32 +508,20 @@ async def reverse(
     try:
         check_reversible(original.kind, await repo.is_reversed(conn, original.id))
         lines = [PostingLine(*p) for p in original.postings]
-        if original.kind == "grant":
-            lot = await repo.lock_lot_of_grant(conn, original.id)
-            assert lot is not None
-            amount = grant_reversal(lot.amount, lot.remaining)
-            reversal = opposite(lines, (amount, lot.amount))
-            movements = [Allocation(lot.id, -amount)]
+        # A grant (or an adjustment that credited a customer) created a lot: what is left of
+        # it is taken back. Anything else gives back what it took from lots, if anything.
+        created = await repo.lock_lot_created_by(conn, original.id)
+        if created is not None:
+            amount = grant_reversal(created.amount, created.remaining)
+            reversal = opposite(lines, (amount, created.amount))
+            movements = [Allocation(created.id, -amount)]
             change = -amount
-        elif original.kind == "redemption":
+        else:
             await repo.lock_lots(conn, [lot_id for lot_id, _ in original.movements])
             movements = [Allocation(lot_id, -m) for lot_id, m in original.movements]
-            amount = total(movements)
+            change = total(movements)
+            amount = change if customer_lines else sum(p.amount for p in lines if p.amount > 0)
             reversal = opposite(lines)
-            change = amount
-        else:  # an adjustment
-            created = await repo.lock_lot_of_grant(conn, original.id)
-            if created is not None:  # it credited a lot: take back what is left of it
-                amount = grant_reversal(created.amount, created.remaining)
-                reversal = opposite(lines, (amount, created.amount))
-                movements = [Allocation(created.id, -amount)]
-                change = -amount
-            else:  # it debited lots, or touched no customer: give the amounts back
-                await repo.lock_lots(conn, [lot_id for lot_id, _ in original.movements])
-                movements = [Allocation(lot_id, -m) for lot_id, m in original.movements]
-                change = total(movements)
-                amount = change if customer_lines else sum(p.amount for p in lines if p.amount > 0)
-                reversal = opposite(lines)
     except NotReversible as exc:
         raise Conflict(f"Transaction {transaction_id} cannot be reversed: {exc}.") from exc
     out = await _write(

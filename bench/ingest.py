@@ -30,7 +30,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from shared import embedded, migrate
-from shared.cli import _create_key
+from shared.cli import create_key_at
 from tests.conftest import create_database, drop_database, service_keys
 from tests.support import ROOT, ServiceProcess, scratch_database_name, with_database
 
@@ -165,7 +165,7 @@ async def main() -> None:
     ingest: ServiceProcess | None = None
     try:
         await migrate.upgrade(url)
-        _key, admin = await _create_key(url, "bench", ["admin"])
+        _key, admin = await create_key_at(url, "bench", ["admin"])
         keys = await service_keys(url)
         ingest = ServiceProcess(
             "ingest",

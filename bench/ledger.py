@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest import cpu_seconds, postgres_processes
 from shared import embedded, migrate
-from shared.cli import _create_key
+from shared.cli import create_key_at
 from tests.conftest import create_database, drop_database
 from tests.support import ROOT, ServiceProcess, scratch_database_name, with_database
 
@@ -252,7 +252,7 @@ async def main() -> None:
             conn = await asyncpg.connect(with_database(server, name).replace("+asyncpg", ""))
             await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
             await conn.close()
-        _key, key = await _create_key(url, "bench", ["ledger:write", "ledger:read"])
+        _key, key = await create_key_at(url, "bench", ["ledger:write", "ledger:read"])
         ledger = ServiceProcess(
             "ledger", url, env={"TENURE_API_KEY_CACHE_SECONDS": "30", "TENURE_DB_POOL_SIZE": "32"}
         )

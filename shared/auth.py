@@ -11,7 +11,7 @@ import hmac
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -125,6 +125,26 @@ async def revoke_principal_keys(session: AsyncSession, principal: str) -> None:
         update(ApiKey)
         .where(ApiKey.principal == principal, ApiKey.revoked_at.is_(None))
         .values(revoked_at=func.now())
+    )
+
+
+async def list_keys(
+    session: AsyncSession, *, after: tuple[datetime, uuid.UUID] | None, limit: int | None
+) -> Sequence[ApiKey]:
+    """Keys in creation order, after a position."""
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id).limit(limit)
+    if after is not None:
+        query = query.where(func.row(ApiKey.created_at, ApiKey.id) > func.row(*after))
+    return (await session.scalars(query)).all()
+
+
+async def revoke_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey | None:
+    """Revoke a key (revoking twice keeps the first time); None if there is no such key."""
+    return await session.scalar(
+        update(ApiKey)
+        .where(ApiKey.id == key_id)
+        .values(revoked_at=func.coalesce(ApiKey.revoked_at, func.now()))
+        .returning(ApiKey)
     )
 
 

@@ -9,17 +9,25 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from shared import embedded, migrate
-from shared.auth import SERVICE_SCOPES, ApiKey, create_key, revoke_principal_keys
-from shared.db import create_engine, session_factory, unit_of_work
+from shared.auth import (
+    SERVICE_SCOPES,
+    ApiKey,
+    create_key,
+    list_keys,
+    revoke_key,
+    revoke_principal_keys,
+)
+from shared.db import standalone_unit_of_work
 from shared.errors import TenureError
 from shared.settings import DEFAULT_PORTS, SERVICE_NAMES
 
@@ -43,46 +51,35 @@ def database_url() -> str:
     return url
 
 
-async def _create_key(url: str, principal: str, scopes: list[str]) -> tuple[ApiKey, str]:
-    engine = create_engine(url, pool_size=1, max_overflow=0)
-    try:
-        async with unit_of_work(session_factory(engine)) as session:
-            return await create_key(session, principal, scopes)
-    finally:
-        await engine.dispose()
+async def create_key_at(url: str, principal: str, scopes: list[str]) -> tuple[ApiKey, str]:
+    """Create an API key in the database at ``url``; returns it with its secret."""
+    async with standalone_unit_of_work(url) as session:
+        return await create_key(session, principal, scopes)
 
 
-async def _ensure_admin_key(url: str) -> str | None:
+async def ensure_admin_key(url: str) -> str | None:
     """Create an admin key if no live one exists; returns its secret when it was made."""
-    engine = create_engine(url, pool_size=1, max_overflow=0)
-    try:
-        async with unit_of_work(session_factory(engine)) as session:
-            live = await session.scalar(
-                select(ApiKey.id).where(
-                    ApiKey.principal == ADMIN_PRINCIPAL, ApiKey.revoked_at.is_(None)
-                )
+    async with standalone_unit_of_work(url) as session:
+        live = await session.scalar(
+            select(ApiKey.id).where(
+                ApiKey.principal == ADMIN_PRINCIPAL, ApiKey.revoked_at.is_(None)
             )
-            if live is not None:
-                return None
-            _key, raw = await create_key(session, ADMIN_PRINCIPAL, ["admin"])
-            return raw
-    finally:
-        await engine.dispose()
+        )
+        if live is not None:
+            return None
+        _key, raw = await create_key(session, ADMIN_PRINCIPAL, ["admin"])
+        return raw
 
 
 async def issue_service_keys(url: str) -> dict[str, str]:
     """Fresh keys for each service (earlier ones revoked), for this run of the platform."""
-    engine = create_engine(url, pool_size=1, max_overflow=0)
     keys: dict[str, str] = {}
-    try:
-        async with unit_of_work(session_factory(engine)) as session:
-            for service in SERVICE_NAMES:
-                principal = f"service:{service}"
-                await revoke_principal_keys(session, principal)
-                _key, raw = await create_key(session, principal, list(SERVICE_SCOPES[service]))
-                keys[service] = raw
-    finally:
-        await engine.dispose()
+    async with standalone_unit_of_work(url) as session:
+        for service in SERVICE_NAMES:
+            principal = f"service:{service}"
+            await revoke_principal_keys(session, principal)
+            _key, raw = await create_key(session, principal, list(SERVICE_SCOPES[service]))
+            keys[service] = raw
     return keys
 
 
@@ -125,7 +122,7 @@ def up(
     """Start PostgreSQL (embedded unless DATABASE_URL is set), migrate, start all four services."""
     url = database_url()
     asyncio.run(migrate.upgrade(url, role_password=os.environ.get("TENURE_DB_ROLE_PASSWORD", "")))
-    admin_key = asyncio.run(_ensure_admin_key(url))
+    admin_key = asyncio.run(ensure_admin_key(url))
     if admin_key:
         console.print(f"[bold green]Admin API key (shown once, keep it):[/] {admin_key}")
     keys = asyncio.run(issue_service_keys(url))
@@ -180,7 +177,7 @@ def keys_create(
 ) -> None:
     """Create an API key and print its secret (shown once)."""
     try:
-        key, raw = asyncio.run(_create_key(database_url(), principal, scope))
+        key, raw = asyncio.run(create_key_at(database_url(), principal, scope))
     except TenureError as exc:
         console.print(f"[red]{exc.detail}[/]")
         raise typer.Exit(2) from exc
@@ -192,13 +189,9 @@ def keys_create(
 def keys_list() -> None:
     """List API keys (never their secrets)."""
 
-    async def fetch() -> list[ApiKey]:
-        engine = create_engine(database_url(), pool_size=1, max_overflow=0)
-        try:
-            async with session_factory(engine)() as session:
-                return list(await session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
-        finally:
-            await engine.dispose()
+    async def fetch() -> Sequence[ApiKey]:
+        async with standalone_unit_of_work(database_url()) as session:
+            return await list_keys(session, after=None, limit=None)
 
     table = Table("id", "prefix", "principal", "scopes", "created", "revoked", "last used")
     for k in asyncio.run(fetch()):
@@ -219,17 +212,8 @@ def keys_revoke(key_id: uuid.UUID) -> None:
     """Revoke an API key."""
 
     async def revoke() -> bool:
-        engine = create_engine(database_url(), pool_size=1, max_overflow=0)
-        try:
-            async with unit_of_work(session_factory(engine)) as session:
-                key = await session.get(ApiKey, key_id)
-                if key is None:
-                    return False
-                if key.revoked_at is None:
-                    key.revoked_at = func.now()
-                return True
-        finally:
-            await engine.dispose()
+        async with standalone_unit_of_work(database_url()) as session:
+            return await revoke_key(session, key_id) is not None
 
     if not asyncio.run(revoke()):
         console.print(f"[red]no key {key_id}[/]")

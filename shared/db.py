@@ -76,6 +76,17 @@ async def driver_connection(session: AsyncSession) -> Any:
 
 
 @asynccontextmanager
+async def standalone_unit_of_work(url: str | URL) -> AsyncIterator[AsyncSession]:
+    """A unit of work on a short-lived engine, for commands run outside a service process."""
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
 async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One transaction: commit when the block succeeds, roll back when it raises."""
     async with factory() as session:

@@ -111,12 +111,6 @@ class Unprocessable(TenureError):
     type_slug = "validation"
 
 
-class ServiceUnavailable(TenureError):
-    status_code = 503
-    title = "Service Unavailable"
-    type_slug = "unavailable"
-
-
 def problem_response(
     status: int,
     title: str,

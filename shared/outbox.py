@@ -233,10 +233,6 @@ class OutboxDispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def wake(self) -> None:
-        """Deliver now rather than at the next poll."""
-        self._wake.set()
-
     async def _run(self) -> None:
         cycles = 0
         while not self._stopping:

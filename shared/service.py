@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 from fastapi import APIRouter, FastAPI, Request
 
 from shared.api import health, keys
 from shared.api.outbox import outbox_router
 from shared.auth import KeyVerifier
 from shared.db import create_engine, service_url, session_factory
-from shared.errors import PayloadTooLarge, install_error_handlers
+from shared.errors import BadRequest, PayloadTooLarge, install_error_handlers
 from shared.http import ServiceClient
 from shared.logging import configure_logging
 from shared.metrics import RequestContextMiddleware, metrics_endpoint
@@ -99,6 +101,14 @@ async def service_resources(app: FastAPI) -> AsyncIterator[None]:
         for client in clients.values():
             await client.aclose()
         await engine.dispose()
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON document in a request body, or a 400 saying it is not JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("The request body is not valid JSON.") from exc
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
 
 INT32_MAX = 2_147_483_647
 INT64_MAX = 9_223_372_036_854_775_807
@@ -34,7 +34,5 @@ def _no_nul(value: Any) -> Any:
 Text = Annotated[str, AfterValidator(_no_nul)]
 # A JSON object PostgreSQL can store as jsonb (which refuses \u0000).
 JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul)]
-Int32 = Annotated[int, Field(ge=0, le=INT32_MAX, strict=True)]
-Int64 = Annotated[int, Field(ge=0, le=INT64_MAX, strict=True)]
 PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
 PathSerial = Annotated[int, Path(ge=1, le=INT64_MAX)]

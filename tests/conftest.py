@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from shared import embedded, migrate
 from shared.auth import SERVICE_SCOPES
-from shared.cli import _create_key
+from shared.cli import create_key_at
 from shared.db import create_engine
 from tests.support import ROOT, ServiceProcess, scratch_database_name, with_database
 
@@ -69,13 +69,13 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 async def admin_key(database_url: str) -> str:
     """An API key with the admin scope."""
-    _key, raw = await _create_key(database_url, "test-admin", ["admin"])
+    _key, raw = await create_key_at(database_url, "test-admin", ["admin"])
     return raw
 
 
 async def make_key(database_url: str, *scopes: str) -> str:
     """A key with exactly ``scopes``."""
-    _key, raw = await _create_key(database_url, "test", list(scopes))
+    _key, raw = await create_key_at(database_url, "test", list(scopes))
     return raw
 
 
@@ -114,7 +114,7 @@ async def service_keys(database_url: str) -> dict[str, str]:
     """A key per service, with the scopes it calls the others with."""
     keys = {}
     for service, scopes in SERVICE_SCOPES.items():
-        _key, raw = await _create_key(database_url, f"service:{service}", list(scopes))
+        _key, raw = await create_key_at(database_url, f"service:{service}", list(scopes))
         keys[service] = raw
     return keys
 

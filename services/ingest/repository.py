@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.events import Event
-from services.ingest.domain.rollups import COUNTERS, DayTotals, EventMap
+from services.ingest.domain.rollups import EventMap
 from services.ingest.domain.support import TicketState
 from services.ingest.models import (
     Account,
@@ -437,76 +437,26 @@ async def rejection_for_replay(session: AsyncSession, rejected_id: int) -> Rejec
 # --- rollups ------------------------------------------------------------------------------
 
 
-async def apply_rollups(session: AsyncSession, totals: dict[tuple[str, date], DayTotals]) -> None:
-    """Add new events' totals to the daily rollups, counting distinct users and features.
+SIGNAL_COUNTERS = frozenset(
+    {"tickets_opened", "tickets_closed", "payment_failures", "invoices_paid"}
+)
 
-    Distinct users and features are recorded first; only those new to the day add to the
-    day's distinct counts. Keys are sorted so concurrent writers lock rows in one order.
+
+async def add_counters(session: AsyncSession, increments: Sequence[tuple[str, date, str]]) -> None:
+    """Add one to a support or billing counter of an account's day, per (account, day, counter).
+
+    Event-driven counters are maintained by the events statement (``_rollup_ctes``).
     """
-    if not totals:
-        return
-    keys = sorted(totals)
-    new_users = await _insert_distinct(
-        session,
-        "daily_active_users",
-        "user_id",
-        [(a, d, u) for (a, d) in keys for u in sorted(totals[(a, d)].users)],
-    )
-    new_features = await _insert_distinct(
-        session,
-        "daily_features",
-        "feature",
-        [(a, d, f) for (a, d) in keys for f in sorted(totals[(a, d)].features)],
-    )
-
-    counters = ", ".join(COUNTERS)
-    params = ", ".join(f"CAST(:{c} AS int[])" for c in COUNTERS)
-    increments = ",\n".join(
-        f"{c} = r.{c} + EXCLUDED.{c}" for c in (*COUNTERS, "active_users", "core_features")
-    )
-    # Column names come from COUNTERS, a fixed tuple in the domain, never from input.
-    statement = f"""
-        INSERT INTO ingest.daily_rollups AS r
-            (account_id, day, {counters}, active_users, core_features)
-        SELECT * FROM unnest(
-            CAST(:accounts AS text[]), CAST(:days AS date[]), {params},
-            CAST(:users AS int[]), CAST(:features AS int[]))
-        ORDER BY 1, 2
-        ON CONFLICT (account_id, day) DO UPDATE SET {increments}
-    """  # noqa: S608
-    await session.execute(
-        text(statement),
-        {
-            "accounts": [a for a, _ in keys],
-            "days": [d for _, d in keys],
-            **{c: [totals[k].counters[c] for k in keys] for c in COUNTERS},
-            "users": [new_users.get(k, 0) for k in keys],
-            "features": [new_features.get(k, 0) for k in keys],
-        },
-    )
-
-
-async def _insert_distinct(
-    session: AsyncSession, table: str, column: str, rows: list[tuple[str, date, str]]
-) -> dict[tuple[str, date], int]:
-    if not rows:
-        return {}
-    result = await session.execute(
-        text(
-            f"""
-            WITH added AS (
-                INSERT INTO ingest.{table} (account_id, day, {column})
-                SELECT * FROM unnest(CAST(:a AS text[]), CAST(:d AS date[]), CAST(:v AS text[]))
-                ORDER BY 1, 2, 3
-                ON CONFLICT DO NOTHING
-                RETURNING account_id, day
+    for account_id, day, counter in sorted(increments):  # one lock order for all writers
+        if counter not in SIGNAL_COUNTERS:
+            raise ValueError(f"not a support or billing counter: {counter}")
+        stmt = insert(DailyRollup).values(account_id=account_id, day=day, **{counter: 1})
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[DailyRollup.account_id, DailyRollup.day],
+                set_={counter: getattr(DailyRollup, counter) + 1},
             )
-            SELECT account_id, day, count(*) FROM added GROUP BY 1, 2
-            """  # noqa: S608 - table and column are fixed names from this module
-        ),
-        {"a": [r[0] for r in rows], "d": [r[1] for r in rows], "v": [r[2] for r in rows]},
-    )
-    return {(a, d): n for a, d, n in result.all()}
+        )
 
 
 async def rollups_for(

@@ -33,7 +33,7 @@ from services.ingest.domain.events import (
     parse_timestamp,
     segment_event,
 )
-from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, EventMap, counter_totals
+from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, EventMap
 from services.ingest.domain.signatures import SignatureError, verify_standard, verify_stripe
 from services.ingest.domain.support import TicketState, TicketUpdate, apply_ticket_update
 from services.ingest.models import Account, Outbox, RejectedEvent, Source, Ticket, User
@@ -69,6 +69,7 @@ from services.ingest.schemas import (
 from shared.auth import hash_key
 from shared.errors import BadRequest, Conflict, FieldError, NotFound, Unprocessable
 from shared.outbox import enqueue
+from shared.service import parse_json
 from shared.validation import has_nul
 
 ACCOUNTS_CHANGED = "accounts.changed"
@@ -528,15 +529,17 @@ async def _apply_ticket(session: AsyncSession, body: TicketIn) -> TicketOut:
                 await repo.update_ticket(session, body.ticket_id, outcome.state)
     elif outcome.state is not None:
         await repo.update_ticket(session, body.ticket_id, outcome.state)
-    counts = [
-        (body.account_id, day, counter)
-        for day, counter in (
-            (outcome.opened_on, "tickets_opened"),
-            (outcome.closed_on, "tickets_closed"),
-        )
-        if day is not None
-    ]
-    await repo.apply_rollups(session, counter_totals(counts))
+    await repo.add_counters(
+        session,
+        [
+            (body.account_id, day, counter)
+            for day, counter in (
+                (outcome.opened_on, "tickets_opened"),
+                (outcome.closed_on, "tickets_closed"),
+            )
+            if day is not None
+        ],
+    )
     if outcome.state is not None:
         notify_changed(session, {body.account_id})
     state = outcome.state or current
@@ -685,10 +688,7 @@ GENERIC_EVENT_TYPES = (
 
 
 def _json_object(payload: bytes) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest("The request body is not valid JSON.") from exc
+    doc = parse_json(payload)
     if not isinstance(doc, dict):
         raise Unprocessable.for_field("", "must be a JSON object")
     return doc
@@ -767,7 +767,7 @@ async def _apply_change(session: AsyncSession, account: Account, change: Billing
             await session.flush()
     else:
         counter = "payment_failures" if change.kind == "payment_failed" else "invoices_paid"
-        await repo.apply_rollups(session, counter_totals([(account.external_id, day, counter)]))
+        await repo.add_counters(session, [(account.external_id, day, counter)])
     notify_changed(session, {account.external_id})
 
 

@@ -16,4 +16,3 @@ class LedgerSettings(ServiceSettings):
     expiry_interval_seconds: float = 3600.0
     # Idempotency keys are kept at least this long (Stripe keeps them 24 hours; we keep 30 days).
     idempotency_retention_days: int = 30
-    max_batch_transactions: int = 1000

@@ -8,9 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select, update
 
-from shared.auth import SCOPES, ApiKey, Principal, create_key, require
+from shared.auth import SCOPES, Principal, create_key, list_keys, require, revoke_key
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
@@ -54,18 +53,13 @@ async def create(body: KeyCreate, session: Session, _: Admin) -> KeyCreated:
 
 
 @router.get("", responses=responses())
-async def list_keys(
+async def list_api_keys(
     session: Session, _: Admin, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[KeyOut]:
     """Every key, newest last."""
     position = decode_cursor(page.cursor)
-    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id).limit(page.limit + 1)
-    if position:
-        query = query.where(
-            func.row(ApiKey.created_at, ApiKey.id)
-            > func.row(datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
-        )
-    rows = (await session.scalars(query)).all()
+    after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1])) if position else None
+    rows = await list_keys(session, after=after, limit=page.limit + 1)
     return page_of(
         rows,
         page.limit,
@@ -77,12 +71,7 @@ async def list_keys(
 @router.delete("/{key_id}", responses=responses(NotFound))
 async def revoke(key_id: uuid.UUID, session: Session, _: Admin) -> KeyOut:
     """Revoke a key; it stops working within the services' key cache time."""
-    key = await session.scalar(
-        update(ApiKey)
-        .where(ApiKey.id == key_id)
-        .values(revoked_at=func.coalesce(ApiKey.revoked_at, func.now()))
-        .returning(ApiKey)
-    )
+    key = await revoke_key(session, key_id)
     if key is None:
         raise NotFound(f"No API key {key_id}.")
     return KeyOut.model_validate(key, from_attributes=True)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from shared.auth import ApiKey, KeyVerifier
-from shared.cli import ADMIN_PRINCIPAL, _ensure_admin_key
+from shared.cli import ADMIN_PRINCIPAL, ensure_admin_key
 from shared.db import create_engine, service_url, session_factory
 from shared.errors import Unauthorized
 
@@ -78,8 +78,8 @@ async def test_keys_create_list_revoke(fresh_database: str) -> None:
 
 
 async def test_admin_key_is_made_once(fresh_database: str) -> None:
-    first = await _ensure_admin_key(fresh_database)
-    second = await _ensure_admin_key(fresh_database)
+    first = await ensure_admin_key(fresh_database)
+    second = await ensure_admin_key(fresh_database)
     assert first is not None
     assert first.startswith("tnr_")
     assert second is None

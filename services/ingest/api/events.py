@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 
 from services.ingest import service
@@ -14,7 +13,7 @@ from services.ingest.settings import IngestSettings
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import BadRequest, PayloadTooLarge, Unprocessable, responses
-from shared.service import read_limited_body
+from shared.service import parse_json, read_limited_body
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 Writer = Annotated[Principal, Depends(require("ingest:write"))]
@@ -31,14 +30,6 @@ _BATCH_EXAMPLE = {
         }
     ]
 }
-
-
-def parse_json(body: bytes) -> Any:
-    """The JSON document in ``body``, or a 400 saying it is not JSON."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest("The request body is not valid JSON.") from exc
 
 
 @router.post(

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 
 from services.ingest import repository as repo
 from services.ingest import service
-from services.ingest.api.events import parse_json
 from services.ingest.domain.events import InvalidEvent, parse_timestamp
 from services.ingest.models import Source
 from services.ingest.schemas import SegmentResult
@@ -18,7 +17,7 @@ from services.ingest.settings import IngestSettings
 from shared.auth import hash_key
 from shared.deps import Session
 from shared.errors import Unauthorized, Unprocessable
-from shared.service import read_limited_body
+from shared.service import parse_json, read_limited_body
 
 router = APIRouter(prefix="/v1", tags=["segment"])
 _SEGMENT_ERRORS: dict[int | str, dict[str, Any]] = {

@@ -95,14 +95,6 @@ class DayTotals:
     features: set[str] = field(default_factory=set)
 
 
-def counter_totals(counts: Iterable[tuple[str, date, str]]) -> dict[tuple[str, date], DayTotals]:
-    """Totals from (account, day, counter) increments of one, for non-event signals."""
-    totals: dict[tuple[str, date], DayTotals] = defaultdict(DayTotals)
-    for account_id, day, counter in counts:
-        totals[(account_id, day)].counters[counter] += 1
-    return dict(totals)
-
-
 def classify(name: str, event_map: EventMap) -> tuple[dict[str, int], str | None]:
     """The counters an event named ``name`` increments, and the core feature it uses."""
     counts = dict.fromkeys(COUNTERS, 0)

@@ -5,14 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-SEVERITIES = ("low", "medium", "high", "urgent")
 SURVEY_RANGES = {"nps": (0, 10), "csat": (1, 5)}
-
-
-def score_in_range(kind: str, score: int) -> bool:
-    """NPS is 0-10 and CSAT 1-5."""
-    low, high = SURVEY_RANGES[kind]
-    return low <= score <= high
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.ledger.domain.lots import Allocation
-
 REVERSIBLE = frozenset({"grant", "redemption", "adjustment"})
 
 
@@ -49,11 +47,6 @@ def grant_reversal(granted: int, remaining: int) -> int:
     if remaining <= 0:
         raise NotReversible("nothing of this grant is left unredeemed")
     return min(granted, remaining)
-
-
-def redemption_return(allocations: list[Allocation]) -> list[Allocation]:
-    """A redemption's reversal puts each amount back into the lot it came from."""
-    return [Allocation(a.lot_id, a.amount) for a in allocations]
 
 
 def balanced(postings: list[PostingLine]) -> bool:

@@ -33,11 +33,6 @@ def invoices_account(unit: str) -> str:
     return f"invoices:applied:{unit}"
 
 
-def adjustments_account(unit: str) -> str:
-    """The counterpart of manual adjustments."""
-    return f"adjustments:{unit}"
-
-
 SYSTEM_CHAIN = "system"
 _ACCOUNT_FORMS = (
     re.compile(r"^customer:(?P<customer>[^:]{1,200}):(?P<unit>[^:]+)$"),

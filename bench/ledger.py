@@ -24,11 +24,13 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest import cpu_seconds, postgres_processes
+from bench.loadgen import Connection
 from shared import embedded, migrate
 from shared.cli import create_key_at
 from tests.conftest import create_database, drop_database
@@ -63,9 +65,7 @@ async def http_run(url: str, key: str, ops: list[tuple[str, str]]) -> tuple[floa
     expires = (datetime.now(UTC) + timedelta(days=90)).isoformat()
 
     async def worker() -> None:
-        async with httpx.AsyncClient(
-            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60
-        ) as client:
+        async with Connection(url, {"Authorization": f"Bearer {key}"}) as client:
             while not queue.empty():
                 kind, account = queue.get_nowait()
                 if kind == "grant":
@@ -86,12 +86,12 @@ async def http_run(url: str, key: str, ops: list[tuple[str, str]]) -> tuple[floa
                         "invoice_id": uuid.uuid4().hex,
                     }
                 started = time.perf_counter()
-                response = await client.post(
-                    path, json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+                status, answer = await client.request(
+                    "POST", path, body, {"Idempotency-Key": uuid.uuid4().hex}
                 )
                 latencies.append(time.perf_counter() - started)
-                if response.status_code not in (200, 201, 404):
-                    raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+                if status not in (200, 201, 404):
+                    raise RuntimeError(f"{path}: {status} {answer[:200]!r}")
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CLIENTS)))
@@ -178,15 +178,15 @@ async def batch_run(url: str, key: str) -> float:
         )
 
     async def worker() -> None:
-        async with httpx.AsyncClient(
-            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=300
-        ) as client:
+        async with Connection(url, {"Authorization": f"Bearer {key}"}) as client:
             while not queue.empty():
                 items = queue.get_nowait()
-                response = await client.post("/v1/transactions/batch", json={"items": items})
-                statuses = {r["status"] for r in response.json()["results"]}
-                if response.status_code != 200 or statuses != {201}:
-                    raise RuntimeError(f"batch failed: {response.status_code} {statuses}")
+                status, answer = await client.request(
+                    "POST", "/v1/transactions/batch", {"items": items}
+                )
+                statuses = {r["status"] for r in orjson.loads(answer)["results"]}
+                if status != 200 or statuses != {201}:
+                    raise RuntimeError(f"batch failed: {status} {statuses}")
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(BATCH_CLIENTS)))

@@ -139,15 +139,20 @@ def problem_response(
     )
 
 
-def problem_body(exc: TenureError, instance: str | None) -> dict[str, Any]:
-    """The problem document an error renders to (as ``problem_response`` would send it)."""
+def problem_body(
+    exc: TenureError, instance: str | None, request_id: str | None = None
+) -> dict[str, Any]:
+    """The problem document an error renders to (as ``problem_response`` would send it).
+
+    ``request_id`` defaults to the current request's.
+    """
     problem = Problem(
         type=f"https://tenure.dev/problems/{exc.type_slug}",
         title=exc.title,
         status=exc.status_code,
         detail=exc.detail,
         instance=instance,
-        request_id=current_request_id(),
+        request_id=request_id or current_request_id(),
         errors=exc.errors,
     )
     return problem.model_dump(mode="json", exclude_none=True)

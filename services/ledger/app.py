@@ -12,7 +12,7 @@ import structlog
 from fastapi import FastAPI
 
 from services.ledger import repository as repo
-from services.ledger import service
+from services.ledger import writer
 from services.ledger.api import (
     balances,
     grants,
@@ -35,8 +35,8 @@ async def housekeeping(app: FastAPI, settings: LedgerSettings) -> None:
     while True:
         await asyncio.sleep(settings.expiry_interval_seconds)
         try:
-            now = service.utc_now()
-            run = await service.expire_due(factory, now)
+            now = writer.utc_now()
+            run = await writer.expire_due(factory, now)
             async with unit_of_work(factory) as session:
                 cutoff = now - timedelta(days=settings.idempotency_retention_days)
                 forgotten = await repo.delete_keys_before(session, cutoff)
@@ -47,15 +47,21 @@ async def housekeeping(app: FastAPI, settings: LedgerSettings) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the database, key store and outbox; run housekeeping in the background."""
+    """Open the database, key store and outbox; start the group writer and housekeeping."""
     async with service_resources(app):
         settings: LedgerSettings = app.state.settings
+        app.state.writer = writer.GroupWriter(
+            app.state.session_factory,
+            group_size=settings.write_group_size,
+            concurrency=settings.write_groups_in_flight,
+        )
         task = None
         if settings.expiry_interval_seconds > 0:
             task = asyncio.create_task(housekeeping(app, settings), name="ledger-housekeeping")
         try:
             yield
         finally:
+            await app.state.writer.close()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

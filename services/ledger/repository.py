@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.ledger.domain.book import Book, BookLot, Head
 from services.ledger.models import (
     CreditLot,
     IdempotencyKey,
@@ -221,33 +222,6 @@ Conn: TypeAlias = Any
 
 
 @dataclass(frozen=True)
-class Head:
-    """A chain owner's locked row: its balance (customers only) and chain head."""
-
-    id: str
-    balance: int | None
-    chain_seq: int
-    chain_hash: str | None
-
-
-@dataclass(frozen=True)
-class LotRow:
-    """A credit lot as the write path sees it."""
-
-    id: uuid.UUID
-    grant_id: uuid.UUID
-    ledger_account_id: str
-    customer_account_id: str
-    unit: str
-    amount: int
-    remaining: int
-    expires_at: datetime
-    granted_at: datetime
-    program_id: str | None
-    tier: str | None
-
-
-@dataclass(frozen=True)
 class StoredResponse:
     """What an idempotency key already holds."""
 
@@ -271,68 +245,75 @@ class TxRow:
     movements: list[tuple[uuid.UUID, int]]
 
 
-_LOT_COLUMNS = (
-    "id, grant_id, ledger_account_id, customer_account_id, unit, amount, remaining, expires_at,"
-    " granted_at, program_id, tier"
+@dataclass(frozen=True)
+class DueAccount:
+    """A ledger account with lots past expiry, and the programs those lots came from."""
+
+    ledger_account_id: str
+    unit: str
+    programs: list[str | None]
+
+
+# The lot columns the write path reads, in BookLot's order; the only text put into its SQL.
+_LOT_COLUMNS = ", ".join(
+    f"l.{name}"
+    for name in (
+        "id",
+        "grant_id",
+        "ledger_account_id",
+        "customer_account_id",
+        "unit",
+        "amount",
+        "remaining",
+        "expires_at",
+        "granted_at",
+        "program_id",
+        "tier",
+    )
 )
-# Lot queries of the write path; only the constant column list above is interpolated.
-_OPEN_LOTS = f"""
-    SELECT {_LOT_COLUMNS} FROM ledger.lots WHERE ledger_account_id = $1 AND remaining > 0
-    ORDER BY expires_at, granted_at, id FOR UPDATE
-"""  # noqa: S608
-_LOTS_BY_ID = f"""
-    SELECT {_LOT_COLUMNS} FROM ledger.lots WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
-"""  # noqa: S608
-_LOT_CREATED_BY = f"""
-    SELECT {_LOT_COLUMNS} FROM ledger.lots WHERE grant_id = $1 FOR UPDATE
-"""  # noqa: S608
-_DUE_LOTS = f"""
-    SELECT {_LOT_COLUMNS} FROM ledger.lots
-    WHERE ledger_account_id = $1 AND remaining > 0 AND expires_at <= $2
-    ORDER BY expires_at, id FOR UPDATE
-"""  # noqa: S608
 
 
-async def try_lock_key(conn: Conn, principal: str, key: str) -> bool:
-    """Hold the key for this transaction; False while another request holds it."""
+def key_lock_id(principal: str, key: str) -> int:
+    """The advisory lock that a (caller, Idempotency-Key) pair holds while its request runs."""
     digest = hashlib.sha256(f"{principal}\0{key}".encode()).digest()
-    lock_id = int.from_bytes(digest[:8], "big", signed=True)
-    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_id))
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
-async def stored_response(conn: Conn, principal: str, key: str) -> StoredResponse | None:
-    """The response a key already holds (read after taking its lock)."""
-    row = await conn.fetchrow(
-        "SELECT fingerprint, response_status, response_body FROM ledger.idempotency_keys"
-        " WHERE principal = $1 AND key = $2",
-        principal,
-        key,
+async def try_lock_keys(conn: Conn, keys: Sequence[tuple[str, str]]) -> list[bool]:
+    """Hold each key for this transaction; False for those another request holds."""
+    if not keys:
+        return []
+    rows = await conn.fetch(
+        "SELECT pg_try_advisory_xact_lock(k) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, i)"
+        " ORDER BY i",
+        [key_lock_id(p, k) for p, k in keys],
     )
-    if row is None:
-        return None
-    # SQLAlchemy's asyncpg dialect decodes jsonb on its connections (and takes JSON text).
-    return StoredResponse(row[0], row[1], row[2])
+    return [bool(row[0]) for row in rows]
 
 
-async def store_response(
-    conn: Conn, principal: str, key: str, fingerprint: str, status: int, body: Any
-) -> None:
-    """Keep the response of the request a key ran."""
-    await conn.execute(
-        "INSERT INTO ledger.idempotency_keys"
-        " (principal, key, fingerprint, response_status, response_body)"
-        " VALUES ($1, $2, $3, $4, $5::jsonb)",
-        principal,
-        key,
-        fingerprint,
-        status,
-        orjson.dumps(body).decode(),
+async def stored_responses(
+    conn: Conn, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], StoredResponse]:
+    """The responses these keys already hold (read after taking their locks)."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT principal, key, fingerprint, response_status, response_body"
+        " FROM ledger.idempotency_keys JOIN unnest($1::text[], $2::text[]) AS r(p, k)"
+        " ON principal = r.p AND key = r.k",
+        [p for p, _ in keys],
+        [k for _, k in keys],
     )
+    # SQLAlchemy's asyncpg dialect decodes jsonb on its connections.
+    return {(row[0], row[1]): StoredResponse(row[2], row[3], row[4]) for row in rows}
 
 
 async def ensure_accounts(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
-    """Create ledger accounts that do not exist yet (customer ones start at balance 0)."""
-    ordered = sorted(rows, key=lambda r: r["id"])
+    """Create ledger accounts that do not exist yet (customer ones start at balance 0).
+
+    Rows go in id order, so two groups creating the same accounts cannot deadlock.
+    """
+    ordered = sorted({r["id"]: r for r in rows}.values(), key=lambda r: r["id"])
     await conn.execute(
         "INSERT INTO ledger.ledger_accounts (id, kind, unit, customer_account_id, program_id,"
         " balance) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
@@ -346,90 +327,118 @@ async def ensure_accounts(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
     )
 
 
-async def lock_head(conn: Conn, ledger_account_id: str) -> Head | None:
-    """A chain owner's row, locked until commit."""
-    row = await conn.fetchrow(
+async def lock_heads(conn: Conn, ledger_account_ids: Sequence[str]) -> list[Head]:
+    """Chain owners' rows, locked until commit, in id order (so groups never deadlock)."""
+    rows = await conn.fetch(
         "SELECT id, balance, chain_seq, chain_hash FROM ledger.ledger_accounts"
-        " WHERE id = $1 FOR UPDATE",
-        ledger_account_id,
+        " WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+        sorted(set(ledger_account_ids)),
     )
-    return None if row is None else Head(row[0], row[1], row[2], row[3])
+    return [Head(row[0], row[1], row[2], row[3]) for row in rows]
 
 
-async def lock_open_lots(conn: Conn, ledger_account_id: str) -> list[LotRow]:
-    """An account's lots with credit left, locked."""
-    rows = await conn.fetch(_OPEN_LOTS, ledger_account_id)
-    return [LotRow(*row) for row in rows]
+async def load_lots(
+    conn: Conn,
+    *,
+    now: datetime,
+    fifo: dict[str, int],
+    due: dict[str, datetime],
+    created_by: Sequence[uuid.UUID] = (),
+    ids: Sequence[uuid.UUID] = (),
+) -> list[BookLot]:
+    """The lots a group's writes can touch.
 
-
-async def lock_lots(conn: Conn, lot_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, LotRow]:
-    """Lots by id, locked."""
-    rows = await conn.fetch(_LOTS_BY_ID, sorted(lot_ids))
-    return {row[0]: LotRow(*row) for row in rows}
-
-
-async def lock_lot_created_by(conn: Conn, transaction_id: uuid.UUID) -> LotRow | None:
-    """The lot a transaction created (a grant, or an adjustment crediting a customer), locked."""
-    row = await conn.fetchrow(_LOT_CREATED_BY, transaction_id)
-    return None if row is None else LotRow(*row)
-
-
-async def lock_due_lots(conn: Conn, ledger_account_id: str, as_of: datetime) -> list[LotRow]:
-    """An account's lots past expiry with credit left, locked."""
+    ``fifo``: for each account, its unexpired lots in redemption order (expiry, grant time,
+    id) up to the first that covers the amount (a customer may hold many lots; the writes
+    cannot reach past those). ``due``: each account's lots with credit left that expire by
+    its time. Plus lots by creating transaction or id. Read after the accounts' heads are
+    locked: every change to a lot is made under its account's head lock.
+    """
     rows = await conn.fetch(
-        _DUE_LOTS,
-        ledger_account_id,
-        as_of,
+        f"""
+        WITH covering AS (
+            SELECT id FROM (
+                SELECT l.id, n.needed,
+                    sum(l.remaining) OVER (PARTITION BY l.ledger_account_id
+                        ORDER BY l.expires_at, l.granted_at, l.id) - l.remaining AS before
+                FROM ledger.lots AS l
+                JOIN unnest($1::text[], $2::bigint[]) AS n(account, needed)
+                    ON l.ledger_account_id = n.account
+                WHERE l.remaining > 0 AND l.expires_at > $3
+            ) AS running
+            WHERE before < needed
+        )
+        SELECT {_LOT_COLUMNS} FROM ledger.lots AS l WHERE l.id IN (SELECT id FROM covering)
+        UNION
+        SELECT {_LOT_COLUMNS} FROM ledger.lots AS l
+        JOIN unnest($4::text[], $5::timestamptz[]) AS d(account, as_of)
+            ON l.ledger_account_id = d.account AND l.remaining > 0 AND l.expires_at <= d.as_of
+        UNION
+        SELECT {_LOT_COLUMNS} FROM ledger.lots AS l
+        WHERE l.id = ANY($6::uuid[]) OR l.grant_id = ANY($7::uuid[])
+        """,  # noqa: S608 (only the constant column list is interpolated)
+        list(fifo),
+        list(fifo.values()),
+        now,
+        list(due),
+        list(due.values()),
+        list(ids),
+        list(created_by),
     )
-    return [LotRow(*row) for row in rows]
+    return [BookLot(*row) for row in rows]
 
 
-async def due_lot_accounts(conn: Conn, as_of: datetime, limit: int) -> list[str]:
-    """Ledger accounts with lots past expiry and credit left."""
+async def due_accounts(conn: Conn, as_of: datetime, limit: int) -> list[DueAccount]:
+    """Ledger accounts with lots past expiry and credit left, with those lots' programs."""
     rows = await conn.fetch(
-        "SELECT DISTINCT ledger_account_id FROM ledger.lots WHERE remaining > 0"
-        " AND expires_at <= $1 ORDER BY 1 LIMIT $2",
+        "SELECT ledger_account_id, min(unit), array_agg(DISTINCT program_id)"
+        " FROM ledger.lots WHERE remaining > 0 AND expires_at <= $1"
+        " GROUP BY ledger_account_id ORDER BY 1 LIMIT $2",
         as_of,
         limit,
     )
-    return [row[0] for row in rows]
+    return [DueAccount(row[0], row[1], list(row[2])) for row in rows]
 
 
-async def transaction_row(conn: Conn, transaction_id: uuid.UUID) -> TxRow | None:
-    """A transaction with its postings and lot movements."""
-    row = await conn.fetchrow(
+async def transaction_rows(conn: Conn, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TxRow]:
+    """Transactions with their postings and lot movements, by id."""
+    if not ids:
+        return {}
+    rows = await conn.fetch(
         "SELECT t.id, t.kind, t.customer_account_id, t.offer_id, t.program_id, t.invoice_id,"
         " t.tier,"
         " (SELECT coalesce(array_agg(row(p.ledger_account_id, p.unit, p.amount) ORDER BY p.id),"
         "  '{}') FROM ledger.postings p WHERE p.transaction_id = t.id),"
         " (SELECT coalesce(array_agg(row(m.lot_id, m.amount) ORDER BY m.id), '{}')"
         "  FROM ledger.lot_movements m WHERE m.transaction_id = t.id)"
-        " FROM ledger.transactions t WHERE t.id = $1",
-        transaction_id,
+        " FROM ledger.transactions t WHERE t.id = ANY($1::uuid[])",
+        list(set(ids)),
     )
-    if row is None:
-        return None
-    return TxRow(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        [(p[0], p[1], p[2]) for p in row[7]],
-        [(m[0], m[1]) for m in row[8]],
-    )
-
-
-async def is_reversed(conn: Conn, transaction_id: uuid.UUID) -> bool:
-    """Whether a reversal of this transaction exists."""
-    return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM ledger.transactions WHERE reverses_id = $1)",
-            transaction_id,
+    return {
+        row[0]: TxRow(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            [(p[0], p[1], p[2]) for p in row[7]],
+            [(m[0], m[1]) for m in row[8]],
         )
+        for row in rows
+    }
+
+
+async def reversed_among(conn: Conn, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Which of these transactions have been reversed (read under their heads' locks)."""
+    if not ids:
+        return []
+    rows = await conn.fetch(
+        "SELECT reverses_id FROM ledger.transactions WHERE reverses_id = ANY($1::uuid[])",
+        list(set(ids)),
     )
+    return [row[0] for row in rows]
 
 
 _WRITE = """
@@ -437,85 +446,126 @@ _WRITE = """
         INSERT INTO ledger.transactions (id, kind, idempotency_key, effective_at,
             customer_account_id, offer_id, program_id, invoice_id, tier, reverses_id, metadata,
             chain_key, chain_seq, prev_hash, hash)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15)
+        SELECT id, kind, key, at, acct, offer, program, invoice, tier, reverses, meta::jsonb,
+            chain, seq, prev, hash
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
+            $6::text[], $7::text[], $8::text[], $9::text[], $10::uuid[], $11::text[],
+            $12::text[], $13::bigint[], $14::text[], $15::text[])
+            AS t(id, kind, key, at, acct, offer, program, invoice, tier, reverses, meta,
+                 chain, seq, prev, hash)
     ),
     postings AS (
         INSERT INTO ledger.postings (transaction_id, ledger_account_id, unit, amount, effective_at)
-        SELECT $1, a, u, m, $4 FROM unnest($16::text[], $17::text[], $18::bigint[]) AS p(a, u, m)
+        SELECT * FROM unnest($16::uuid[], $17::text[], $18::text[], $19::bigint[],
+            $20::timestamptz[])
     ),
-    new_lot AS (
+    new_lots AS (
         INSERT INTO ledger.lots (id, grant_id, ledger_account_id, customer_account_id, unit,
             amount, remaining, expires_at, granted_at, program_id, tier)
-        SELECT l.id, $1, $12, $5, l.unit, l.amount, l.amount, l.expires_at, $4, $7, $9
-        FROM (SELECT $19::uuid AS id, $20::text AS unit, $21::bigint AS amount,
-                     $22::timestamptz AS expires_at) AS l
-        WHERE l.id IS NOT NULL
+        SELECT * FROM unnest($21::uuid[], $22::uuid[], $23::text[], $24::text[], $25::text[],
+            $26::bigint[], $27::bigint[], $28::timestamptz[], $29::timestamptz[], $30::text[],
+            $31::text[])
     ),
     movements AS (
         INSERT INTO ledger.lot_movements (lot_id, transaction_id, amount)
-        SELECT lot, $1, m FROM unnest($23::uuid[], $24::bigint[]) AS mv(lot, m)
+        SELECT * FROM unnest($32::uuid[], $33::uuid[], $34::bigint[])
     ),
     lots_changed AS (
-        UPDATE ledger.lots AS l SET remaining = l.remaining + c.m
-        FROM unnest($25::uuid[], $26::bigint[]) AS c(lot, m) WHERE l.id = c.lot
+        UPDATE ledger.lots AS l SET remaining = c.remaining
+        FROM unnest($35::uuid[], $36::bigint[]) AS c(id, remaining) WHERE l.id = c.id
+    ),
+    keys AS (
+        INSERT INTO ledger.idempotency_keys (principal, key, fingerprint, response_status,
+            response_body)
+        SELECT p, k, f, s, b::jsonb FROM unnest($37::text[], $38::text[], $39::text[],
+            $40::int[], $41::text[]) AS r(p, k, f, s, b)
     )
-    UPDATE ledger.ledger_accounts
-    SET balance = balance + $27, chain_seq = $13, chain_hash = $15
-    WHERE id = $12
+    UPDATE ledger.ledger_accounts AS a
+    SET balance = h.balance, chain_seq = h.seq, chain_hash = h.hash
+    FROM unnest($42::text[], $43::bigint[], $44::bigint[], $45::text[]) AS h(id, balance, seq, hash)
+    WHERE a.id = h.id
 """
 
 
 @dataclass(frozen=True)
-class NewLot:
-    """The lot a grant creates."""
+class KeptResponse:
+    """A response to keep under its idempotency key."""
 
-    id: uuid.UUID
-    unit: str
-    amount: int
-    expires_at: datetime
+    principal: str
+    key: str
+    fingerprint: str
+    status: int
+    body: Any
 
 
-async def write_transaction(
-    conn: Conn,
-    *,
-    row: dict[str, Any],
-    postings: Sequence[tuple[str, str, int]],
-    movements: Sequence[tuple[uuid.UUID, int]],
-    lot_changes: Sequence[tuple[uuid.UUID, int]],
-    new_lot: NewLot | None,
-    balance_change: int,
-) -> None:
-    """Insert a transaction with its postings, lot and movements, change existing lots'
-    remainders, and move its chain owner's head and balance, in one statement."""
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows to the column arrays that ``unnest`` takes."""
+    return [[row[i] for row in rows] for i in range(width)] if rows else [[]] * width
+
+
+async def write_book(conn: Conn, book: Book, kept: Sequence[KeptResponse]) -> None:
+    """Write a group's entries, new lots, changed lots and heads, and kept responses, in one
+    statement."""
+    txs = [
+        (
+            f["id"],
+            f["kind"],
+            f["idempotency_key"],
+            f["effective_at"],
+            f["customer_account_id"],
+            f["offer_id"],
+            f["program_id"],
+            f["invoice_id"],
+            f["tier"],
+            f["reverses_id"],
+            orjson.dumps(f["metadata"]).decode(),
+            f["chain_key"],
+            f["chain_seq"],
+            f["prev_hash"],
+            f["hash"],
+        )
+        for f in (e.fields for e in book.entries)
+    ]
+    postings = [
+        (e.fields["id"], p.account, p.unit, p.amount, e.fields["effective_at"])
+        for e in book.entries
+        for p in e.postings
+    ]
+    created = set(book.new_lots)
+    lots = [
+        (
+            lot.id,
+            lot.grant_id,
+            lot.ledger_account_id,
+            lot.customer_account_id,
+            lot.unit,
+            lot.amount,
+            lot.remaining,
+            lot.expires_at,
+            lot.granted_at,
+            lot.program_id,
+            lot.tier,
+        )
+        for lot in (book.lots[i] for i in book.new_lots)
+    ]
+    movements = [(m.lot_id, e.fields["id"], m.amount) for e in book.entries for m in e.movements]
+    changed = [(i, book.lots[i].remaining) for i in sorted(book.changed_lots - created)]
+    keys = [
+        (r.principal, r.key, r.fingerprint, r.status, orjson.dumps(r.body).decode()) for r in kept
+    ]
+    heads = [
+        (h.id, h.balance, h.chain_seq, h.chain_hash)
+        for h in sorted((book.heads[i] for i in book.changed_heads), key=lambda h: h.id)
+    ]
     await conn.execute(
         _WRITE,
-        row["id"],
-        row["kind"],
-        row["idempotency_key"],
-        row["effective_at"],
-        row["customer_account_id"],
-        row["offer_id"],
-        row["program_id"],
-        row["invoice_id"],
-        row["tier"],
-        row["reverses_id"],
-        orjson.dumps(row["metadata"]).decode(),
-        row["chain_key"],
-        row["chain_seq"],
-        row["prev_hash"],
-        row["hash"],
-        [p[0] for p in postings],
-        [p[1] for p in postings],
-        [p[2] for p in postings],
-        new_lot.id if new_lot else None,
-        new_lot.unit if new_lot else None,
-        new_lot.amount if new_lot else None,
-        new_lot.expires_at if new_lot else None,
-        [m[0] for m in movements],
-        [m[1] for m in movements],
-        [c[0] for c in lot_changes],
-        [c[1] for c in lot_changes],
-        balance_change,
+        *_columns(txs, 15),
+        *_columns(postings, 5),
+        *_columns(lots, 11),
+        *_columns(movements, 3),
+        *_columns(changed, 2),
+        *_columns(keys, 5),
+        *_columns(heads, 4),
     )
 
 

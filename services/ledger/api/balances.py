@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from services.ledger import repository as repo
-from services.ledger import service
+from services.ledger import service, writer
 from services.ledger.api.deps import Reader
 from services.ledger.schemas import BalancesOut, LotOut, Unit
 from shared.deps import Session
@@ -41,7 +41,7 @@ async def list_lots(
     status: Literal["active", "used", "expired"] | None = None,
 ) -> Page[LotOut]:
     """Credit lots in grant order, by customer and status."""
-    now = service.utc_now()
+    now = writer.utc_now()
     position = decode_cursor(page.cursor)
     after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1])) if position else None
     rows = await repo.list_lots(
@@ -50,6 +50,6 @@ async def list_lots(
     return page_of(
         rows,
         page.limit,
-        lambda lot: service.lot_out(lot, now),
+        lambda lot: writer.lot_out(lot, now),
         lambda lot: [lot.granted_at.isoformat(), str(lot.id)],
     )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 
-from services.ledger import service
+from services.ledger.writer import GroupWriter, WriteOp
 from shared.auth import Principal, require
 from shared.errors import stored_response
+from shared.logging import current_request_id
 
 Writer = Annotated[Principal, Depends(require("ledger:write"))]
 Reader = Annotated[Principal, Depends(require("ledger:read"))]
@@ -24,22 +25,11 @@ IdempotencyKey = Annotated[
 ]
 
 
-async def idempotent(
-    request: Request,
-    principal: Principal,
-    key: str,
-    operation: str,
-    body: Any,
-    work: service.Work,
-) -> Response:
-    """Run a write once per key and answer with its (stored) response."""
-    status, result = await service.run_idempotent(
-        request.app.state.session_factory,
-        principal=principal.name,
-        key=key,
-        operation=operation,
-        body=body,
-        instance=request.url.path,
-        work=work,
-    )
-    return stored_response(status, result)
+async def write(request: Request, principal: Principal, key: str, body: WriteOp.Body) -> Response:
+    """Apply one write once per key and answer with its (kept) response."""
+    writer: GroupWriter = request.app.state.writer
+    op = WriteOp(body, principal.name, key, request.url.path, current_request_id())
+    outcome = await writer.submit(op)
+    if outcome.refusal is not None:
+        raise outcome.refusal
+    return stored_response(outcome.status, outcome.body)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.ledger import service
-from services.ledger.api.deps import IdempotencyKey, Writer, idempotent
+from services.ledger.api.deps import IdempotencyKey, Writer, write
 from services.ledger.schemas import GrantIn, GrantOut
 from shared.errors import Conflict, Unprocessable, responses
 
@@ -20,11 +19,4 @@ async def create_grant(
     body: GrantIn, request: Request, principal: Writer, key: IdempotencyKey
 ) -> Response:
     """Grant credit (expense -> customer) with a lot expiring at ``expires_at``."""
-    return await idempotent(
-        request,
-        principal,
-        key,
-        "grant",
-        body.model_dump(mode="json"),
-        lambda session: service.grant(session, body, key),
-    )
+    return await write(request, principal, key, body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from services.ledger import service
+from services.ledger import service, writer
 from services.ledger.api.deps import Reader, Writer
 from services.ledger.schemas import AuditOut, ExpirationRunIn, ExpirationRunOut
 from shared.deps import Session
@@ -19,11 +19,11 @@ async def run_expirations(body: ExpirationRunIn, request: Request, _: Writer) ->
 
     Idempotent by nature, so it needs no Idempotency-Key.
     """
-    now = service.utc_now()
+    now = writer.utc_now()
     as_of = body.as_of or now
     if as_of.tzinfo is None or as_of > now:
         raise Unprocessable.for_field("/as_of", "must be a time zone-aware time, not in the future")
-    return await service.expire_due(request.app.state.session_factory, as_of)
+    return await writer.expire_due(request.app.state.session_factory, as_of)
 
 
 @router.get("/audit/verify", responses=responses())

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.ledger import service
-from services.ledger.api.deps import IdempotencyKey, Writer, idempotent
+from services.ledger.api.deps import IdempotencyKey, Writer, write
 from services.ledger.schemas import RedemptionIn, RedemptionOut
 from shared.errors import Conflict, NotFound, Unprocessable, responses
 
@@ -20,11 +19,4 @@ async def create_redemption(
     body: RedemptionIn, request: Request, principal: Writer, key: IdempotencyKey
 ) -> Response:
     """Apply up to ``amount`` from lots that expire first; the answer says what applied."""
-    return await idempotent(
-        request,
-        principal,
-        key,
-        "redemption",
-        body.model_dump(mode="json"),
-        lambda session: service.redeem(session, body, key),
-    )
+    return await write(request, principal, key, body)

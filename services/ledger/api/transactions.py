@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from services.ledger import repository as repo
-from services.ledger import service
-from services.ledger.api.deps import IdempotencyKey, Reader, Writer, idempotent
+from services.ledger import service, writer
+from services.ledger.api.deps import IdempotencyKey, Reader, Writer, write
 from services.ledger.schemas import (
     AdjustmentIn,
     BatchIn,
     BatchOut,
+    ReversalIn,
     ReversalOut,
     ReverseIn,
     TransactionOut,
@@ -85,22 +86,15 @@ async def reverse_transaction(
     key: IdempotencyKey,
 ) -> Response:
     """Reverse with a linked opposite transaction; reversing twice (or a reversal) is a 409."""
-    payload = {"transaction_id": str(transaction_id), **body.model_dump(mode="json")}
-    return await idempotent(
-        request,
-        principal,
-        key,
-        "reverse",
-        payload,
-        lambda session: service.reverse(session, transaction_id, body.reason, key),
-    )
+    reversal = ReversalIn(transaction_id=transaction_id, reason=body.reason)
+    return await write(request, principal, key, reversal)
 
 
 @router.post("/batch", responses=responses(Unprocessable))
 async def batch(body: BatchIn, request: Request, principal: Writer) -> BatchOut:
     """Up to 1,000 grants, redemptions and reversals, each under its own idempotency key,
     each atomic on its own, committed together; one result per item, in order."""
-    return await service.run_batch(
+    return await writer.run_batch(
         request.app.state.session_factory,
         principal=principal.name,
         instance=request.url.path,
@@ -118,11 +112,4 @@ async def create_adjustment(
     body: AdjustmentIn, request: Request, principal: Admin, key: IdempotencyKey
 ) -> Response:
     """A manual adjustment with explicit postings that sum to zero (admin scope)."""
-    return await idempotent(
-        request,
-        principal,
-        key,
-        "adjustment",
-        body.model_dump(mode="json"),
-        lambda conn: service.adjust(conn, body, key),
-    )
+    return await write(request, principal, key, body)

@@ -1,0 +1,759 @@
+"""The ledger's write path: every money movement is a balanced, chained, append-only transaction.
+
+Writes are applied in groups, one database transaction per group: the group claims its
+idempotency keys, locks the chain heads it touches (in id order, so groups never deadlock),
+plans each write in order against a ``Book`` of that locked state, and writes everything the
+book ends with in one statement. A single request is a group of whatever concurrent requests
+the ``GroupWriter`` gathered while the previous group was in the database; a batch is a group
+of its own. Either way a group costs a handful of round trips however many writes it holds,
+and a write that fails the whole group is retried on its own so it cannot sink the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.ledger import repository as repo
+from services.ledger.domain.book import Book, BookLot, Entry
+from services.ledger.domain.lots import Allocation, allocate, total
+from services.ledger.domain.reversals import (
+    NotReversible,
+    PostingLine,
+    balanced,
+    check_reversible,
+    grant_reversal,
+    opposite,
+)
+from services.ledger.domain.units import (
+    SYSTEM_CHAIN,
+    breakage_account,
+    customer_account,
+    expense_account,
+    invoices_account,
+    parse_account,
+)
+from services.ledger.schemas import (
+    BATCH_ITEM,
+    AdjustmentIn,
+    BatchGrant,
+    BatchItemResult,
+    BatchOut,
+    BatchRedemption,
+    ExpirationRunOut,
+    GrantIn,
+    GrantOut,
+    LotMovementOut,
+    LotOut,
+    PostingOut,
+    RedemptionIn,
+    RedemptionOut,
+    ReversalIn,
+    ReversalOut,
+    TransactionOut,
+)
+from shared.db import driver_connection, unit_of_work
+from shared.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    TenureError,
+    Unprocessable,
+    problem_body,
+    validation_field_errors,
+)
+
+_log = structlog.get_logger("tenure.ledger.writer")
+
+
+def utc_now() -> datetime:
+    """Now, in UTC (PostgreSQL keeps microseconds, as does this)."""
+    return datetime.now(UTC)
+
+
+# --- what a write is ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """Sweep one ledger account's lots past ``as_of`` to breakage (no key: it is idempotent)."""
+
+    ledger_account_id: str
+    unit: str
+    programs: list[str | None]
+    as_of: datetime
+
+
+@dataclass(frozen=True)
+class WriteOp:
+    """One write, and the caller's key it runs under (expiry sweeps have none)."""
+
+    Body = GrantIn | RedemptionIn | ReversalIn | AdjustmentIn | Expiry
+
+    body: Body
+    principal: str = ""
+    key: str | None = None
+    instance: str = ""
+    request_id: str | None = None
+
+    @property
+    def operation(self) -> str:
+        """The name that goes into the request's fingerprint."""
+        return _OPERATIONS[type(self.body)]
+
+    def fingerprint(self) -> str:
+        """What makes two requests 'the same request' under one key."""
+        body = self.body.model_dump(mode="json") if isinstance(self.body, BaseModel) else {}
+        doc = orjson.dumps({"operation": self.operation, "body": body}, option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(doc).hexdigest()
+
+
+_OPERATIONS: dict[type, str] = {
+    GrantIn: "grant",
+    RedemptionIn: "redemption",
+    ReversalIn: "reverse",
+    AdjustmentIn: "adjustment",
+    Expiry: "expiry",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one write answered, and the refusal to raise if it was one."""
+
+    status: int
+    body: Any
+    refusal: TenureError | None = None
+
+
+def _refused(error: TenureError, op: WriteOp) -> Outcome:
+    return Outcome(error.status_code, problem_body(error, op.instance, op.request_id), error)
+
+
+# --- planning writes against the book --------------------------------------------------------
+
+
+@dataclass
+class _Needs:
+    """What a group must create, lock and load before its writes can be planned."""
+
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    heads: set[str] = field(default_factory=set)
+    # FIFO accounts: how much the group may take from each (the lots that cover it load).
+    fifo: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    due: dict[str, datetime] = field(default_factory=dict)
+    lots_created_by: set[uuid.UUID] = field(default_factory=set)
+    lot_ids: set[uuid.UUID] = field(default_factory=set)
+    reversal_of: set[uuid.UUID] = field(default_factory=set)
+
+
+def _needs(op: WriteOp, originals: dict[uuid.UUID, repo.TxRow], needs: _Needs) -> None:
+    body = op.body
+    if isinstance(body, GrantIn):
+        customer = customer_account(body.account_id, body.unit)
+        if _expiry_problem(body.expires_at, utc_now()):
+            return  # refused when planned: nothing to create
+        needs.accounts += [
+            {
+                "id": customer,
+                "kind": "customer",
+                "unit": body.unit,
+                "customer_account_id": body.account_id,
+                "balance": 0,
+            },
+            _system_account(expense_account(body.program_id, body.unit)),
+        ]
+        needs.heads.add(customer)
+    elif isinstance(body, RedemptionIn):
+        customer = customer_account(body.account_id, body.unit)
+        needs.accounts.append(_system_account(invoices_account(body.unit)))
+        needs.heads.add(customer)
+        needs.fifo[customer] += body.amount
+    elif isinstance(body, ReversalIn):
+        original = originals.get(body.transaction_id)
+        if original is not None:
+            needs.heads.add(_chain_of(original))
+            needs.lots_created_by.add(original.id)
+            needs.lot_ids.update(lot_id for lot_id, _ in original.movements)
+            needs.reversal_of.add(original.id)
+    elif isinstance(body, AdjustmentIn):
+        needs.accounts.append({"id": SYSTEM_CHAIN, "kind": "chain", "unit": "none"})
+        needs.heads.add(SYSTEM_CHAIN)
+        for line in body.postings:
+            parts = parse_account(line.ledger_account_id)
+            if parts is None or parts["unit"] != line.unit:
+                continue  # refused when planned
+            if parts["kind"] == "customer":
+                needs.heads.add(line.ledger_account_id)
+                needs.fifo[line.ledger_account_id] += max(line.amount, 0)  # a debit takes
+                needs.accounts.append({**_system_account(line.ledger_account_id), "balance": 0})
+            else:
+                needs.accounts.append(_system_account(line.ledger_account_id))
+    else:
+        needs.heads.add(body.ledger_account_id)
+        needs.due[body.ledger_account_id] = body.as_of
+        needs.accounts += [
+            _system_account(breakage_account(program or "none", body.unit))
+            for program in body.programs
+        ]
+
+
+def _system_account(ledger_account_id: str) -> dict[str, Any]:
+    parts = parse_account(ledger_account_id) or {}
+    return {
+        "id": ledger_account_id,
+        "kind": parts.get("kind", ledger_account_id.split(":", 1)[0]),
+        "unit": parts.get("unit", "none"),
+        "customer_account_id": parts.get("customer"),
+        "program_id": parts.get("program"),
+    }
+
+
+def _chain_of(original: repo.TxRow) -> str:
+    """A transaction's chain: its customer's ledger account, or the system chain."""
+    for account, _unit, _amount in original.postings:
+        if account.startswith("customer:"):
+            return account
+    return SYSTEM_CHAIN
+
+
+def _customer_head(book: Book, account_id: str, unit: str) -> str:
+    head_id = customer_account(account_id, unit)
+    if head_id not in book.heads:
+        raise NotFound(f"Account '{account_id}' has no {unit} credit in the ledger.")
+    return head_id
+
+
+def _expiry_problem(expires_at: datetime, now: datetime) -> str | None:
+    if expires_at.tzinfo is None or expires_at <= now:
+        return "must be a time zone-aware time in the future"
+    return None
+
+
+def _grant(book: Book, body: GrantIn, key: str | None) -> tuple[int, Any]:
+    """Create a credit lot: expense (program) debited, the customer's liability credited."""
+    now = book.now
+    problem = _expiry_problem(body.expires_at, now)
+    if problem is not None:
+        raise Unprocessable.for_field("/expires_at", problem)
+    customer = customer_account(body.account_id, body.unit)
+    expense = expense_account(body.program_id, body.unit)
+    transaction_id = uuid.uuid4()
+    lot = BookLot(
+        id=uuid.uuid4(),
+        grant_id=transaction_id,
+        ledger_account_id=customer,
+        customer_account_id=body.account_id,
+        unit=body.unit,
+        amount=body.amount,
+        remaining=0,
+        expires_at=body.expires_at.astimezone(UTC),
+        granted_at=now,
+        program_id=body.program_id,
+        tier=body.tier,
+    )
+    entry = book.post(
+        head_id=customer,
+        kind="grant",
+        at=now,
+        transaction_id=transaction_id,
+        idempotency_key=key,
+        postings=[
+            PostingLine(expense, body.unit, body.amount),
+            PostingLine(customer, body.unit, -body.amount),
+        ],
+        movements=[Allocation(lot.id, body.amount)],
+        new_lot=lot,
+        customer_account_id=body.account_id,
+        offer_id=body.offer_id,
+        program_id=body.program_id,
+        tier=body.tier,
+        metadata=body.metadata,
+    )
+    out = GrantOut(transaction=transaction_out(entry), lot=lot_out(lot, now))
+    return 201, out.model_dump(mode="json")
+
+
+def _redeem(book: Book, body: RedemptionIn, key: str | None) -> tuple[int, Any]:
+    """Apply up to the requested amount to an invoice from lots that expire first."""
+    now = book.now
+    customer = _customer_head(book, body.account_id, body.unit)
+    allocations = allocate(book.open_lots(customer), body.amount, now)
+    applied = total(allocations)
+    if body.require_full and applied < body.amount:
+        raise Conflict(
+            f"Only {applied} of {body.amount} {body.unit} can be applied; nothing was changed."
+        )
+    entry = None
+    if applied > 0:
+        entry = book.post(
+            head_id=customer,
+            kind="redemption",
+            at=now,
+            idempotency_key=key,
+            postings=[
+                PostingLine(customer, body.unit, applied),
+                PostingLine(invoices_account(body.unit), body.unit, -applied),
+            ],
+            movements=[Allocation(a.lot_id, -a.amount) for a in allocations],
+            customer_account_id=body.account_id,
+            invoice_id=body.invoice_id,
+            metadata=body.metadata,
+        )
+    out = RedemptionOut(
+        requested=body.amount,
+        applied=applied,
+        allocations=[LotMovementOut(lot_id=a.lot_id, amount=a.amount) for a in allocations],
+        transaction=transaction_out(entry) if entry else None,
+    )
+    return 200, out.model_dump(mode="json")
+
+
+def _reverse(
+    book: Book, body: ReversalIn, key: str | None, original: repo.TxRow | None
+) -> tuple[int, Any]:
+    """A linked opposite transaction (grants only for what is left unredeemed)."""
+    if original is None:
+        raise NotFound(f"No transaction {body.transaction_id}.")
+    lines = [PostingLine(*p) for p in original.postings]
+    customer = _chain_of(original) != SYSTEM_CHAIN
+    try:
+        check_reversible(original.kind, original.id in book.reversed_ids)
+        # A grant (or an adjustment that credited a customer) created a lot: what is left of
+        # it is taken back. Anything else gives back what it took from lots, if anything.
+        created = book.lot_created_by(original.id)
+        if created is not None:
+            amount = grant_reversal(created.amount, created.remaining)
+            reversal = opposite(lines, (amount, created.amount))
+            movements = [Allocation(created.id, -amount)]
+        else:
+            movements = [Allocation(lot_id, -m) for lot_id, m in original.movements]
+            amount = total(movements) if customer else sum(p.amount for p in lines if p.amount > 0)
+            reversal = opposite(lines)
+    except NotReversible as exc:
+        raise Conflict(f"Transaction {body.transaction_id} cannot be reversed: {exc}.") from exc
+    entry = book.post(
+        head_id=_chain_of(original),
+        kind="reversal",
+        at=book.now,
+        idempotency_key=key,
+        postings=reversal,
+        movements=movements,
+        customer_account_id=original.customer_account_id,
+        offer_id=original.offer_id,
+        program_id=original.program_id,
+        invoice_id=original.invoice_id,
+        tier=original.tier,
+        reverses_id=original.id,
+        metadata={"reason": body.reason},
+    )
+    return 200, ReversalOut(reversed_amount=amount, transaction=transaction_out(entry)).model_dump(
+        mode="json"
+    )
+
+
+def _adjust(book: Book, body: AdjustmentIn, key: str | None) -> tuple[int, Any]:
+    """Post explicit, balanced lines; a customer's credit moves through lots as usual."""
+    now = book.now
+    lines = [PostingLine(p.ledger_account_id, p.unit, p.amount) for p in body.postings]
+    customer: dict[str, str] | None = None
+    for i, line in enumerate(lines):
+        parts = parse_account(line.account)
+        if parts is None or parts["unit"] != line.unit:
+            raise Unprocessable.for_field(
+                f"/postings/{i}/ledger_account_id", "is not a ledger account in this unit"
+            )
+        if parts["kind"] == "customer":
+            if customer is not None and customer["id"] != line.account:
+                raise Unprocessable.for_field("/postings", "may touch one customer account at most")
+            customer = {**parts, "id": line.account}
+    if not balanced(lines):
+        raise Unprocessable.for_field("/postings", "must sum to zero in every unit")
+    transaction_id = uuid.uuid4()
+    # A customer's credit is a liability: a negative posting adds to the balance.
+    change = -sum(line.amount for line in lines if customer and line.account == customer["id"])
+    movements: list[Allocation] = []
+    new_lot = None
+    if customer is not None and change > 0:  # a credit: a new lot
+        if body.expires_at is None or body.expires_at.tzinfo is None or body.expires_at <= now:
+            raise Unprocessable.for_field(
+                "/expires_at", "a credit to a customer needs a time zone-aware future expiry"
+            )
+        new_lot = BookLot(
+            id=uuid.uuid4(),
+            grant_id=transaction_id,
+            ledger_account_id=customer["id"],
+            customer_account_id=customer["customer"],
+            unit=customer["unit"],
+            amount=change,
+            remaining=0,
+            expires_at=body.expires_at.astimezone(UTC),
+            granted_at=now,
+            program_id=body.program_id,
+            tier=None,
+        )
+        movements = [Allocation(new_lot.id, change)]
+    elif customer is not None and change < 0:  # a debit: from the lots that expire first
+        taken = allocate(book.open_lots(customer["id"]), -change, now)
+        if total(taken) < -change:
+            raise Conflict(f"Only {total(taken)} of {-change} can be taken; nothing was changed.")
+        movements = [Allocation(a.lot_id, -a.amount) for a in taken]
+    entry = book.post(
+        head_id=customer["id"] if customer else SYSTEM_CHAIN,
+        kind="adjustment",
+        at=now,
+        transaction_id=transaction_id,
+        idempotency_key=key,
+        postings=lines,
+        movements=movements,
+        new_lot=new_lot,
+        customer_account_id=customer["customer"] if customer else None,
+        program_id=body.program_id,
+        metadata={**body.metadata, "reason": body.reason},
+    )
+    return 201, transaction_out(entry).model_dump(mode="json")
+
+
+def _expire(book: Book, body: Expiry) -> tuple[int, Any]:
+    """Move the remainder of each of an account's lots past expiry to breakage."""
+    amounts: dict[str, int] = defaultdict(int)
+    lots = book.due_lots(body.ledger_account_id, body.as_of)
+    for lot in lots:
+        amounts[lot.unit] += lot.remaining
+        book.post(
+            head_id=body.ledger_account_id,
+            kind="expiry",
+            at=book.now,
+            postings=[
+                PostingLine(body.ledger_account_id, lot.unit, lot.remaining),
+                PostingLine(
+                    breakage_account(lot.program_id or "none", lot.unit), lot.unit, -lot.remaining
+                ),
+            ],
+            movements=[Allocation(lot.id, -lot.remaining)],
+            customer_account_id=lot.customer_account_id,
+            program_id=lot.program_id,
+            tier=lot.tier,
+            metadata={"lot_id": str(lot.id)},
+        )
+    return 200, {"lots": len(lots), "amounts": dict(amounts)}
+
+
+def _plan(book: Book, op: WriteOp, originals: dict[uuid.UUID, repo.TxRow]) -> tuple[int, Any]:
+    body = op.body
+    if isinstance(body, GrantIn):
+        return _grant(book, body, op.key)
+    if isinstance(body, RedemptionIn):
+        return _redeem(book, body, op.key)
+    if isinstance(body, ReversalIn):
+        return _reverse(book, body, op.key, originals.get(body.transaction_id))
+    if isinstance(body, AdjustmentIn):
+        return _adjust(book, body, op.key)
+    return _expire(book, body)
+
+
+# --- applying a group --------------------------------------------------------------------------
+
+
+async def apply_group(
+    factory: async_sessionmaker[AsyncSession], ops: Sequence[WriteOp]
+) -> list[Outcome]:
+    """Apply writes in one database transaction; one outcome per write, in order.
+
+    Keys: a key another transaction holds is a 409 (in flight); a key that already holds a
+    response replays it (or is a 422 if the request differs); a key repeated within the group
+    answers like a retry of its first use. A refusal (404, 409, 422) is kept under its key
+    like a success. Raises if the transaction fails; nothing is then written.
+    """
+    outcomes: list[Outcome | None] = [None] * len(ops)
+    marks = [op.fingerprint() if op.key is not None else "" for op in ops]
+    async with unit_of_work(factory) as session:
+        conn = await driver_connection(session)
+        keyed = [i for i, op in enumerate(ops) if op.key is not None]
+        pairs = [(ops[i].principal, ops[i].key or "") for i in keyed]
+        held = await repo.try_lock_keys(conn, pairs)
+        stored = await repo.stored_responses(
+            conn, [p for p, h in zip(pairs, held, strict=True) if h]
+        )
+        first: dict[tuple[str, str], int] = {}
+        repeats: list[tuple[int, int]] = []
+        for i, pair, got in zip(keyed, pairs, held, strict=True):
+            if not got:
+                error = Conflict("A request with this Idempotency-Key is still in progress.")
+                outcomes[i] = _refused(error, ops[i])
+            elif pair in stored:
+                outcomes[i] = _replay(stored[pair], marks[i], ops[i])
+            elif pair in first:
+                repeats.append((i, first[pair]))
+            else:
+                first[pair] = i
+        todo = [i for i, op in enumerate(ops) if op.key is None or first.get(_pair(op)) == i]
+
+        originals = await repo.transaction_rows(
+            conn,
+            [b.transaction_id for b in (ops[i].body for i in todo) if isinstance(b, ReversalIn)],
+        )
+        needs = _Needs()
+        for i in todo:
+            _needs(ops[i], originals, needs)
+        if needs.accounts:
+            await repo.ensure_accounts(conn, needs.accounts)
+        heads = await repo.lock_heads(conn, sorted(needs.heads))
+        # Read the clock once the heads are locked: a chain's entries then never go back in
+        # time, and every write in the group sees the same lots as expired or not.
+        now = utc_now()
+        lots = []
+        if needs.fifo or needs.due or needs.lots_created_by or needs.lot_ids:
+            lots = await repo.load_lots(
+                conn,
+                now=now,
+                fifo=needs.fifo,
+                due=needs.due,
+                created_by=sorted(needs.lots_created_by),
+                ids=sorted(needs.lot_ids),
+            )
+        reversed_ids = await repo.reversed_among(conn, sorted(needs.reversal_of))
+        book = Book.of(heads, lots, reversed_ids, now)
+
+        kept: list[repo.KeptResponse] = []
+        for i in todo:
+            op = ops[i]
+            try:
+                status, result = _plan(book, op, originals)
+                outcomes[i] = Outcome(status, result)
+            except TenureError as exc:
+                outcomes[i] = _refused(exc, op)
+            if op.key is not None:
+                done = outcomes[i]
+                assert done is not None
+                kept.append(
+                    repo.KeptResponse(op.principal, op.key, marks[i], done.status, done.body)
+                )
+        for i, j in repeats:
+            done = outcomes[j]
+            assert done is not None
+            outcomes[i] = _replay(
+                repo.StoredResponse(marks[j], done.status, done.body), marks[i], ops[i]
+            )
+        if book.entries or kept:
+            await repo.write_book(conn, book, kept)
+    return [o for o in outcomes if o is not None]
+
+
+def _pair(op: WriteOp) -> tuple[str, str]:
+    return (op.principal, op.key or "")
+
+
+def _replay(stored: repo.StoredResponse, mark: str, op: WriteOp) -> Outcome:
+    """A retry: the first response again, unless the key was used for another request."""
+    if stored.fingerprint != mark:
+        error = Unprocessable(
+            "This Idempotency-Key was used with a different request.",
+            errors=[FieldError(detail="reused with other parameters", parameter="Idempotency-Key")],
+        )
+        return _refused(error, op)
+    return Outcome(stored.status, stored.body)
+
+
+async def apply_each(
+    factory: async_sessionmaker[AsyncSession], ops: Sequence[WriteOp]
+) -> list[Outcome | Exception]:
+    """Apply a group; if its transaction fails, apply each write on its own.
+
+    A write that breaks the group's transaction (a deadlock, a bug) then fails alone, and
+    its exception is its outcome.
+    """
+    try:
+        return list(await apply_group(factory, ops))
+    except Exception as exc:
+        if len(ops) == 1:
+            return [exc]
+        _log.warning("write_group_failed", writes=len(ops), error=type(exc).__name__)
+    results: list[Outcome | Exception] = []
+    for op in ops:
+        try:
+            results.extend(await apply_group(factory, [op]))
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
+_DRAIN_SECONDS = 5.0
+
+
+class GroupWriter:
+    """Gathers concurrent write requests into groups, a few groups in flight at a time.
+
+    While one group is in the database, the requests that arrive meanwhile queue up and go
+    together in the next: under load the round trips and the commit are shared; alone, a
+    request goes straight through with no added wait.
+    """
+
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], *, group_size: int, concurrency: int
+    ) -> None:
+        self._factory = factory
+        self._group_size = group_size
+        self._queue: asyncio.Queue[tuple[WriteOp, asyncio.Future[Outcome]]] = asyncio.Queue()
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"ledger-writer-{n}") for n in range(concurrency)
+        ]
+
+    async def submit(self, op: WriteOp) -> Outcome:
+        """Apply one write (in whatever group it joins) and return its outcome."""
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((op, future))
+        return await asyncio.shield(future)
+
+    async def close(self) -> None:
+        """Finish the writes already queued (for a few seconds at most), then stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), _DRAIN_SECONDS)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            waiting = [await self._queue.get()]
+            while len(waiting) < self._group_size and not self._queue.empty():
+                waiting.append(self._queue.get_nowait())
+            results = await apply_each(self._factory, [op for op, _ in waiting])
+            for (_, future), result in zip(waiting, results, strict=True):
+                self._queue.task_done()
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+
+# --- batches and expiry -------------------------------------------------------------------------
+
+
+async def run_batch(
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    principal: str,
+    instance: str,
+    items: Sequence[Any],
+) -> BatchOut:
+    """Up to 1,000 writes, each idempotent under its own key and atomic on its own.
+
+    Valid items are applied as one group (one database transaction); items that are not
+    valid get their own 422 result; the answer has one result per item, in order.
+    """
+    results: dict[int, BatchItemResult] = {}
+    ops: list[tuple[int, WriteOp]] = []
+    for index, raw in enumerate(items):
+        try:
+            item = BATCH_ITEM.validate_python(raw)
+        except ValidationError as exc:
+            failure = Unprocessable(
+                "The item is not valid.", errors=validation_field_errors(exc.errors())
+            )
+            results[index] = BatchItemResult(
+                index=index, status=422, body=problem_body(failure, instance)
+            )
+            continue
+        body: GrantIn | RedemptionIn | ReversalIn = (
+            item.grant
+            if isinstance(item, BatchGrant)
+            else item.redemption
+            if isinstance(item, BatchRedemption)
+            else item.reversal
+        )
+        ops.append((index, WriteOp(body, principal, item.idempotency_key, instance)))
+    outcomes = await apply_each(factory, [op for _, op in ops]) if ops else []
+    for (index, _), outcome in zip(ops, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            raise outcome
+        results[index] = BatchItemResult(index=index, status=outcome.status, body=outcome.body)
+    return BatchOut(results=[results[i] for i in range(len(items))])
+
+
+async def expire_due(
+    factory: async_sessionmaker[AsyncSession], as_of: datetime, batch: int = 200
+) -> ExpirationRunOut:
+    """Move the remainder of every lot past expiry to breakage, once.
+
+    Accounts are swept a group at a time (one database transaction each); running again
+    finds nothing more to expire.
+    """
+    lots_expired = 0
+    amounts: dict[str, int] = defaultdict(int)
+    while True:
+        async with unit_of_work(factory) as session:
+            due = await repo.due_accounts(await driver_connection(session), as_of, batch)
+        if not due:
+            break
+        ops = [WriteOp(Expiry(d.ledger_account_id, d.unit, d.programs, as_of)) for d in due]
+        for outcome in await apply_each(factory, ops):
+            if isinstance(outcome, Exception):
+                raise outcome
+            lots_expired += outcome.body["lots"]
+            for unit, amount in outcome.body["amounts"].items():
+                amounts[unit] += amount
+    return ExpirationRunOut(as_of=as_of, expired_lots=lots_expired, amounts=dict(amounts))
+
+
+# --- how written things look to callers -------------------------------------------------------
+
+
+def transaction_out(entry: Entry) -> TransactionOut:
+    """A transaction as callers see it."""
+    fields = entry.fields
+    return TransactionOut(
+        id=fields["id"],
+        kind=fields["kind"],
+        effective_at=fields["effective_at"],
+        account_id=fields["customer_account_id"],
+        offer_id=fields["offer_id"],
+        program_id=fields["program_id"],
+        invoice_id=fields["invoice_id"],
+        tier=fields["tier"],
+        reverses_id=fields["reverses_id"],
+        metadata=fields["metadata"] or {},
+        postings=[
+            PostingOut(ledger_account_id=p.account, unit=p.unit, amount=p.amount)
+            for p in entry.postings
+        ],
+        lot_movements=[LotMovementOut(lot_id=m.lot_id, amount=m.amount) for m in entry.movements],
+        chain_key=fields["chain_key"],
+        chain_seq=fields["chain_seq"],
+        prev_hash=fields["prev_hash"],
+        hash=fields["hash"],
+    )
+
+
+def lot_out(lot: Any, now: datetime) -> LotOut:
+    """A lot (stored or in a book) as callers see it, with its status now."""
+    status = "expired" if lot.expires_at <= now else ("active" if lot.remaining > 0 else "used")
+    return LotOut(
+        id=lot.id,
+        grant_id=lot.grant_id,
+        account_id=lot.customer_account_id,
+        unit=lot.unit,
+        amount=lot.amount,
+        remaining=lot.remaining,
+        expires_at=lot.expires_at,
+        granted_at=lot.granted_at,
+        program_id=lot.program_id,
+        tier=lot.tier,
+        status=status,
+    )

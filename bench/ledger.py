@@ -254,11 +254,19 @@ async def main() -> None:
             await conn.close()
         _key, key = await create_key_at(url, "bench", ["ledger:write", "ledger:read"])
         ledger = ServiceProcess(
-            "ledger", url, env={"TENURE_API_KEY_CACHE_SECONDS": "30", "TENURE_DB_POOL_SIZE": "32"}
+            "ledger",
+            url,
+            env={
+                "TENURE_API_KEY_CACHE_SECONDS": "30",
+                "TENURE_DB_POOL_SIZE": "32",
+                "WEB_CONCURRENCY": os.environ.get("BENCH_WORKERS", "1"),
+                "TENURE_WRITE_GROUPS_IN_FLIGHT": os.environ.get("BENCH_GROUPS", "2"),
+            },
         )
         await asyncio.to_thread(ledger.start)
         assert ledger.process is not None
-        procs = [psutil.Process(ledger.process.pid)]
+        main = psutil.Process(ledger.process.pid)
+        procs = [main, *main.children(recursive=True)]  # uvicorn's workers, if several
         spread_ops, hot_ops = plan(ACCOUNTS, 1), plan(HOT, 2)
         me = [psutil.Process()]
         before = (cpu_seconds(procs), cpu_seconds(postgres_processes()), cpu_seconds(me))

@@ -45,6 +45,11 @@ def service_url(admin_url: str, service: str, password: str = "") -> URL:
     return asyncpg_url(admin_url).set(username=role_name(service), password=password or None)
 
 
+def driver_dsn(url: str | URL) -> str:
+    """The same URL as a plain asyncpg DSN, for connections a service keeps outside its pool."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def create_engine(url: str | URL, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     """An async engine on asyncpg with a health-checked pool."""
     return create_async_engine(

@@ -23,7 +23,7 @@ from services.ledger.api import (
 )
 from services.ledger.models import Outbox
 from services.ledger.settings import LedgerSettings
-from shared.db import unit_of_work
+from shared.db import driver_dsn, unit_of_work
 from shared.service import ServiceSpec, build_app, service_resources
 
 _log = structlog.get_logger("tenure.ledger")
@@ -36,7 +36,7 @@ async def housekeeping(app: FastAPI, settings: LedgerSettings) -> None:
         await asyncio.sleep(settings.expiry_interval_seconds)
         try:
             now = writer.utc_now()
-            run = await writer.expire_due(factory, now)
+            run = await writer.expire_due(factory, app.state.writer, now)
             async with unit_of_work(factory) as session:
                 cutoff = now - timedelta(days=settings.idempotency_retention_days)
                 forgotten = await repo.delete_keys_before(session, cutoff)
@@ -51,7 +51,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with service_resources(app):
         settings: LedgerSettings = app.state.settings
         app.state.writer = writer.GroupWriter(
-            app.state.session_factory,
+            driver_dsn(app.state.engine.url),
             group_size=settings.write_group_size,
             concurrency=settings.write_groups_in_flight,
         )

@@ -304,8 +304,7 @@ async def stored_responses(
         [p for p, _ in keys],
         [k for _, k in keys],
     )
-    # SQLAlchemy's asyncpg dialect decodes jsonb on its connections.
-    return {(row[0], row[1]): StoredResponse(row[2], row[3], row[4]) for row in rows}
+    return {(row[0], row[1]): StoredResponse(row[2], row[3], orjson.loads(row[4])) for row in rows}
 
 
 async def ensure_accounts(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
@@ -364,7 +363,8 @@ async def load_lots(
                 FROM ledger.lots AS l
                 JOIN unnest($1::text[], $2::bigint[]) AS n(account, needed)
                     ON l.ledger_account_id = n.account
-                WHERE l.remaining > 0 AND l.expires_at > $3
+                WHERE l.ledger_account_id = ANY($1::text[])  -- see _WRITE
+                    AND l.remaining > 0 AND l.expires_at > $3
             ) AS running
             WHERE before < needed
         )
@@ -373,6 +373,7 @@ async def load_lots(
         SELECT {_LOT_COLUMNS} FROM ledger.lots AS l
         JOIN unnest($4::text[], $5::timestamptz[]) AS d(account, as_of)
             ON l.ledger_account_id = d.account AND l.remaining > 0 AND l.expires_at <= d.as_of
+        WHERE l.ledger_account_id = ANY($4::text[])
         UNION
         SELECT {_LOT_COLUMNS} FROM ledger.lots AS l
         WHERE l.id = ANY($6::uuid[]) OR l.grant_id = ANY($7::uuid[])
@@ -388,16 +389,20 @@ async def load_lots(
     return [BookLot(*row) for row in rows]
 
 
-async def due_accounts(conn: Conn, as_of: datetime, limit: int) -> list[DueAccount]:
+async def due_accounts(session: AsyncSession, as_of: datetime, limit: int) -> list[DueAccount]:
     """Ledger accounts with lots past expiry and credit left, with those lots' programs."""
-    rows = await conn.fetch(
-        "SELECT ledger_account_id, min(unit), array_agg(DISTINCT program_id)"
-        " FROM ledger.lots WHERE remaining > 0 AND expires_at <= $1"
-        " GROUP BY ledger_account_id ORDER BY 1 LIMIT $2",
-        as_of,
-        limit,
+    rows = await session.execute(
+        select(
+            CreditLot.ledger_account_id,
+            func.min(CreditLot.unit),
+            func.array_agg(CreditLot.program_id.distinct()),
+        )
+        .where(CreditLot.remaining > 0, CreditLot.expires_at <= as_of)
+        .group_by(CreditLot.ledger_account_id)
+        .order_by(CreditLot.ledger_account_id)
+        .limit(limit)
     )
-    return [DueAccount(row[0], row[1], list(row[2])) for row in rows]
+    return [DueAccount(account, unit, list(programs)) for account, unit, programs in rows.all()]
 
 
 async def transaction_rows(conn: Conn, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TxRow]:
@@ -441,6 +446,9 @@ async def reversed_among(conn: Conn, ids: Sequence[uuid.UUID]) -> list[uuid.UUID
     return [row[0] for row in rows]
 
 
+# The ``= ANY`` beside each ``FROM unnest`` join is redundant for the result but hands the
+# planner an index condition: without it, a join against a growing table was planned as a
+# hash join over a full scan of it.
 _WRITE = """
     WITH tx AS (
         INSERT INTO ledger.transactions (id, kind, idempotency_key, effective_at,
@@ -472,7 +480,8 @@ _WRITE = """
     ),
     lots_changed AS (
         UPDATE ledger.lots AS l SET remaining = c.remaining
-        FROM unnest($35::uuid[], $36::bigint[]) AS c(id, remaining) WHERE l.id = c.id
+        FROM unnest($35::uuid[], $36::bigint[]) AS c(id, remaining)
+        WHERE l.id = c.id AND l.id = ANY($35::uuid[])
     ),
     keys AS (
         INSERT INTO ledger.idempotency_keys (principal, key, fingerprint, response_status,
@@ -483,7 +492,7 @@ _WRITE = """
     UPDATE ledger.ledger_accounts AS a
     SET balance = h.balance, chain_seq = h.seq, chain_hash = h.hash
     FROM unnest($42::text[], $43::bigint[], $44::bigint[], $45::text[]) AS h(id, balance, seq, hash)
-    WHERE a.id = h.id
+    WHERE a.id = h.id AND a.id = ANY($42::text[])
 """
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import orjson
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -64,7 +65,6 @@ from services.ledger.schemas import (
     ReversalOut,
     TransactionOut,
 )
-from shared.db import driver_connection, unit_of_work
 from shared.errors import (
     Conflict,
     FieldError,
@@ -74,6 +74,7 @@ from shared.errors import (
     problem_body,
     validation_field_errors,
 )
+from shared.logging import current_request_id
 
 _log = structlog.get_logger("tenure.ledger.writer")
 
@@ -467,10 +468,8 @@ def _plan(book: Book, op: WriteOp, originals: dict[uuid.UUID, repo.TxRow]) -> tu
 # --- applying a group --------------------------------------------------------------------------
 
 
-async def apply_group(
-    factory: async_sessionmaker[AsyncSession], ops: Sequence[WriteOp]
-) -> list[Outcome]:
-    """Apply writes in one database transaction; one outcome per write, in order.
+async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
+    """Apply writes in one database transaction on ``conn``; one outcome per write, in order.
 
     Keys: a key another transaction holds is a 409 (in flight); a key that already holds a
     response replays it (or is a 422 if the request differs); a key repeated within the group
@@ -479,10 +478,9 @@ async def apply_group(
     """
     outcomes: list[Outcome | None] = [None] * len(ops)
     marks = [op.fingerprint() if op.key is not None else "" for op in ops]
-    async with unit_of_work(factory) as session:
-        conn = await driver_connection(session)
+    async with conn.transaction():
         keyed = [i for i, op in enumerate(ops) if op.key is not None]
-        pairs = [(ops[i].principal, ops[i].key or "") for i in keyed]
+        pairs = [_pair(ops[i]) for i in keyed]
         held = await repo.try_lock_keys(conn, pairs)
         stored = await repo.stored_responses(
             conn, [p for p, h in zip(pairs, held, strict=True) if h]
@@ -567,24 +565,22 @@ def _replay(stored: repo.StoredResponse, mark: str, op: WriteOp) -> Outcome:
     return Outcome(stored.status, stored.body)
 
 
-async def apply_each(
-    factory: async_sessionmaker[AsyncSession], ops: Sequence[WriteOp]
-) -> list[Outcome | Exception]:
+async def apply_each(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome | Exception]:
     """Apply a group; if its transaction fails, apply each write on its own.
 
     A write that breaks the group's transaction (a deadlock, a bug) then fails alone, and
     its exception is its outcome.
     """
     try:
-        return list(await apply_group(factory, ops))
+        return list(await apply_group(conn, ops))
     except Exception as exc:
-        if len(ops) == 1:
-            return [exc]
+        if len(ops) == 1 or conn.is_closed():
+            return [exc] * len(ops)
         _log.warning("write_group_failed", writes=len(ops), error=type(exc).__name__)
     results: list[Outcome | Exception] = []
     for op in ops:
         try:
-            results.extend(await apply_group(factory, [op]))
+            results.extend(await apply_group(conn, [op]))
         except Exception as exc:
             results.append(exc)
     return results
@@ -593,28 +589,44 @@ async def apply_each(
 _DRAIN_SECONDS = 5.0
 
 
-class GroupWriter:
-    """Gathers concurrent write requests into groups, a few groups in flight at a time.
+@dataclass(frozen=True)
+class _Queued:
+    ops: list[WriteOp]
+    future: asyncio.Future[list[Outcome | Exception]]
 
-    While one group is in the database, the requests that arrive meanwhile queue up and go
-    together in the next: under load the round trips and the commit are shared; alone, a
-    request goes straight through with no added wait.
+
+class GroupWriter:
+    """Applies every ledger write, in groups, on connections of its own.
+
+    Concurrent requests queue up while the groups in flight are in the database and go
+    together in the next group: under load they share round trips and the commit; alone, a
+    request goes straight through with no added wait. Each group in flight keeps one
+    database connection, so a group costs no pool checkout.
     """
 
-    def __init__(
-        self, factory: async_sessionmaker[AsyncSession], *, group_size: int, concurrency: int
-    ) -> None:
-        self._factory = factory
+    def __init__(self, dsn: str, *, group_size: int, concurrency: int) -> None:
+        self._dsn = dsn
         self._group_size = group_size
-        self._queue: asyncio.Queue[tuple[WriteOp, asyncio.Future[Outcome]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._tasks = [
             asyncio.create_task(self._run(), name=f"ledger-writer-{n}") for n in range(concurrency)
         ]
 
     async def submit(self, op: WriteOp) -> Outcome:
         """Apply one write (in whatever group it joins) and return its outcome."""
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((op, future))
+        (result,) = await self.apply([op])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def apply(self, ops: Sequence[WriteOp]) -> list[Outcome | Exception]:
+        """Apply writes together (a batch); each one's outcome, or the exception it failed on."""
+        future: asyncio.Future[list[Outcome | Exception]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._queue.put_nowait(_Queued(list(ops), future))
+        # A caller that goes away does not take the write with it: it finishes, and a retry
+        # with the same key gets its response.
         return await asyncio.shield(future)
 
     async def close(self) -> None:
@@ -628,30 +640,36 @@ class GroupWriter:
                 await task
 
     async def _run(self) -> None:
-        while True:
-            waiting = [await self._queue.get()]
-            while len(waiting) < self._group_size and not self._queue.empty():
-                waiting.append(self._queue.get_nowait())
-            results = await apply_each(self._factory, [op for op, _ in waiting])
-            for (_, future), result in zip(waiting, results, strict=True):
-                self._queue.task_done()
-                if future.done():
-                    continue
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+        conn = None
+        try:
+            while True:
+                taken = [await self._queue.get()]
+                size = len(taken[0].ops)
+                while size < self._group_size and not self._queue.empty():
+                    taken.append(self._queue.get_nowait())
+                    size += len(taken[-1].ops)
+                ops = [op for queued in taken for op in queued.ops]
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self._dsn)
+                    results = await apply_each(conn, ops)
+                except Exception as exc:  # no connection: every write in the group fails
+                    results = [exc] * len(ops)
+                for queued in taken:
+                    mine, results = results[: len(queued.ops)], results[len(queued.ops) :]
+                    if not queued.future.done():
+                        queued.future.set_result(mine)
+                    self._queue.task_done()
+        finally:
+            if conn is not None:
+                await conn.close()
 
 
 # --- batches and expiry -------------------------------------------------------------------------
 
 
 async def run_batch(
-    factory: async_sessionmaker[AsyncSession],
-    *,
-    principal: str,
-    instance: str,
-    items: Sequence[Any],
+    writer: GroupWriter, *, principal: str, instance: str, items: Sequence[Any]
 ) -> BatchOut:
     """Up to 1,000 writes, each idempotent under its own key and atomic on its own.
 
@@ -678,8 +696,9 @@ async def run_batch(
             if isinstance(item, BatchRedemption)
             else item.reversal
         )
-        ops.append((index, WriteOp(body, principal, item.idempotency_key, instance)))
-    outcomes = await apply_each(factory, [op for _, op in ops]) if ops else []
+        op = WriteOp(body, principal, item.idempotency_key, instance, current_request_id())
+        ops.append((index, op))
+    outcomes = await writer.apply([op for _, op in ops]) if ops else []
     for (index, _), outcome in zip(ops, outcomes, strict=True):
         if isinstance(outcome, Exception):
             raise outcome
@@ -688,7 +707,7 @@ async def run_batch(
 
 
 async def expire_due(
-    factory: async_sessionmaker[AsyncSession], as_of: datetime, batch: int = 200
+    factory: async_sessionmaker[AsyncSession], writer: GroupWriter, as_of: datetime
 ) -> ExpirationRunOut:
     """Move the remainder of every lot past expiry to breakage, once.
 
@@ -698,18 +717,21 @@ async def expire_due(
     lots_expired = 0
     amounts: dict[str, int] = defaultdict(int)
     while True:
-        async with unit_of_work(factory) as session:
-            due = await repo.due_accounts(await driver_connection(session), as_of, batch)
+        async with factory() as session:
+            due = await repo.due_accounts(session, as_of, _EXPIRY_GROUP)
         if not due:
             break
         ops = [WriteOp(Expiry(d.ledger_account_id, d.unit, d.programs, as_of)) for d in due]
-        for outcome in await apply_each(factory, ops):
+        for outcome in await writer.apply(ops):
             if isinstance(outcome, Exception):
                 raise outcome
             lots_expired += outcome.body["lots"]
             for unit, amount in outcome.body["amounts"].items():
                 amounts[unit] += amount
     return ExpirationRunOut(as_of=as_of, expired_lots=lots_expired, amounts=dict(amounts))
+
+
+_EXPIRY_GROUP = 200
 
 
 # --- how written things look to callers -------------------------------------------------------

@@ -23,7 +23,9 @@ async def run_expirations(body: ExpirationRunIn, request: Request, _: Writer) ->
     as_of = body.as_of or now
     if as_of.tzinfo is None or as_of > now:
         raise Unprocessable.for_field("/as_of", "must be a time zone-aware time, not in the future")
-    return await writer.expire_due(request.app.state.session_factory, as_of)
+    return await writer.expire_due(
+        request.app.state.session_factory, request.app.state.writer, as_of
+    )
 
 
 @router.get("/audit/verify", responses=responses())

@@ -95,7 +95,7 @@ async def batch(body: BatchIn, request: Request, principal: Writer) -> BatchOut:
     """Up to 1,000 grants, redemptions and reversals, each under its own idempotency key,
     each atomic on its own, committed together; one result per item, in order."""
     return await writer.run_batch(
-        request.app.state.session_factory,
+        request.app.state.writer,
         principal=principal.name,
         instance=request.url.path,
         items=body.items,

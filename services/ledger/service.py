@@ -32,7 +32,7 @@ from services.ledger.schemas import (
     StatementOut,
     TransactionOut,
 )
-from services.ledger.writer import transaction_out, utc_now
+from services.ledger.writer import transaction_json, utc_now
 from shared.errors import FieldError, NotFound, Unprocessable
 from shared.pagination import encode_cursor
 
@@ -85,11 +85,13 @@ async def transactions_out(
     postings = await repo.postings_of(session, ids)
     movements = await repo.movements_of(session, ids)
     return [
-        transaction_out(
-            Entry(
-                _fields(tx),
-                [PostingLine(p.ledger_account_id, p.unit, p.amount) for p in postings[tx.id]],
-                [Allocation(m.lot_id, m.amount) for m in movements[tx.id]],
+        TransactionOut.model_validate(
+            transaction_json(
+                Entry(
+                    _fields(tx),
+                    [PostingLine(p.ledger_account_id, p.unit, p.amount) for p in postings[tx.id]],
+                    [Allocation(m.lot_id, m.amount) for m in movements[tx.id]],
+                )
             )
         )
         for tx in txs

@@ -55,15 +55,8 @@ from services.ledger.schemas import (
     BatchRedemption,
     ExpirationRunOut,
     GrantIn,
-    GrantOut,
-    LotMovementOut,
-    LotOut,
-    PostingOut,
     RedemptionIn,
-    RedemptionOut,
     ReversalIn,
-    ReversalOut,
-    TransactionOut,
 )
 from shared.errors import (
     Conflict,
@@ -283,8 +276,7 @@ def _grant(book: Book, body: GrantIn, key: str | None) -> tuple[int, Any]:
         tier=body.tier,
         metadata=body.metadata,
     )
-    out = GrantOut(transaction=transaction_out(entry), lot=lot_out(lot, now))
-    return 201, out.model_dump(mode="json")
+    return 201, {"transaction": transaction_json(entry), "lot": lot_json(lot, now)}
 
 
 def _redeem(book: Book, body: RedemptionIn, key: str | None) -> tuple[int, Any]:
@@ -313,13 +305,12 @@ def _redeem(book: Book, body: RedemptionIn, key: str | None) -> tuple[int, Any]:
             invoice_id=body.invoice_id,
             metadata=body.metadata,
         )
-    out = RedemptionOut(
-        requested=body.amount,
-        applied=applied,
-        allocations=[LotMovementOut(lot_id=a.lot_id, amount=a.amount) for a in allocations],
-        transaction=transaction_out(entry) if entry else None,
-    )
-    return 200, out.model_dump(mode="json")
+    return 200, {
+        "requested": body.amount,
+        "applied": applied,
+        "allocations": [{"lot_id": str(a.lot_id), "amount": a.amount} for a in allocations],
+        "transaction": transaction_json(entry) if entry else None,
+    }
 
 
 def _reverse(
@@ -360,9 +351,7 @@ def _reverse(
         reverses_id=original.id,
         metadata={"reason": body.reason},
     )
-    return 200, ReversalOut(reversed_amount=amount, transaction=transaction_out(entry)).model_dump(
-        mode="json"
-    )
+    return 200, {"reversed_amount": amount, "transaction": transaction_json(entry)}
 
 
 def _adjust(book: Book, body: AdjustmentIn, key: str | None) -> tuple[int, Any]:
@@ -424,7 +413,7 @@ def _adjust(book: Book, body: AdjustmentIn, key: str | None) -> tuple[int, Any]:
         program_id=body.program_id,
         metadata={**body.metadata, "reason": body.reason},
     )
-    return 201, transaction_out(entry).model_dump(mode="json")
+    return 201, transaction_json(entry)
 
 
 def _expire(book: Book, body: Expiry) -> tuple[int, Any]:
@@ -452,7 +441,8 @@ def _expire(book: Book, body: Expiry) -> tuple[int, Any]:
     return 200, {"lots": len(lots), "amounts": dict(amounts)}
 
 
-def _plan(book: Book, op: WriteOp, originals: dict[uuid.UUID, repo.TxRow]) -> tuple[int, Any]:
+def plan_write(book: Book, op: WriteOp, originals: dict[uuid.UUID, repo.TxRow]) -> tuple[int, Any]:
+    """Plan one write against the book: its status and body, or the refusal it raises."""
     body = op.body
     if isinstance(body, GrantIn):
         return _grant(book, body, op.key)
@@ -529,7 +519,7 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
         for i in todo:
             op = ops[i]
             try:
-                status, result = _plan(book, op, originals)
+                status, result = plan_write(book, op, originals)
                 outcomes[i] = Outcome(status, result)
             except TenureError as exc:
                 outcomes[i] = _refused(exc, op)
@@ -737,45 +727,56 @@ _EXPIRY_GROUP = 200
 # --- how written things look to callers -------------------------------------------------------
 
 
-def transaction_out(entry: Entry) -> TransactionOut:
-    """A transaction as callers see it."""
+def iso(at: datetime) -> str:
+    """A time as the response models write it: UTC, ``Z``, microseconds only when not zero."""
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+
+
+def transaction_json(entry: Entry) -> dict[str, Any]:
+    """A transaction as callers see it (``TransactionOut``), ready for JSON.
+
+    Built by hand rather than through the pydantic model: the write path answers every
+    request with one, and the model's validate-then-dump took a fifth of a batch's time.
+    A test holds it to the model.
+    """
     fields = entry.fields
-    return TransactionOut(
-        id=fields["id"],
-        kind=fields["kind"],
-        effective_at=fields["effective_at"],
-        account_id=fields["customer_account_id"],
-        offer_id=fields["offer_id"],
-        program_id=fields["program_id"],
-        invoice_id=fields["invoice_id"],
-        tier=fields["tier"],
-        reverses_id=fields["reverses_id"],
-        metadata=fields["metadata"] or {},
-        postings=[
-            PostingOut(ledger_account_id=p.account, unit=p.unit, amount=p.amount)
+    reverses = fields["reverses_id"]
+    return {
+        "id": str(fields["id"]),
+        "kind": fields["kind"],
+        "effective_at": iso(fields["effective_at"]),
+        "account_id": fields["customer_account_id"],
+        "offer_id": fields["offer_id"],
+        "program_id": fields["program_id"],
+        "invoice_id": fields["invoice_id"],
+        "tier": fields["tier"],
+        "reverses_id": str(reverses) if reverses else None,
+        "metadata": fields["metadata"] or {},
+        "postings": [
+            {"ledger_account_id": p.account, "unit": p.unit, "amount": p.amount}
             for p in entry.postings
         ],
-        lot_movements=[LotMovementOut(lot_id=m.lot_id, amount=m.amount) for m in entry.movements],
-        chain_key=fields["chain_key"],
-        chain_seq=fields["chain_seq"],
-        prev_hash=fields["prev_hash"],
-        hash=fields["hash"],
-    )
+        "lot_movements": [{"lot_id": str(m.lot_id), "amount": m.amount} for m in entry.movements],
+        "chain_key": fields["chain_key"],
+        "chain_seq": fields["chain_seq"],
+        "prev_hash": fields["prev_hash"],
+        "hash": fields["hash"],
+    }
 
 
-def lot_out(lot: Any, now: datetime) -> LotOut:
-    """A lot (stored or in a book) as callers see it, with its status now."""
+def lot_json(lot: Any, now: datetime) -> dict[str, Any]:
+    """A lot (stored or in a book) as callers see it (``LotOut``), with its status now."""
     status = "expired" if lot.expires_at <= now else ("active" if lot.remaining > 0 else "used")
-    return LotOut(
-        id=lot.id,
-        grant_id=lot.grant_id,
-        account_id=lot.customer_account_id,
-        unit=lot.unit,
-        amount=lot.amount,
-        remaining=lot.remaining,
-        expires_at=lot.expires_at,
-        granted_at=lot.granted_at,
-        program_id=lot.program_id,
-        tier=lot.tier,
-        status=status,
-    )
+    return {
+        "id": str(lot.id),
+        "grant_id": str(lot.grant_id),
+        "account_id": lot.customer_account_id,
+        "unit": lot.unit,
+        "amount": lot.amount,
+        "remaining": lot.remaining,
+        "expires_at": iso(lot.expires_at),
+        "granted_at": iso(lot.granted_at),
+        "program_id": lot.program_id,
+        "tier": lot.tier,
+        "status": status,
+    }

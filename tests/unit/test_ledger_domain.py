@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.ledger.domain.book import Book, Head
 from services.ledger.domain.hashing import GENESIS, ChainedContent, canonical, chain_hash
 from services.ledger.domain.lots import Allocation, Lot, allocate, total
 from services.ledger.domain.reversals import (
@@ -136,3 +137,38 @@ def test_hash_covers_content_and_previous_hash() -> None:
 )
 def test_units(unit: str, ok: bool) -> None:
     assert valid_unit(unit) is ok
+
+
+def test_a_book_refuses_what_would_unbalance_it_and_changes_nothing() -> None:
+    head = Head("customer:a:USD", 100, 3, "f" * 64)
+    book = Book.of([head], [], [], NOW)
+    with pytest.raises(ValueError, match="sum to zero"):
+        book.post(
+            head_id=head.id, kind="adjustment", at=NOW, postings=[PostingLine(head.id, "USD", 5)]
+        )
+    with pytest.raises(ValueError, match="negative"):
+        book.post(
+            head_id=head.id,
+            kind="redemption",
+            at=NOW,
+            postings=[
+                PostingLine(head.id, "USD", 101),
+                PostingLine("invoices:applied:USD", "USD", -101),
+            ],
+        )
+    assert (head.balance, head.chain_seq, book.entries) == (100, 3, [])
+
+
+def test_a_book_links_each_transaction_to_the_one_before_it() -> None:
+    head = Head("customer:a:USD", 0, 0, None)
+    book = Book.of([head], [], [], NOW)
+    lines = [PostingLine("expense:program:p:USD", "USD", 10), PostingLine(head.id, "USD", -10)]
+    first = book.post(head_id=head.id, kind="grant", at=NOW, postings=lines)
+    second = book.post(head_id=head.id, kind="grant", at=NOW, postings=lines)
+    assert first.fields["prev_hash"] == GENESIS
+    assert second.fields["prev_hash"] == first.fields["hash"]
+    assert (second.fields["chain_seq"], head.balance, head.chain_hash) == (
+        2,
+        20,
+        second.fields["hash"],
+    )

@@ -50,6 +50,6 @@ async def list_lots(
     return page_of(
         rows,
         page.limit,
-        lambda lot: writer.lot_out(lot, now),
+        lambda lot: LotOut.model_validate(writer.lot_json(lot, now)),
         lambda lot: [lot.granted_at.isoformat(), str(lot.id)],
     )

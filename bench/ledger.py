@@ -150,7 +150,7 @@ async def floor_run(dsn: str, ops: list[tuple[str, str]]) -> float:
         await pool.close()
 
 
-BATCHES = int(os.environ.get("BENCH_BATCHES", "24"))
+BATCHES = int(os.environ.get("BENCH_BATCHES", "60"))
 BATCH_SIZE = 500
 BATCH_CLIENTS = 4
 
@@ -275,7 +275,12 @@ async def main() -> None:
         hot = await http_run(ledger.url, key, hot_ops)
         dsn = with_database(server, name).replace("postgresql+asyncpg", "postgresql")
         floor_seconds = await floor_run(dsn, spread_ops)
+        batch_before = (cpu_seconds(procs), cpu_seconds(postgres_processes()))
         batch_seconds = await batch_run(ledger.url, key)
+        batch_used = (
+            cpu_seconds(procs) - batch_before[0],
+            cpu_seconds(postgres_processes()) - batch_before[1],
+        )
         batch_floor_seconds = await batch_floor_run(dsn)
         async with httpx.AsyncClient(
             base_url=ledger.url, headers={"Authorization": f"Bearer {key}"}, timeout=300
@@ -299,6 +304,10 @@ async def main() -> None:
     print(
         f"batched, {BATCH_SIZE} grants a batch:   {batch_rate:8,.0f} postings/s "
         f"(floor {batch_floor:,.0f}, ratio {batch_rate / batch_floor:.2f}; target 10,000)"
+    )
+    print(
+        f"CPU in the batched run:    ledger {batch_used[0]:.1f} s, PostgreSQL {batch_used[1]:.1f} s"
+        f" of {2 * batch_seconds:.1f} core-seconds"
     )
     used = [b - a for a, b in zip(before, after, strict=True)]
     print(

@@ -1,0 +1,95 @@
+"""The ledger's group writes against a real database: keys, repeats, and one bad write
+that must not sink the others in its group."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from services.ledger import repository as repo
+from services.ledger.schemas import GrantIn, RedemptionIn
+from services.ledger.writer import Outcome, WriteOp, apply_each, apply_group
+from shared.db import driver_dsn, service_url
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(driver_dsn(service_url(database_url, "ledger")))
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+def grant(account_id: str, amount: int = 500, **changes: object) -> GrantIn:
+    body = GrantIn(
+        account_id=account_id,
+        unit="USD",
+        amount=amount,
+        expires_at=datetime.now(UTC) + timedelta(days=30),
+        program_id="writer-test",
+    )
+    return body.model_copy(update=changes)
+
+
+def keyed(body: WriteOp.Body, key: str | None = None) -> WriteOp:
+    return WriteOp(body, "writer-test", key or uuid.uuid4().hex, "/v1/test")
+
+
+async def balance(conn: asyncpg.Connection, account_id: str) -> int | None:
+    value = await conn.fetchval(
+        "SELECT balance FROM ledger.ledger_accounts WHERE id = $1", f"customer:{account_id}:USD"
+    )
+    return None if value is None else int(value)
+
+
+async def test_a_write_the_database_refuses_fails_alone_and_the_rest_of_its_group_lands(
+    conn: asyncpg.Connection,
+) -> None:
+    good, bad = uuid.uuid4().hex, uuid.uuid4().hex
+    # Validation keeps NUL characters out at the edge; built around it here, PostgreSQL's
+    # jsonb refuses it and fails the group's transaction.
+    poisoned = grant(bad, metadata={"note": "\x00"})
+    results = await apply_each(conn, [keyed(grant(good)), keyed(poisoned), keyed(grant(good))])
+    assert isinstance(results[0], Outcome)
+    assert isinstance(results[1], asyncpg.PostgresError)
+    assert isinstance(results[2], Outcome)
+    assert (results[0].status, results[2].status) == (201, 201)
+    assert await balance(conn, good) == 1_000
+    assert await balance(conn, bad) is None
+
+
+async def test_a_key_used_twice_in_one_group_runs_once(conn: asyncpg.Connection) -> None:
+    account_id, key = uuid.uuid4().hex, uuid.uuid4().hex
+    same, other = keyed(grant(account_id), key), keyed(grant(account_id, 900), key)
+    first, repeat, changed = await apply_group(conn, [same, same, other])
+    assert (first.status, repeat.status, changed.status) == (201, 201, 422)
+    assert repeat.body == first.body
+    assert await balance(conn, account_id) == 500
+
+
+async def test_a_key_another_transaction_holds_is_in_flight(
+    conn: asyncpg.Connection, database_url: str
+) -> None:
+    key = uuid.uuid4().hex
+    other = await asyncpg.connect(driver_dsn(service_url(database_url, "ledger")))
+    try:
+        async with other.transaction():
+            assert await repo.try_lock_keys(other, [("writer-test", key)]) == [True]
+            (outcome,) = await apply_group(conn, [keyed(grant(uuid.uuid4().hex), key)])
+        assert outcome.status == 409
+        assert outcome.refusal is not None
+    finally:
+        await other.close()
+
+
+async def test_writes_in_one_group_see_each_other(conn: asyncpg.Connection) -> None:
+    account_id = uuid.uuid4().hex
+    redeem = RedemptionIn(account_id=account_id, unit="USD", amount=700, invoice_id="inv")
+    granted, redeemed = await apply_group(conn, [keyed(grant(account_id)), keyed(redeem)])
+    assert granted.status == 201
+    assert (redeemed.body["applied"], await balance(conn, account_id)) == (500, 0)

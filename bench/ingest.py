@@ -29,6 +29,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.loadgen import Connection
 from shared import embedded, migrate
 from shared.cli import create_key_at
 from tests.conftest import create_database, drop_database, service_keys
@@ -75,17 +76,15 @@ async def http_run(
     auth = {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
 
     async def worker() -> None:
-        async with httpx.AsyncClient(base_url=url, headers=auth, timeout=60) as client:
+        async with Connection(url, auth) as client:
             while not queue.empty():
                 batch = queue.get_nowait()
                 body = orjson.dumps({"batch": batch})
                 started = time.perf_counter()
-                response = await client.post(
-                    "/v1/batch", content=body, headers={"Content-Type": "application/json"}
-                )
+                status, answer = await client.request("POST", "/v1/batch", body)
                 latencies.append(time.perf_counter() - started)
-                result = response.json()
-                if response.status_code != 200 or result["accepted"] != len(batch):
+                result = orjson.loads(answer)
+                if status != 200 or result["accepted"] != len(batch):
                     raise RuntimeError(f"batch not fully accepted: {result}")
 
     started = time.perf_counter()

@@ -37,10 +37,11 @@ class Connection:
     async def request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> tuple[int, bytes]:
-        """Send one request; return the status and the body."""
+        """Send one request (``body``: JSON-ready data, or bytes sent as they are); return the
+        status and the body."""
         assert self._reader is not None
         assert self._writer is not None
-        payload = b"" if body is None else orjson.dumps(body)
+        payload = body if isinstance(body, bytes) else b"" if body is None else orjson.dumps(body)
         extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         head = f"{method} {path} HTTP/1.1\r\n{self._fixed}{extra}"
         head += f"Content-Length: {len(payload)}\r\n\r\n"

@@ -94,6 +94,16 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class UserAlias(Base):
+    """A Segment ``alias`` call: another id (often an anonymous one) is this user."""
+
+    __tablename__ = "user_aliases"
+
+    previous_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Source(Base):
     """Where events come from: a Segment-style write key or a webhook signing secret."""
 
@@ -124,6 +134,11 @@ class StoredEvent(Base):
         Index("ix_events_account_ts", "account_id", "ts"),
         Index(
             "ix_events_unattributed_user", "user_id", postgresql_where=text("account_id IS NULL")
+        ),
+        Index(
+            "ix_events_unattributed_anonymous",
+            "anonymous_id",
+            postgresql_where=text("account_id IS NULL AND user_id IS NULL"),
         ),
     )
 

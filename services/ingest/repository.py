@@ -21,9 +21,11 @@ from services.ingest.models import (
     EventMapVersion,
     RejectedEvent,
     Source,
+    StoredEvent,
     SurveyResponse,
     Ticket,
     User,
+    UserAlias,
     WebhookEvent,
 )
 from shared.db import driver_connection
@@ -130,6 +132,52 @@ async def merge_user_traits(
         },
     )
     await session.execute(stmt)
+
+
+async def aliases_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, str]:
+    """The user each of these ids was aliased to (Segment ``alias``), for those that were."""
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(UserAlias.previous_id, UserAlias.user_id).where(
+            UserAlias.previous_id == func.any(_text_array(wanted))
+        )
+    )
+    return {previous: user for previous, user in rows.all()}
+
+
+async def record_aliases(session: AsyncSession, aliases: dict[str, str]) -> None:
+    """Keep alias calls (previous id -> user); a later alias of the same id wins."""
+    stmt = insert(UserAlias).values(
+        [{"previous_id": p, "user_id": u} for p, u in sorted(aliases.items())]
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[UserAlias.previous_id], set_={"user_id": stmt.excluded.user_id}
+        )
+    )
+
+
+async def adopt_unattributed(session: AsyncSession, aliases: dict[str, str]) -> None:
+    """Events not yet attributed that were sent under an aliased id become the user's.
+
+    Only unattributed events change: they are in no rollup yet.
+    """
+    for previous, user in sorted(aliases.items()):
+        unattributed = StoredEvent.account_id.is_(None)
+        await session.execute(
+            update(StoredEvent)
+            .where(unattributed, StoredEvent.user_id == previous)
+            .values(user_id=user)
+        )
+        await session.execute(
+            update(StoredEvent)
+            .where(
+                unattributed, StoredEvent.user_id.is_(None), StoredEvent.anonymous_id == previous
+            )
+            .values(user_id=user)
+        )
 
 
 async def get_user(session: AsyncSession, external_id: str) -> User | None:

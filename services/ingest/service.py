@@ -28,6 +28,7 @@ from services.ingest.domain.events import (
     Event,
     InvalidEvent,
     Rejection,
+    as_aliased,
     check_storable,
     native_event,
     parse_timestamp,
@@ -179,6 +180,17 @@ async def accept_events(
         else:
             valid.append((index, raw, outcome))
 
+    # An id that was aliased (in this batch, or before) sends as the user it was aliased to.
+    batch_aliases = {
+        e.previous_id: e.user_id
+        for _, _, e in valid
+        if e.type == "alias" and e.previous_id and e.user_id
+    }
+    senders = {e.user_id or e.anonymous_id or "" for _, _, e in valid if e.type != "alias"}
+    stored_aliases = await repo.aliases_of(session, senders - {""} - set(batch_aliases))
+    aliases = {**stored_aliases, **batch_aliases}
+    valid = [(i, raw, as_aliased(e, aliases)) for i, raw, e in valid]
+
     # Users linked by group calls in this very batch, then by what is stored.
     batch_links = {e.user_id: e.group_id for _, _, e in valid if e.group_id and e.user_id}
     unresolved = {e.user_id for _, _, e in valid if e.account_id is None and e.user_id}
@@ -240,7 +252,8 @@ async def accept_events(
 
 
 async def _apply_side_effects(session: AsyncSession, new_events: Sequence[Event]) -> None:
-    """Identify calls update user traits; group calls link users to accounts."""
+    """Identify calls update user traits; group calls link users to accounts; alias calls
+    make an id's unattributed events its user's (attributed now if the user is linked)."""
     links: dict[str, str] = {}
     for e in new_events:
         if e.type == "identify" and e.user_id:
@@ -250,6 +263,15 @@ async def _apply_side_effects(session: AsyncSession, new_events: Sequence[Event]
         elif e.type == "group" and e.user_id and e.group_id:
             await repo.merge_user_traits(session, e.user_id, {}, e.group_id)
             links[e.user_id] = e.group_id
+    aliases = {
+        e.previous_id: e.user_id
+        for e in new_events
+        if e.type == "alias" and e.previous_id and e.user_id
+    }
+    if aliases:
+        await repo.record_aliases(session, aliases)
+        await repo.adopt_unattributed(session, aliases)
+        links.update(await repo.user_accounts(session, set(aliases.values()) - set(links)))
     await _attribute(session, links)
 
 

@@ -136,3 +136,32 @@ async def test_rotating_a_write_key_retires_the_old_one(
         new = await client.post("/v1/track", json=msg, headers=basic(rotated["write_key"]))
     assert old.status_code == 401
     assert new.status_code == 200
+
+
+async def test_alias_gives_an_anonymous_visitors_events_to_the_user_and_their_account(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    account_id = await make_account(ingest)
+    write_key = await segment_source(ingest)
+    visitor, user = new_id("anon"), new_id("user")
+
+    def send(*calls: tuple[str, dict[str, Any]]) -> None:
+        client = Client(write_key, host=platform.ingest.url, sync_mode=True, max_retries=2)
+        for method, kwargs in calls:
+            getattr(client, method)(**kwargs)
+        client.flush()
+
+    # Before signing up: anonymous, and nothing says which account they belong to.
+    await asyncio.to_thread(send, ("track", {"anonymous_id": visitor, "event": "login"}))
+    await asyncio.to_thread(
+        send,
+        ("alias", {"previous_id": visitor, "user_id": user}),
+        ("group", {"user_id": user, "group_id": account_id}),
+        # After the alias, the old id still sends as the user (and so lands on the account).
+        ("track", {"anonymous_id": visitor, "event": "report_created"}),
+    )
+    from datetime import UTC, datetime
+
+    today = datetime.now(UTC).date().isoformat()
+    day = (await rollups(ingest, account_id, today))[today]
+    assert (day["logins"], day["key_actions"], day["active_users"]) == (1, 1, 1)

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.ingest.domain.events import InvalidEvent, native_event, segment_event
+from services.ingest.domain.events import (
+    Event,
+    InvalidEvent,
+    as_aliased,
+    native_event,
+    segment_event,
+)
 from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, Activity, EventMap, aggregate
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def uuid4_hex() -> str:
+    return uuid.uuid4().hex
 
 
 def test_native_event_is_normalised_to_utc() -> None:
@@ -155,3 +166,23 @@ def test_aggregate_event_count_equals_input(items: list[tuple[str, int]]) -> Non
     totals = aggregate(acts, DEFAULT_EVENT_MAP)
     assert sum(t.counters["events"] for t in totals.values()) == len(items)
     assert sum(t.counters["logins"] for t in totals.values()) == sum(n == "login" for n, _ in items)
+
+
+def test_an_aliased_id_sends_as_its_user_but_the_alias_call_itself_is_kept_as_sent() -> None:
+    def segment(**raw: object) -> Event:
+        return segment_event(
+            {"messageId": uuid4_hex(), "timestamp": "2026-11-23T10:00:00Z", **raw},
+            default_type=None,
+            received_at=NOW,
+            batch_sent_at=None,
+        )
+
+    aliases = {"anon-1": "ada", "old-id": "ada"}
+    anonymous = segment(type="track", event="login", anonymousId="anon-1")
+    renamed = segment(type="track", event="login", userId="old-id")
+    stranger = segment(type="track", event="login", anonymousId="anon-2")
+    alias = segment(type="alias", previousId="anon-1", userId="ada")
+    assert as_aliased(anonymous, aliases).user_id == "ada"
+    assert as_aliased(renamed, aliases).user_id == "ada"
+    assert as_aliased(stranger, aliases).user_id is None
+    assert as_aliased(alias, aliases) == alias

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -215,3 +216,12 @@ def segment_event(
         group_id=group_id,
         previous_id=previous_id,
     )
+
+
+def as_aliased(event: Event, aliases: Mapping[str, str]) -> Event:
+    """An event sent under an id that was aliased (Segment ``alias``), as its user's."""
+    if event.type == "alias":
+        return event
+    sender = event.user_id or event.anonymous_id
+    user = aliases.get(sender) if sender else None
+    return event if user is None else replace(event, user_id=user)

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "ingest_0005"
 down_revision: str | None = "ingest_0004"
 branch_labels: str | Sequence[str] | None = None

@@ -8,10 +8,11 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, bindparam, func, select, text, update
+from sqlalchemy import Text, bindparam, case, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.ingest.domain.billing import BILLING_OWNED_FIELDS
 from services.ingest.domain.events import Event
 from services.ingest.domain.rollups import EventMap
 from services.ingest.domain.support import TicketState
@@ -59,11 +60,24 @@ def _text_array(values: list[str]) -> Any:
 
 
 async def upsert_accounts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[bool]:
-    """Insert or update accounts by external id; returns, per row, whether it was created."""
+    """Insert or update accounts by external id; returns, per row, whether it was created.
+
+    Fields in ``BILLING_OWNED_FIELDS`` keep their stored value on accounts the billing system
+    has reported for (``billing_updated_at`` set).
+    """
     stmt = insert(Account).values(list(rows))
+    columns = Account.__table__.c
+
+    def taken(name: str) -> Any:
+        if name not in BILLING_OWNED_FIELDS:
+            return stmt.excluded[name]
+        return case(
+            (columns.billing_updated_at.is_(None), stmt.excluded[name]), else_=columns[name]
+        )
+
     upsert = stmt.on_conflict_do_update(
         index_elements=[Account.external_id],
-        set_={**{f: stmt.excluded[f] for f in ACCOUNT_FIELDS}, "updated_at": func.now()},
+        set_={**{f: taken(f) for f in ACCOUNT_FIELDS}, "updated_at": func.now()},
     ).returning(text("(xmax = 0) AS created"))
     return list((await session.execute(upsert)).scalars())
 

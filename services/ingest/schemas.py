@@ -72,6 +72,13 @@ class AccountOut(AccountFields):
     external_id: str
     created_at: datetime
     updated_at: datetime
+    billing_updated_at: datetime | None = Field(
+        description=(
+            "When the billing system last set the subscription fields (seats, MRR, billing"
+            " period, currency, status, renewal date, cancel intent). Once set, those fields"
+            " follow billing: a CRM upsert's copy of them is not taken."
+        )
+    )
 
 
 class BatchUpsertResult(BaseModel):

@@ -269,3 +269,26 @@ async def test_standard_webhooks_refuse_bad_signatures_and_bad_data(
     async with httpx.AsyncClient(base_url=platform.ingest.url) as client:
         missing = await client.post(f"/v1/webhooks/{uuid.uuid4()}", json=body)
     assert missing.status_code == 404
+
+
+async def test_once_billing_has_reported_a_crm_upsert_does_not_overwrite_its_fields(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "stripe")
+    customer = f"cus_{uuid.uuid4().hex[:10]}"
+    account_id = new_id()
+    crm = account(stripe_customer_id=customer, seats_purchased=5, name="Acme")
+    created = (await ingest.put(f"/v1/accounts/{account_id}", json=crm)).json()
+    assert (created["seats_purchased"], created["billing_updated_at"]) == (5, None)
+    event = subscription_event(customer, created=int(time.time()), quantity=30)
+    assert (await post_stripe(platform, src["id"], src["signing_secret"], event)).status_code == 200
+
+    # The CRM still holds its stale copy of the subscription; its own fields still apply.
+    again = await ingest.put(
+        f"/v1/accounts/{account_id}", json={**crm, "seats_purchased": 5, "name": "Acme Inc"}
+    )
+    assert again.status_code == 200
+    stored = again.json()
+    assert (stored["seats_purchased"], stored["billing_period"]) == (30, "annual")
+    assert stored["name"] == "Acme Inc"
+    assert stored["billing_updated_at"] is not None

@@ -146,6 +146,11 @@ GENERIC_SUBSCRIPTION_FIELDS = {
 }
 
 
+# The account fields the billing system owns once it has reported for an account: from then
+# on a CRM upsert's copy of them is not taken (billing is where they change first).
+BILLING_OWNED_FIELDS = frozenset(GENERIC_SUBSCRIPTION_FIELDS)
+
+
 def generic_subscription_fields(data: dict[str, Any]) -> dict[str, Any]:
     """The account fields a generic ``subscription.updated`` event sets, type-checked."""
     fields: dict[str, Any] = {}

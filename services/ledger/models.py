@@ -70,7 +70,9 @@ class LedgerTransaction(Base):
         Index("ix_transactions_offer", "offer_id"),
         Index("ix_transactions_invoice", "invoice_id"),
         Index("ix_transactions_program", "program_id"),
-        Index("ix_transactions_effective", "effective_at"),
+        # Listing order (and cursor), overall and per customer account.
+        Index("ix_transactions_created", "created_at", "id"),
+        Index("ix_transactions_account", "customer_account_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

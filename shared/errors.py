@@ -200,20 +200,32 @@ def validation_field_errors(raw_errors: Sequence[Any]) -> list[FieldError]:
     return out
 
 
-def database_error_state(exc: DBAPIError) -> str | None:
+def _driver_error(exc: Exception) -> BaseException:
+    """The driver's own error, whether SQLAlchemy wrapped it or it was raised raw."""
+    orig: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    return orig.__cause__ or orig
+
+
+def database_error_state(exc: Exception) -> str | None:
     """The SQLSTATE behind a database error; ``22000`` for a value the driver refused."""
-    orig = getattr(exc.orig, "__cause__", None) or exc.orig
+    orig = _driver_error(exc)
     state = getattr(orig, "sqlstate", None)
     if state is None and isinstance(orig, asyncpg.DataError):
         return "22000"
     return state if isinstance(state, str) else None
 
 
-def database_error_message(exc: DBAPIError) -> str:
+def database_error_message(exc: Exception) -> str:
     """The database's own one-line reason, without the statement or its parameters."""
-    orig = getattr(exc.orig, "__cause__", None) or exc.orig
+    orig = _driver_error(exc)
     message = str(getattr(orig, "message", None) or orig).splitlines()[0]
     return message[:300]
+
+
+# SQLSTATEs after which the request may be sent again: a deadlock or serialization failure
+# changed nothing, and after a server shutdown or a lost connection every write path here is
+# safe to repeat (idempotency keys, event ids).
+RETRYABLE_STATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03"})
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -263,16 +275,18 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(DBAPIError)
-    async def _database_error(request: Request, exc: DBAPIError) -> Response:
+    @app.exception_handler(asyncpg.PostgresError)
+    @app.exception_handler(asyncpg.ConnectionDoesNotExistError)
+    async def _database_error(request: Request, exc: Exception) -> Response:
         # Input the service's own validation let through but PostgreSQL refuses (a value out
         # of range, an unstorable character) is the caller's to fix: a 422, never a 500.
-        # A deadlock or serialization failure changed nothing and may simply be retried.
         state = database_error_state(exc)
+        statement = exc.statement if isinstance(exc, DBAPIError) else None
         _log.warning(
             "database_refused",
             sqlstate=state,
             reason=database_error_message(exc),
-            statement=(exc.statement or "")[:200],
+            statement=(statement or "")[:200],
         )
         if state is not None and state.startswith("22"):
             return problem_response(
@@ -282,12 +296,13 @@ def install_error_handlers(app: FastAPI) -> None:
                 detail=f"A value in the request cannot be stored: {database_error_message(exc)}",
                 request=request,
             )
-        if state in ("40001", "40P01"):
+        lost = isinstance(_driver_error(exc), asyncpg.ConnectionDoesNotExistError)
+        if lost or state in RETRYABLE_STATES or (state or "").startswith("08"):
             return problem_response(
                 503,
                 "Service Unavailable",
                 type_slug="retry",
-                detail="The request met a concurrent one and changed nothing; retry it.",
+                detail="The request changed nothing and may simply be retried.",
                 request=request,
                 headers={"Retry-After": "1"},
             )

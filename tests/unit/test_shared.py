@@ -1,16 +1,24 @@
-"""The shared library's pure parts: problem field pointers, cursors, backoff, scopes."""
+"""The shared library's pure parts: problem details, cursors, backoff, scopes."""
 
 from __future__ import annotations
 
 import uuid
 
+import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.scoring.domain.changes import changed_accounts
 from shared.auth import Principal, generate_key, hash_key, validate_scopes
-from shared.errors import BadRequest, Unprocessable, validation_field_errors
+from shared.errors import (
+    BadRequest,
+    Unprocessable,
+    install_error_handlers,
+    validation_field_errors,
+)
 from shared.outbox import backoff_seconds
 from shared.pagination import decode_cursor, encode_cursor
 
@@ -74,3 +82,35 @@ def test_changed_accounts_counts_only_account_change_messages() -> None:
         ]
     )
     assert counts == {"a": 2, "b": 1}
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (asyncpg.exceptions.UntranslatableCharacterError("unsupported Unicode escape"), 422),
+        (asyncpg.exceptions.NumericValueOutOfRangeError("out of range"), 422),
+        (asyncpg.exceptions.DeadlockDetectedError("deadlock detected"), 503),
+        (asyncpg.exceptions.SerializationError("could not serialize"), 503),
+        (asyncpg.exceptions.AdminShutdownError("terminating connection"), 503),
+        (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"), 503),
+        (asyncpg.exceptions.UndefinedTableError("relation does not exist"), 500),
+    ],
+)
+async def test_database_errors_become_problems_the_caller_can_act_on(
+    error: Exception, status: int
+) -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise error
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tenure") as client:
+        response = await client.get("/boom")
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "relation" not in response.text  # the database's internals stay inside
+    if status == 503:
+        assert response.headers["retry-after"] == "1"

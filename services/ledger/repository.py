@@ -279,44 +279,46 @@ def key_lock_id(principal: str, key: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-async def try_lock_keys(conn: Conn, keys: Sequence[tuple[str, str]]) -> list[bool]:
-    """Hold each key for this transaction; False for those another request holds."""
-    if not keys:
-        return []
-    rows = await conn.fetch(
-        "SELECT pg_try_advisory_xact_lock(k) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, i)"
-        " ORDER BY i",
-        [key_lock_id(p, k) for p, k in keys],
+_OPEN_GROUP = """
+    WITH ensured AS (
+        INSERT INTO ledger.ledger_accounts (id, kind, unit, customer_account_id, program_id,
+            balance)
+        SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::bigint[])
+        ORDER BY 1
+        ON CONFLICT DO NOTHING
+    ),
+    claimed AS MATERIALIZED (
+        SELECT c.i, c.principal, c.key, pg_try_advisory_xact_lock(c.lock) AS held
+        FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY
+            AS c(lock, principal, key, i)
     )
-    return [bool(row[0]) for row in rows]
+    SELECT c.held, k.fingerprint, k.response_status, k.response_body
+    FROM claimed AS c
+    LEFT JOIN ledger.idempotency_keys AS k
+        ON k.principal = c.principal AND k.key = c.key
+        AND k.principal = ANY($2::text[]) AND k.key = ANY($3::text[])
+    ORDER BY c.i
+"""
 
 
-async def stored_responses(
-    conn: Conn, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], StoredResponse]:
-    """The responses these keys already hold (read after taking their locks)."""
-    if not keys:
-        return {}
+async def open_group(
+    conn: Conn, keys: Sequence[tuple[str, str]], accounts: Sequence[dict[str, Any]]
+) -> list[tuple[bool, StoredResponse | None]]:
+    """Start a write group in one round trip: create the ledger accounts it will post to that
+    do not exist yet, hold its idempotency keys, and read what the held keys already answered.
+
+    Per key: whether it is held (False: another request holds it) and its stored response.
+    Accounts go in id order, so two groups creating the same ones cannot deadlock. The
+    stored responses are read in the statement that takes the locks; a response committed in
+    between is still kept from being written twice by the keys' primary key.
+    """
+    ordered = sorted({r["id"]: r for r in accounts}.values(), key=lambda r: r["id"])
     rows = await conn.fetch(
-        "SELECT principal, key, fingerprint, response_status, response_body"
-        " FROM ledger.idempotency_keys JOIN unnest($1::text[], $2::text[]) AS r(p, k)"
-        " ON principal = r.p AND key = r.k",
+        _OPEN_GROUP,
+        [key_lock_id(p, k) for p, k in keys],
         [p for p, _ in keys],
         [k for _, k in keys],
-    )
-    return {(row[0], row[1]): StoredResponse(row[2], row[3], orjson.loads(row[4])) for row in rows}
-
-
-async def ensure_accounts(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
-    """Create ledger accounts that do not exist yet (customer ones start at balance 0).
-
-    Rows go in id order, so two groups creating the same accounts cannot deadlock.
-    """
-    ordered = sorted({r["id"]: r for r in rows}.values(), key=lambda r: r["id"])
-    await conn.execute(
-        "INSERT INTO ledger.ledger_accounts (id, kind, unit, customer_account_id, program_id,"
-        " balance) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-        " $5::text[], $6::bigint[]) ORDER BY 1 ON CONFLICT DO NOTHING",
         [r["id"] for r in ordered],
         [r["kind"] for r in ordered],
         [r["unit"] for r in ordered],
@@ -324,6 +326,13 @@ async def ensure_accounts(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
         [r.get("program_id") for r in ordered],
         [r.get("balance") for r in ordered],
     )
+    return [
+        (
+            bool(row[0]),
+            None if row[1] is None else StoredResponse(row[1], row[2], orjson.loads(row[3])),
+        )
+        for row in rows
+    ]
 
 
 async def lock_heads(conn: Conn, ledger_account_ids: Sequence[str]) -> list[Head]:

@@ -143,7 +143,6 @@ def _refused(error: TenureError, op: WriteOp) -> Outcome:
 class _Needs:
     """What a group must create, lock and load before its writes can be planned."""
 
-    accounts: list[dict[str, Any]] = field(default_factory=list)
     heads: set[str] = field(default_factory=set)
     # FIFO accounts: how much the group may take from each (the lots that cover it load).
     fifo: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -153,26 +152,43 @@ class _Needs:
     reversal_of: set[uuid.UUID] = field(default_factory=set)
 
 
-def _needs(op: WriteOp, originals: dict[uuid.UUID, repo.TxRow], needs: _Needs) -> None:
+def _accounts_of(op: WriteOp) -> list[dict[str, Any]]:
+    """The ledger accounts a write posts to that may not exist yet (created up front)."""
     body = op.body
     if isinstance(body, GrantIn):
-        customer = customer_account(body.account_id, body.unit)
         if _expiry_problem(body.expires_at, utc_now()):
-            return  # refused when planned: nothing to create
-        needs.accounts += [
-            {
-                "id": customer,
-                "kind": "customer",
-                "unit": body.unit,
-                "customer_account_id": body.account_id,
-                "balance": 0,
-            },
+            return []  # refused when planned: nothing to create
+        customer = customer_account(body.account_id, body.unit)
+        return [
+            {**_system_account(customer), "balance": 0},
             _system_account(expense_account(body.program_id, body.unit)),
         ]
-        needs.heads.add(customer)
+    if isinstance(body, RedemptionIn):
+        return [_system_account(invoices_account(body.unit))]
+    if isinstance(body, AdjustmentIn):
+        rows: list[dict[str, Any]] = [{"id": SYSTEM_CHAIN, "kind": "chain", "unit": "none"}]
+        for line in body.postings:
+            parts = parse_account(line.ledger_account_id)
+            if parts is None or parts["unit"] != line.unit:
+                continue  # refused when planned
+            row = _system_account(line.ledger_account_id)
+            rows.append({**row, "balance": 0} if parts["kind"] == "customer" else row)
+        return rows
+    if isinstance(body, Expiry):
+        return [
+            _system_account(breakage_account(program or "none", body.unit))
+            for program in body.programs
+        ]
+    return []  # a reversal posts to accounts its original already used
+
+
+def _needs(op: WriteOp, originals: dict[uuid.UUID, repo.TxRow], needs: _Needs) -> None:
+    """Add what a write must have locked and loaded before it can be planned."""
+    body = op.body
+    if isinstance(body, GrantIn):
+        needs.heads.add(customer_account(body.account_id, body.unit))
     elif isinstance(body, RedemptionIn):
         customer = customer_account(body.account_id, body.unit)
-        needs.accounts.append(_system_account(invoices_account(body.unit)))
         needs.heads.add(customer)
         needs.fifo[customer] += body.amount
     elif isinstance(body, ReversalIn):
@@ -183,25 +199,14 @@ def _needs(op: WriteOp, originals: dict[uuid.UUID, repo.TxRow], needs: _Needs) -
             needs.lot_ids.update(lot_id for lot_id, _ in original.movements)
             needs.reversal_of.add(original.id)
     elif isinstance(body, AdjustmentIn):
-        needs.accounts.append({"id": SYSTEM_CHAIN, "kind": "chain", "unit": "none"})
         needs.heads.add(SYSTEM_CHAIN)
         for line in body.postings:
-            parts = parse_account(line.ledger_account_id)
-            if parts is None or parts["unit"] != line.unit:
-                continue  # refused when planned
-            if parts["kind"] == "customer":
+            if line.ledger_account_id.startswith("customer:"):
                 needs.heads.add(line.ledger_account_id)
                 needs.fifo[line.ledger_account_id] += max(line.amount, 0)  # a debit takes
-                needs.accounts.append({**_system_account(line.ledger_account_id), "balance": 0})
-            else:
-                needs.accounts.append(_system_account(line.ledger_account_id))
     else:
         needs.heads.add(body.ledger_account_id)
         needs.due[body.ledger_account_id] = body.as_of
-        needs.accounts += [
-            _system_account(breakage_account(program or "none", body.unit))
-            for program in body.programs
-        ]
 
 
 def _system_account(ledger_account_id: str) -> dict[str, Any]:
@@ -471,18 +476,16 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
     async with conn.transaction():
         keyed = [i for i, op in enumerate(ops) if op.key is not None]
         pairs = [_pair(ops[i]) for i in keyed]
-        held = await repo.try_lock_keys(conn, pairs)
-        stored = await repo.stored_responses(
-            conn, [p for p, h in zip(pairs, held, strict=True) if h]
-        )
+        accounts = [row for op in ops for row in _accounts_of(op)]
+        claims = await repo.open_group(conn, pairs, accounts)
         first: dict[tuple[str, str], int] = {}
         repeats: list[tuple[int, int]] = []
-        for i, pair, got in zip(keyed, pairs, held, strict=True):
-            if not got:
+        for i, pair, (held, stored) in zip(keyed, pairs, claims, strict=True):
+            if not held:
                 error = Conflict("A request with this Idempotency-Key is still in progress.")
                 outcomes[i] = _refused(error, ops[i])
-            elif pair in stored:
-                outcomes[i] = _replay(stored[pair], marks[i], ops[i])
+            elif stored is not None:
+                outcomes[i] = _replay(stored, marks[i], ops[i])
             elif pair in first:
                 repeats.append((i, first[pair]))
             else:
@@ -496,8 +499,6 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
         needs = _Needs()
         for i in todo:
             _needs(ops[i], originals, needs)
-        if needs.accounts:
-            await repo.ensure_accounts(conn, needs.accounts)
         heads = await repo.lock_heads(conn, sorted(needs.heads))
         # Read the clock once the heads are locked: a chain's entries then never go back in
         # time, and every write in the group sees the same lots as expired or not.
@@ -556,15 +557,16 @@ def _replay(stored: repo.StoredResponse, mark: str, op: WriteOp) -> Outcome:
 
 
 async def apply_each(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome | Exception]:
-    """Apply a group; if its transaction fails, apply each write on its own.
+    """Apply a group; if its transaction fails, apply each write again on its own.
 
     A write that breaks the group's transaction (a deadlock, a bug) then fails alone, and
-    its exception is its outcome.
+    its exception is its outcome; one that met a request with its key committing at that
+    very moment (see ``repo.open_group``) now finds that request's response.
     """
     try:
         return list(await apply_group(conn, ops))
     except Exception as exc:
-        if len(ops) == 1 or conn.is_closed():
+        if conn.is_closed():
             return [exc] * len(ops)
         _log.warning("write_group_failed", writes=len(ops), error=type(exc).__name__)
     results: list[Outcome | Exception] = []

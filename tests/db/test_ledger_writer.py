@@ -79,7 +79,7 @@ async def test_a_key_another_transaction_holds_is_in_flight(
     other = await asyncpg.connect(driver_dsn(service_url(database_url, "ledger")))
     try:
         async with other.transaction():
-            assert await repo.try_lock_keys(other, [("writer-test", key)]) == [True]
+            assert await repo.open_group(other, [("writer-test", key)], []) == [(True, None)]
             (outcome,) = await apply_group(conn, [keyed(grant(uuid.uuid4().hex), key)])
         assert outcome.status == 409
         assert outcome.refusal is not None

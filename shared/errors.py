@@ -158,8 +158,9 @@ def problem_body(
     return problem.model_dump(mode="json", exclude_none=True)
 
 
-def stored_response(status: int, body: Any) -> Response:
-    """Send a stored response again: the same status and body (problems as problems)."""
+def json_response(status: int, body: Any) -> Response:
+    """A body that is ready for JSON, sent as it is (problems as problems): a stored response
+    sent again, or one built without a model round trip."""
     media = PROBLEM_JSON if status >= 400 else "application/json"
     return Response(orjson.dumps(body), status_code=status, media_type=media)
 

@@ -50,8 +50,6 @@ from services.ledger.schemas import (
     BATCH_ITEM,
     AdjustmentIn,
     BatchGrant,
-    BatchItemResult,
-    BatchOut,
     BatchRedemption,
     ExpirationRunOut,
     GrantIn,
@@ -158,13 +156,24 @@ def _accounts_of(op: WriteOp) -> list[dict[str, Any]]:
     if isinstance(body, GrantIn):
         if _expiry_problem(body.expires_at, utc_now()):
             return []  # refused when planned: nothing to create
-        customer = customer_account(body.account_id, body.unit)
+        unit = body.unit
         return [
-            {**_system_account(customer), "balance": 0},
-            _system_account(expense_account(body.program_id, body.unit)),
+            {
+                "id": customer_account(body.account_id, unit),
+                "kind": "customer",
+                "unit": unit,
+                "customer_account_id": body.account_id,
+                "balance": 0,
+            },
+            {
+                "id": expense_account(body.program_id, unit),
+                "kind": "expense",
+                "unit": unit,
+                "program_id": body.program_id,
+            },
         ]
     if isinstance(body, RedemptionIn):
-        return [_system_account(invoices_account(body.unit))]
+        return [{"id": invoices_account(body.unit), "kind": "invoices", "unit": body.unit}]
     if isinstance(body, AdjustmentIn):
         rows: list[dict[str, Any]] = [{"id": SYSTEM_CHAIN, "kind": "chain", "unit": "none"}]
         for line in body.postings:
@@ -176,7 +185,12 @@ def _accounts_of(op: WriteOp) -> list[dict[str, Any]]:
         return rows
     if isinstance(body, Expiry):
         return [
-            _system_account(breakage_account(program or "none", body.unit))
+            {
+                "id": breakage_account(program or "none", body.unit),
+                "kind": "breakage",
+                "unit": body.unit,
+                "program_id": program,
+            }
             for program in body.programs
         ]
     return []  # a reversal posts to accounts its original already used
@@ -662,13 +676,14 @@ class GroupWriter:
 
 async def run_batch(
     writer: GroupWriter, *, principal: str, instance: str, items: Sequence[Any]
-) -> BatchOut:
+) -> dict[str, Any]:
     """Up to 1,000 writes, each idempotent under its own key and atomic on its own.
 
     Valid items are applied as one group (one database transaction); items that are not
-    valid get their own 422 result; the answer has one result per item, in order.
+    valid get their own 422 result. The answer (``BatchOut``, ready for JSON) has one result
+    per item, in order.
     """
-    results: dict[int, BatchItemResult] = {}
+    results: dict[int, dict[str, Any]] = {}
     ops: list[tuple[int, WriteOp]] = []
     for index, raw in enumerate(items):
         try:
@@ -677,9 +692,11 @@ async def run_batch(
             failure = Unprocessable(
                 "The item is not valid.", errors=validation_field_errors(exc.errors())
             )
-            results[index] = BatchItemResult(
-                index=index, status=422, body=problem_body(failure, instance)
-            )
+            results[index] = {
+                "index": index,
+                "status": 422,
+                "body": problem_body(failure, instance),
+            }
             continue
         body: GrantIn | RedemptionIn | ReversalIn = (
             item.grant
@@ -694,8 +711,8 @@ async def run_batch(
     for (index, _), outcome in zip(ops, outcomes, strict=True):
         if isinstance(outcome, Exception):
             raise outcome
-        results[index] = BatchItemResult(index=index, status=outcome.status, body=outcome.body)
-    return BatchOut(results=[results[i] for i in range(len(items))])
+        results[index] = {"index": index, "status": outcome.status, "body": outcome.body}
+    return {"results": [results[i] for i in range(len(items))]}
 
 
 async def expire_due(

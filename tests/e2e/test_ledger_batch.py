@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from services.ledger.schemas import BatchOut, GrantOut
 from tests.e2e.test_accounts import new_id
 from tests.e2e.test_ledger import balance, later
 
@@ -54,8 +55,10 @@ async def test_batch_items_succeed_or_fail_on_their_own(ledger: httpx.AsyncClien
     ]
     response = await ledger.post("/v1/transactions/batch", json={"items": items})
     assert response.status_code == 200, response.text
+    assert BatchOut.model_validate(response.json())  # the documented shape
     results = response.json()["results"]
     assert [r["status"] for r in results] == [201, 201, 200, 422, 404, 201, 422, 422]
+    assert GrantOut.model_validate(results[0]["body"])
     assert results[2]["body"]["applied"] == 1_200
     assert results[5]["body"] == results[0]["body"]  # the same key and request, once
     assert results[6]["body"]["errors"][0]["parameter"] == "Idempotency-Key"

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from services.ledger.writer import GroupWriter, WriteOp
 from shared.auth import Principal, require
-from shared.errors import stored_response
+from shared.errors import json_response
 from shared.logging import current_request_id
 
 Writer = Annotated[Principal, Depends(require("ledger:write"))]
@@ -32,4 +32,4 @@ async def write(request: Request, principal: Principal, key: str, body: WriteOp.
     outcome = await writer.submit(op)
     if outcome.refusal is not None:
         raise outcome.refusal
-    return stored_response(outcome.status, outcome.body)
+    return json_response(outcome.status, outcome.body)

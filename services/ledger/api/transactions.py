@@ -23,7 +23,7 @@ from services.ledger.schemas import (
 )
 from shared.auth import Principal, require
 from shared.deps import Session
-from shared.errors import Conflict, NotFound, Unprocessable, responses
+from shared.errors import Conflict, NotFound, Unprocessable, json_response, responses
 from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
 from shared.validation import Text
 
@@ -90,16 +90,17 @@ async def reverse_transaction(
     return await write(request, principal, key, reversal)
 
 
-@router.post("/batch", responses=responses(Unprocessable))
-async def batch(body: BatchIn, request: Request, principal: Writer) -> BatchOut:
+@router.post("/batch", response_model=BatchOut, responses=responses(Unprocessable))
+async def batch(body: BatchIn, request: Request, principal: Writer) -> Response:
     """Up to 1,000 grants, redemptions and reversals, each under its own idempotency key,
     each atomic on its own, committed together; one result per item, in order."""
-    return await writer.run_batch(
+    result = await writer.run_batch(
         request.app.state.writer,
         principal=principal.name,
         instance=request.url.path,
         items=body.items,
     )
+    return json_response(200, result)
 
 
 @router.post(

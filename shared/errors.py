@@ -278,6 +278,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     @app.exception_handler(asyncpg.PostgresError)
     @app.exception_handler(asyncpg.ConnectionDoesNotExistError)
+    @app.exception_handler(ConnectionError)  # the database refused or dropped a connection
     async def _database_error(request: Request, exc: Exception) -> Response:
         # Input the service's own validation let through but PostgreSQL refuses (a value out
         # of range, an unstorable character) is the caller's to fix: a 422, never a 500.
@@ -297,7 +298,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 detail=f"A value in the request cannot be stored: {database_error_message(exc)}",
                 request=request,
             )
-        lost = isinstance(_driver_error(exc), asyncpg.ConnectionDoesNotExistError)
+        lost = isinstance(_driver_error(exc), asyncpg.ConnectionDoesNotExistError | ConnectionError)
         if lost or state in RETRYABLE_STATES or (state or "").startswith("08"):
             return problem_response(
                 503,

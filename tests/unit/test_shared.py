@@ -93,6 +93,7 @@ def test_changed_accounts_counts_only_account_change_messages() -> None:
         (asyncpg.exceptions.SerializationError("could not serialize"), 503),
         (asyncpg.exceptions.AdminShutdownError("terminating connection"), 503),
         (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"), 503),
+        (ConnectionRefusedError(111, "Connect call failed"), 503),
         (asyncpg.exceptions.UndefinedTableError("relation does not exist"), 500),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ async def service_resources(app: FastAPI) -> AsyncIterator[None]:
     settings = spec.settings
     name = settings.service_name
     configure_logging(name, level=settings.log_level, json=settings.log_json)
+    tune_garbage_collector()
     engine = create_engine(
         service_url(settings.database_url, name, settings.db_role_password.get_secret_value()),
         pool_size=settings.db_pool_size,
@@ -101,6 +103,21 @@ async def service_resources(app: FastAPI) -> AsyncIterator[None]:
         for client in clients.values():
             await client.aclose()
         await engine.dispose()
+
+
+def tune_garbage_collector() -> None:
+    """Keep the cyclic garbage collector off the request path's back.
+
+    What is alive at startup (frameworks, models, routes) lives for the whole process: frozen,
+    no collection walks it again. Requests allocate many short-lived objects: a larger first
+    generation means far fewer collections (it cost the ledger's batch path about a tenth of
+    its time).
+    """
+    gc.freeze()
+    gc.set_threshold(_GC_FIRST_GENERATION, 20, 20)
+
+
+_GC_FIRST_GENERATION = 50_000
 
 
 def parse_json(body: bytes) -> Any:

@@ -180,8 +180,16 @@ def _accounts_of(op: WriteOp) -> list[dict[str, Any]]:
             parts = parse_account(line.ledger_account_id)
             if parts is None or parts["unit"] != line.unit:
                 continue  # refused when planned
-            row = _system_account(line.ledger_account_id)
-            rows.append({**row, "balance": 0} if parts["kind"] == "customer" else row)
+            rows.append(
+                {
+                    "id": line.ledger_account_id,
+                    "kind": parts["kind"],
+                    "unit": line.unit,
+                    "customer_account_id": parts.get("customer"),
+                    "program_id": parts.get("program"),
+                    "balance": 0 if parts["kind"] == "customer" else None,
+                }
+            )
         return rows
     if isinstance(body, Expiry):
         return [
@@ -213,25 +221,15 @@ def _needs(op: WriteOp, originals: dict[uuid.UUID, repo.TxRow], needs: _Needs) -
             needs.lot_ids.update(lot_id for lot_id, _ in original.movements)
             needs.reversal_of.add(original.id)
     elif isinstance(body, AdjustmentIn):
-        needs.heads.add(SYSTEM_CHAIN)
-        for line in body.postings:
-            if line.ledger_account_id.startswith("customer:"):
-                needs.heads.add(line.ledger_account_id)
-                needs.fifo[line.ledger_account_id] += max(line.amount, 0)  # a debit takes
+        customers = [p for p in body.postings if p.ledger_account_id.startswith("customer:")]
+        for line in customers:
+            needs.heads.add(line.ledger_account_id)
+            needs.fifo[line.ledger_account_id] += max(line.amount, 0)  # a debit takes
+        if not customers:
+            needs.heads.add(SYSTEM_CHAIN)
     else:
         needs.heads.add(body.ledger_account_id)
         needs.due[body.ledger_account_id] = body.as_of
-
-
-def _system_account(ledger_account_id: str) -> dict[str, Any]:
-    parts = parse_account(ledger_account_id) or {}
-    return {
-        "id": ledger_account_id,
-        "kind": parts.get("kind", ledger_account_id.split(":", 1)[0]),
-        "unit": parts.get("unit", "none"),
-        "customer_account_id": parts.get("customer"),
-        "program_id": parts.get("program"),
-    }
 
 
 def _chain_of(original: repo.TxRow) -> str:

@@ -1,7 +1,8 @@
 """The ledger's SQL. Functions run on the caller's session or connection; none commits.
 
-Writes go through raw asyncpg on the session's connection, one data-modifying statement per
-transaction (the ORM's per-statement overhead was most of a write's cost); reads use the ORM.
+Writes go through raw asyncpg on the group writer's connections: a write group opens, locks,
+loads and writes with a handful of statements, whatever its size (the ORM's per-statement
+overhead was most of a write's cost); reads use the ORM.
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ async def lots_vs_movements(session: AsyncSession) -> Sequence[Any]:
     ).all()
 
 
-# --- the write path (asyncpg, on the session's connection) --------------------------------
+# --- the write path (asyncpg, on the group writer's own connection) ------------------------
 
 # asyncpg ships no type information; this names what the write path is given.
 Conn: TypeAlias = Any

@@ -29,7 +29,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest import cpu_seconds, postgres_processes
+from bench.ingest import cpu_seconds, deployed_env, postgres_processes
 from bench.loadgen import Connection
 from shared import embedded, migrate
 from shared.cli import create_key_at
@@ -256,12 +256,11 @@ async def main() -> None:
         ledger = ServiceProcess(
             "ledger",
             url,
-            env={
-                "TENURE_API_KEY_CACHE_SECONDS": "30",
-                "TENURE_DB_POOL_SIZE": "32",
-                "WEB_CONCURRENCY": os.environ.get("BENCH_WORKERS", "1"),
-                "TENURE_WRITE_GROUPS_IN_FLIGHT": os.environ.get("BENCH_GROUPS", "2"),
-            },
+            env=deployed_env(
+                TENURE_DB_POOL_SIZE="32",
+                WEB_CONCURRENCY=os.environ.get("BENCH_WORKERS", "1"),
+                TENURE_WRITE_GROUPS_IN_FLIGHT=os.environ.get("BENCH_GROUPS", "2"),
+            ),
         )
         await asyncio.to_thread(ledger.start)
         assert ledger.process is not None

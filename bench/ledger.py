@@ -7,6 +7,8 @@ into scratch tables (the floor). Prints transactions/s, latency and each ratio.
     make bench-ledger
     BENCH_OPS=4000 .venv/bin/python bench/ledger.py
     BENCH_ASYNC_COMMIT=1 ...   # the same with synchronous_commit off: is WAL flush the bound?
+    BENCH_WORKERS=2 ...        # two uvicorn worker processes (WEB_CONCURRENCY)
+    BENCH_GROUPS=1 ...         # write groups in flight per process (default 2)
 """
 
 from __future__ import annotations

@@ -304,7 +304,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 503,
                 "Service Unavailable",
                 type_slug="retry",
-                detail="The request changed nothing and may simply be retried.",
+                detail="The database could not finish the request; send it again (a repeat"
+                " with the same Idempotency-Key or event ids is safe).",
                 request=request,
                 headers={"Retry-After": "1"},
             )

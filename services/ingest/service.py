@@ -28,6 +28,7 @@ from services.ingest.domain.events import (
     Event,
     InvalidEvent,
     Rejection,
+    alias_calls,
     as_aliased,
     check_storable,
     native_event,
@@ -181,11 +182,7 @@ async def accept_events(
             valid.append((index, raw, outcome))
 
     # An id that was aliased (in this batch, or before) sends as the user it was aliased to.
-    batch_aliases = {
-        e.previous_id: e.user_id
-        for _, _, e in valid
-        if e.type == "alias" and e.previous_id and e.user_id
-    }
+    batch_aliases = alias_calls(e for _, _, e in valid)
     senders = {e.user_id or e.anonymous_id or "" for _, _, e in valid if e.type != "alias"}
     stored_aliases = await repo.aliases_of(session, senders - {""} - set(batch_aliases))
     aliases = {**stored_aliases, **batch_aliases}
@@ -263,11 +260,7 @@ async def _apply_side_effects(session: AsyncSession, new_events: Sequence[Event]
         elif e.type == "group" and e.user_id and e.group_id:
             await repo.merge_user_traits(session, e.user_id, {}, e.group_id)
             links[e.user_id] = e.group_id
-    aliases = {
-        e.previous_id: e.user_id
-        for e in new_events
-        if e.type == "alias" and e.previous_id and e.user_id
-    }
+    aliases = alias_calls(new_events)
     if aliases:
         await repo.record_aliases(session, aliases)
         await repo.adopt_unattributed(session, aliases)

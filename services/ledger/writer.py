@@ -337,7 +337,7 @@ def _reverse(
     if original is None:
         raise NotFound(f"No transaction {body.transaction_id}.")
     lines = [PostingLine(*p) for p in original.postings]
-    customer = _chain_of(original) != SYSTEM_CHAIN
+    chain = _chain_of(original)
     try:
         check_reversible(original.kind, original.id in book.reversed_ids)
         # A grant (or an adjustment that credited a customer) created a lot: what is left of
@@ -349,12 +349,16 @@ def _reverse(
             movements = [Allocation(created.id, -amount)]
         else:
             movements = [Allocation(lot_id, -m) for lot_id, m in original.movements]
-            amount = total(movements) if customer else sum(p.amount for p in lines if p.amount > 0)
+            amount = (
+                total(movements)
+                if chain != SYSTEM_CHAIN
+                else sum(p.amount for p in lines if p.amount > 0)
+            )
             reversal = opposite(lines)
     except NotReversible as exc:
         raise Conflict(f"Transaction {body.transaction_id} cannot be reversed: {exc}.") from exc
     entry = book.post(
-        head_id=_chain_of(original),
+        head_id=chain,
         kind="reversal",
         at=book.now,
         idempotency_key=key,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -216,6 +216,15 @@ def segment_event(
         group_id=group_id,
         previous_id=previous_id,
     )
+
+
+def alias_calls(events: Iterable[Event]) -> dict[str, str]:
+    """The Segment ``alias`` calls among events: previous id -> the user it now is."""
+    return {
+        e.previous_id: e.user_id
+        for e in events
+        if e.type == "alias" and e.previous_id and e.user_id
+    }
 
 
 def as_aliased(event: Event, aliases: Mapping[str, str]) -> Event:

@@ -111,6 +111,52 @@ class Unprocessable(TenureError):
     type_slug = "validation"
 
 
+class TooManyRequests(TenureError):
+    status_code = 429
+    title = "Too Many Requests"
+    type_slug = "rate-limited"
+
+
+# Problem types that name their cause, so a client can act on ``type`` without parsing prose.
+# Each keeps its status class's code; OpenAPI ``responses`` lists the causes of each code.
+
+
+class KeyInFlight(Conflict):
+    """A request with this Idempotency-Key is still being processed: retry after a moment."""
+
+    type_slug = "key-in-flight"
+
+
+class KeyReused(Unprocessable):
+    """This Idempotency-Key was first used with a different request."""
+
+    type_slug = "key-reused"
+
+
+class InsufficientCredit(Conflict):
+    """The credit available does not cover what the request must take."""
+
+    type_slug = "insufficient-credit"
+
+
+class NotReversible(Conflict):
+    """The transaction cannot be reversed (already reversed, a reversal, or nothing left)."""
+
+    type_slug = "not-reversible"
+
+
+class UnknownAccount(Unprocessable):
+    """The request refers to an account that does not exist."""
+
+    type_slug = "unknown-account"
+
+
+class Duplicate(Conflict):
+    """Another resource already holds a value that must be unique."""
+
+    type_slug = "duplicate"
+
+
 def problem_response(
     status: int,
     title: str,
@@ -123,7 +169,7 @@ def problem_response(
 ) -> Response:
     """Render a problem details response."""
     problem = Problem(
-        type=f"https://tenure.dev/problems/{type_slug}" if type_slug else "about:blank",
+        type=problem_type(type_slug) if type_slug else "about:blank",
         title=title,
         status=status,
         detail=detail,
@@ -147,7 +193,7 @@ def problem_body(
     ``request_id`` defaults to the current request's.
     """
     problem = Problem(
-        type=f"https://tenure.dev/problems/{exc.type_slug}",
+        type=problem_type(exc.type_slug),
         title=exc.title,
         status=exc.status_code,
         detail=exc.detail,
@@ -165,17 +211,32 @@ def json_response(status: int, body: Any) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=media)
 
 
+def problem_type(slug: str) -> str:
+    """The ``type`` URI of a problem named by ``slug``."""
+    return f"https://tenure.dev/problems/{slug}"
+
+
 def responses(*errors: type[TenureError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` declaring the problem responses an endpoint can give."""
-    declared: dict[int | str, dict[str, Any]] = {}
-    error: type[TenureError]
-    for error in (Unauthorized, Forbidden, *errors):
-        declared[error.status_code] = {
+    """OpenAPI ``responses`` declaring the problem responses an endpoint can give.
+
+    Several causes may share a status code: the description lists each cause's problem type.
+    """
+    by_status: dict[int, list[type[TenureError]]] = {}
+    declared: tuple[type[TenureError], ...] = (Unauthorized, Forbidden, *errors)
+    for error in declared:
+        causes = by_status.setdefault(error.status_code, [])
+        if error not in causes:
+            causes.append(error)
+    return {
+        status: {
             "model": Problem,
-            "description": error.title,
+            "description": causes[0].title
+            + ": "
+            + ", ".join(f"`{problem_type(c.type_slug)}`" for c in causes),
             "content": {PROBLEM_JSON: {}},
         }
-    return declared
+        for status, causes in by_status.items()
+    }
 
 
 def _location_to_field(loc: Sequence[int | str]) -> FieldError | None:

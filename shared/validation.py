@@ -13,26 +13,56 @@ INT64_MAX = 9_223_372_036_854_775_807
 ID_PATTERN = r"^[^\s/\x00-\x1f\x7f]([^/\x00-\x1f\x7f]*[^\s/\x00-\x1f\x7f])?$"
 
 
-def has_nul(value: Any) -> bool:
-    """Whether a string, or any key or string inside lists and objects, holds a NUL."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_nul(v) for v in value)
-    return False
+# Deeper JSON than any integration sends; it also keeps every walk of a document shallow.
+MAX_JSON_DEPTH = 64
 
 
-def _no_nul(value: Any) -> Any:
-    if has_nul(value):
-        raise ValueError("must not contain NUL characters (\\u0000)")
+def unstorable(value: Any) -> str | None:
+    """Why PostgreSQL (text, jsonb) or the JSON encoder cannot keep ``value``, or None.
+
+    Strings, and every key and string inside lists and objects, may hold no NUL character and
+    no lone UTF-16 surrogate; documents may nest at most ``MAX_JSON_DEPTH`` levels. The walk is
+    iterative, so a deeply nested document is refused rather than overflowing the stack.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            problem = _string_problem(item)
+            if problem:
+                return problem
+        elif isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                return f"must not be nested deeper than {MAX_JSON_DEPTH} levels"
+            if isinstance(item, dict):
+                stack.extend((k, depth) for k in item)
+                stack.extend((v, depth + 1) for v in item.values())
+            else:
+                stack.extend((v, depth + 1) for v in item)
+    return None
+
+
+def _string_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "must not contain NUL characters (\\u0000)"
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return "must not contain lone UTF-16 surrogates"
+    return None
+
+
+def _storable(value: Any) -> Any:
+    problem = unstorable(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
-# A string PostgreSQL can store (text refuses NUL characters).
-Text = Annotated[str, AfterValidator(_no_nul)]
-# A JSON object PostgreSQL can store as jsonb (which refuses \u0000).
-JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul)]
+# A string PostgreSQL can store (text refuses NUL characters and invalid UTF-8).
+Text = Annotated[str, AfterValidator(_storable)]
+# A JSON object PostgreSQL can store as jsonb (which refuses \u0000), of bounded depth.
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable)]
 PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
 PathSerial = Annotated[int, Path(ge=1, le=INT64_MAX)]

@@ -72,7 +72,7 @@ from shared.auth import hash_key
 from shared.errors import BadRequest, Conflict, FieldError, NotFound, Unprocessable
 from shared.outbox import enqueue
 from shared.service import parse_json
-from shared.validation import has_nul
+from shared.validation import unstorable
 
 ACCOUNTS_CHANGED = "accounts.changed"
 
@@ -367,7 +367,7 @@ async def replay_one(
 
 def storable(raw: Any) -> Any:
     """A refused event as it can be kept: NUL characters become U+FFFD."""
-    if not has_nul(raw):
+    if unstorable(raw) is None:
         return raw
     return orjson.loads(orjson.dumps(raw).replace(b"\\u0000", b"\\ufffd"))
 

@@ -21,6 +21,7 @@ from shared.errors import (
 )
 from shared.outbox import backoff_seconds
 from shared.pagination import decode_cursor, encode_cursor
+from shared.validation import unstorable
 
 
 def test_validation_errors_become_json_pointers() -> None:
@@ -115,3 +116,29 @@ async def test_database_errors_become_problems_the_caller_can_act_on(
     assert "relation" not in response.text  # the database's internals stay inside
     if status == 503:
         assert response.headers["retry-after"] == "1"
+
+
+def nested(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("a\x00b", "NUL"),
+        ({"k": ["ok", {"deep": "x\ud800"}]}, "surrogates"),
+        ({"k\udfff": 1}, "surrogates"),
+        (nested(500), "nested deeper"),
+    ],
+)
+def test_unstorable_values_are_named_not_crashed_on(value: object, reason: str) -> None:
+    problem = unstorable(value)
+    assert problem is not None
+    assert reason in problem
+
+
+def test_storable_values_pass() -> None:
+    assert unstorable({"emoji": "😀", "nested": [[[{"a": 1}]]], "n": None}) is None

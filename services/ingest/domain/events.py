@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.validation import has_nul
+from shared.validation import unstorable
 
 MAX_ID_LENGTH = 200
 MAX_NAME_LENGTH = 200
@@ -109,8 +109,9 @@ def check_storable(raw: Any) -> None:
     """
     if isinstance(raw, dict):
         for key, value in raw.items():
-            if has_nul(key) or has_nul(value):
-                raise InvalidEvent(str(key).replace("\x00", ""), NUL_REASON)
+            problem = unstorable(key) or unstorable(value)
+            if problem:
+                raise InvalidEvent(str(key).replace("\x00", ""), problem)
 
 
 def _check_not_future(ts: datetime, now: datetime, field_name: str) -> None:

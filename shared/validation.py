@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator
+from pydantic import AfterValidator, AwareDatetime
 
 INT32_MAX = 2_147_483_647
 INT64_MAX = 9_223_372_036_854_775_807
@@ -66,3 +67,15 @@ Text = Annotated[str, AfterValidator(_storable)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_storable)]
 PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
 PathSerial = Annotated[int, Path(ge=1, le=INT64_MAX)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the range of representable times") from None
+
+
+# An instant: a time with a UTC offset (a naive time is refused, as it names no instant),
+# normalised to UTC; times whose UTC form falls outside years 1 to 9999 are refused.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from services.scoring.domain.changes import changed_accounts
 from shared.auth import Principal, generate_key, hash_key, validate_scopes
@@ -21,7 +22,7 @@ from shared.errors import (
 )
 from shared.outbox import backoff_seconds
 from shared.pagination import decode_cursor, encode_cursor
-from shared.validation import unstorable
+from shared.validation import Instant, unstorable
 
 
 def test_validation_errors_become_json_pointers() -> None:
@@ -142,3 +143,16 @@ def test_unstorable_values_are_named_not_crashed_on(value: object, reason: str) 
 
 def test_storable_values_pass() -> None:
     assert unstorable({"emoji": "😀", "nested": [[[{"a": 1}]]], "n": None}) is None
+
+
+@pytest.mark.parametrize(
+    "raw", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "2026-11-20T10:00:00"]
+)
+def test_instants_refuse_naive_and_unrepresentable_times(raw: str) -> None:
+    with pytest.raises(ValidationError):
+        TypeAdapter(Instant).validate_python(raw)
+
+
+def test_instants_are_normalised_to_utc() -> None:
+    instant = TypeAdapter(Instant).validate_python("2026-11-20T10:00:00+02:00")
+    assert instant.isoformat() == "2026-11-20T08:00:00+00:00"

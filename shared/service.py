@@ -90,7 +90,7 @@ async def service_resources(app: FastAPI) -> AsyncIterator[None]:
             clients=clients,
             poll_seconds=settings.outbox_poll_seconds,
             batch_size=settings.outbox_batch_size,
-            max_attempts=settings.outbox_max_attempts,
+            backoff_base=settings.outbox_backoff_base_seconds,
             backoff_cap=settings.outbox_max_backoff_seconds,
         )
         dispatcher.start()

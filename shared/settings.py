@@ -41,7 +41,9 @@ class ServiceSettings(BaseSettings):
 
     outbox_poll_seconds: float = 0.5
     outbox_batch_size: int = 200
-    outbox_max_attempts: int = 12
+    # A failing destination is retried for as long as it takes, the wait doubling from the
+    # base up to the cap; only a message the receiver refuses is parked.
+    outbox_backoff_base_seconds: float = 0.5
     outbox_max_backoff_seconds: float = 60.0
     # How long an accepted API key stays cached before it is checked again (revocation delay).
     api_key_cache_seconds: float = 5.0

@@ -27,7 +27,7 @@ from shared.auth import (
 )
 from shared.db import standalone_unit_of_work
 from shared.errors import TenureError
-from shared.settings import DEFAULT_PORTS, SERVICE_NAMES
+from shared.settings import DEFAULT_PORTS, SERVICE_NAMES, PlatformSettings
 from shared.supervisor import Child, GaveUp, Supervisor
 
 app = typer.Typer(help="Tenure: run the platform and administer it.", no_args_is_help=True)
@@ -89,14 +89,19 @@ def service_ports(base_port: int) -> dict[str, int]:
 
 
 def service_environment(
-    url: str, keys: dict[str, str], host: str, ports: dict[str, int] | None = None
+    url: str,
+    keys: dict[str, str],
+    host: str,
+    ports: dict[str, int],
+    passwords: dict[str, str],
 ) -> dict[str, dict[str, str]]:
-    """Each service process's environment: the database, its key, the others' URLs."""
-    ports = ports or DEFAULT_PORTS
+    """Each service process's environment: the database and its role's own password, its
+    key, the others' URLs."""
     urls = {f"TENURE_{s.upper()}_URL": f"http://{host}:{ports[s]}" for s in SERVICE_NAMES}
     return {
         s: {
             "TENURE_DATABASE_URL": url,
+            "TENURE_DB_ROLE_PASSWORD": passwords[s],
             "TENURE_SERVICE_API_KEY": keys[s],
             "TENURE_PORT": str(ports[s]),
             **urls,
@@ -136,13 +141,14 @@ def up(
     within 60 s stops the platform. Ctrl-C stops everything.
     """
     url = database_url()
-    asyncio.run(migrate.upgrade(url, role_password=os.environ.get("TENURE_DB_ROLE_PASSWORD", "")))
+    passwords = PlatformSettings().role_passwords()
+    asyncio.run(migrate.upgrade(url, role_passwords=passwords))
     admin_key = asyncio.run(ensure_admin_key(url))
     if admin_key:
         console.print(f"[bold green]Admin API key (shown once, keep it):[/] {admin_key}")
     keys = asyncio.run(issue_service_keys(url))
     ports = service_ports(base_port)
-    envs = service_environment(url, keys, host, ports)
+    envs = service_environment(url, keys, host, ports, passwords)
     children = [
         Child(s, uvicorn_command(s, host, ports[s]), {**os.environ, **envs[s]})
         for s in SERVICE_NAMES
@@ -164,11 +170,11 @@ def up(
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
-    """Create the service roles and migrate every schema."""
+    """Create the service roles (each with its TENURE_<SERVICE>_DB_PASSWORD) and migrate."""
     asyncio.run(
         migrate.upgrade(
             database_url(),
-            role_password=os.environ.get("TENURE_DB_ROLE_PASSWORD", ""),
+            role_passwords=PlatformSettings().role_passwords(),
             revision=revision,
         )
     )

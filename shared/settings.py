@@ -22,7 +22,8 @@ class ServiceSettings(BaseSettings):
     database_url: str = Field(
         validation_alias=AliasChoices("TENURE_DATABASE_URL", "DATABASE_URL"),
     )
-    # Password of the per-service database roles (empty under trust authentication).
+    # Password of this service's own database role (empty under trust authentication); the
+    # migration sets it from PlatformSettings' password for the role.
     db_role_password: SecretStr = SecretStr("")
     db_pool_size: int = 10
     db_max_overflow: int = 10
@@ -61,3 +62,25 @@ class ServiceSettings(BaseSettings):
             "ledger": self.ledger_url,
         }
         return urls[service].rstrip("/")
+
+
+class PlatformSettings(BaseSettings):
+    """What the operator's commands (``tenure db upgrade``, ``tenure up``) read: each service
+    role's own database password. Empty: the role keeps the password it has (none under trust
+    authentication)."""
+
+    model_config = SettingsConfigDict(env_prefix="TENURE_", extra="ignore")
+
+    ingest_db_password: SecretStr = SecretStr("")
+    scoring_db_password: SecretStr = SecretStr("")
+    offers_db_password: SecretStr = SecretStr("")
+    ledger_db_password: SecretStr = SecretStr("")
+
+    def role_passwords(self) -> dict[str, str]:
+        """Each service's role password, by service name."""
+        return {
+            "ingest": self.ingest_db_password.get_secret_value(),
+            "scoring": self.scoring_db_password.get_secret_value(),
+            "offers": self.offers_db_password.get_secret_value(),
+            "ledger": self.ledger_db_password.get_secret_value(),
+        }

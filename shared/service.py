@@ -32,9 +32,14 @@ class ServiceSpec:
     title: str
     description: str
     routers: Sequence[APIRouter]
+    # The outbox this service writes messages to, delivered by a dispatcher to its
+    # destinations; None for a service that sends nothing (no dispatcher polls for nothing).
     outbox_model: type[OutboxMixin] | None = None
-    # Services this one sends outbox messages to.
     destinations: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if (self.outbox_model is None) != (not self.destinations):
+            raise ValueError("an outbox and the destinations it delivers to go together")
 
 
 def build_app(spec: ServiceSpec, lifespan: object) -> FastAPI:

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, insert, select
 
 from services.ingest.models import Outbox as IngestOutbox
@@ -160,3 +161,23 @@ async def test_parked_messages_are_retried_in_bulk_by_filter(
     assert [p["payload"] for p in parked["items"] if marker in p["last_error"]] == [
         {"account_ids": [accounts[2]]}
     ]
+
+
+async def test_ingest_runs_the_outbox_it_writes(platform: Platform) -> None:
+    async with platform.client("ingest") as client:
+        assert (await client.get("/v1/outbox")).status_code == 200
+        deadline = time.monotonic() + 30
+        while 'tenure_outbox_backlog{service="ingest"' not in (await client.get("/metrics")).text:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("service", ["scoring", "offers", "ledger"])
+async def test_a_service_that_sends_nothing_runs_no_outbox(
+    platform: Platform, service: str
+) -> None:
+    async with platform.client(service) as client:
+        assert (await client.get("/v1/outbox")).status_code == 404
+        metrics = (await client.get("/metrics")).text
+    assert "tenure_outbox_backlog" in metrics  # the metric is declared, and has no samples
+    assert f'tenure_outbox_backlog{{service="{service}"' not in metrics

@@ -117,7 +117,10 @@ async def grant_privileges(conn: AsyncConnection, component: str) -> None:
             await conn.execute(text(f"GRANT USAGE ON SCHEMA auth TO {role}"))
             # Start from nothing: earlier versions granted INSERT and UPDATE here.
             await conn.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA auth FROM {role}"))
-            await conn.execute(text(f"GRANT SELECT ON auth.api_keys TO {role}"))
+            # Keys to check them, the version so that /readyz can tell the store is current.
+            await conn.execute(
+                text(f"GRANT SELECT ON auth.api_keys, auth.{VERSION_TABLE} TO {role}")
+            )
             for function in KEY_STORE_FUNCTIONS:  # absent below auth_0002
                 if await conn.scalar(text("SELECT to_regprocedure(:f)"), {"f": function}):
                     await conn.execute(text(f"GRANT EXECUTE ON FUNCTION {function} TO {role}"))

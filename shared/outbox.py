@@ -200,6 +200,8 @@ async def record_new(
 
 def backoff_seconds(attempts: int, *, base: float, cap: float) -> float:
     """Exponential backoff with full jitter after ``attempts`` failures."""
+    # Bounded: an outage may run to any number of attempts, and 2**n past about 1,000 is no
+    # longer a float; the cap is reached long before 64 doublings.
     ceiling = min(cap, base * (2 ** max(min(attempts, 64) - 1, 0)))
     return float(random.uniform(ceiling / 2, ceiling))
 

@@ -204,7 +204,7 @@ async def test_the_ledger_role_may_update_the_derived_columns_its_writes_set(
         await engine.dispose()
 
 
-def _password_matches(stored: str | None, role: str, password: str) -> bool:
+def password_matches(stored: str | None, role: str, password: str) -> bool:
     """Whether ``password`` is the one PostgreSQL stored (SCRAM-SHA-256 or md5) for ``role``."""
     if stored is None:
         return False
@@ -241,9 +241,9 @@ async def test_each_role_gets_its_own_password_and_an_empty_one_changes_nothing(
         await engine.dispose()
     for service in SERVICE_NAMES:
         role = role_name(service)
-        assert _password_matches(stored[role], role, passwords[service])
+        assert password_matches(stored[role], role, passwords[service])
         others = [p for s, p in passwords.items() if s != service]
-        assert not any(_password_matches(stored[role], role, p) for p in others)
+        assert not any(password_matches(stored[role], role, p) for p in others)
     assert kept == stored
 
 

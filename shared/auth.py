@@ -1,9 +1,10 @@
 """API keys: ``tnr_`` keys with a named principal and scopes, stored only as a hash.
 
 Keys live in the ``auth`` schema, the platform's identity store: every service role may read
-it, so one key works on every service within its scopes, and may mark a key as used through
-``auth.stamp_key_use`` (a function that sets only ``last_used_at``); no service role may
-create, change or revoke a key.
+it, so one key works on every service within its scopes. No service role may write it: a
+key's last use is stamped through ``auth.stamp_key_use`` (which sets only ``last_used_at``),
+and the admin API creates and revokes keys through ``auth.create_key``/``auth.revoke_key``,
+which act only for the plaintext of a live admin key (migration ``auth_0002``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """API keys: ``tnr_`` keys with a named principal and scopes, stored only as a hash.
 
 Keys live in the ``auth`` schema, the platform's identity store: every service role may read
-it and stamp ``last_used_at``, so one key works on every service within its scopes.
+it, so one key works on every service within its scopes. No service role may write it: a
+key's last use is stamped through ``auth.stamp_key_use`` (which sets only ``last_used_at``),
+and the admin API creates and revokes keys through ``auth.create_key``/``auth.revoke_key``,
+which act only for the plaintext of a live admin key (migration ``auth_0002``).
 """
 
 from __future__ import annotations
@@ -13,16 +16,17 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from fastapi import Request
-from sqlalchemy import DateTime, String, func, select, update
+from sqlalchemy import DateTime, String, TextClause, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import schema_metadata
-from shared.errors import Forbidden, Unauthorized, Unprocessable
+from shared.errors import Forbidden, Unauthorized, Unprocessable, database_error_state
 
 KEY_PREFIX = "tnr_"
 SCOPES = (
@@ -45,7 +49,7 @@ SERVICE_SCOPES = {
     "offers": ("scores:read", "ledger:write", "ledger:read"),
     "ledger": ("offers:write",),
 }
-_LAST_USED_RESOLUTION = timedelta(minutes=1)
+_INSUFFICIENT_PRIVILEGE = "42501"
 
 
 class AuthBase(DeclarativeBase):
@@ -103,20 +107,45 @@ def validate_scopes(scopes: list[str]) -> list[str]:
 
 
 async def create_key(
-    session: AsyncSession, principal: str, scopes: list[str]
+    session: AsyncSession, principal: str, scopes: list[str], *, admin_key: str | None = None
 ) -> tuple[ApiKey, str]:
-    """Store a new key and return it with its plaintext (shown once, never stored)."""
+    """Store a new key and return it with its plaintext (shown once, never stored).
+
+    A service's session may not write keys: it passes ``admin_key``, the caller's plaintext
+    admin key, and the database creates the key only for a live admin key. The operator's
+    administrative connection (``tenure keys create``) passes none.
+    """
     raw = generate_key()
-    key = ApiKey(
-        id=uuid.uuid4(),
-        key_hash=hash_key(raw),
-        display_prefix=raw[:12],
-        principal=principal,
-        scopes=validate_scopes(scopes),
-    )
-    session.add(key)
-    await session.flush()
-    return key, raw
+    values = {
+        "id": uuid.uuid4(),
+        "key_hash": hash_key(raw),
+        "display_prefix": raw[:12],
+        "principal": principal,
+        "scopes": validate_scopes(scopes),
+    }
+    if admin_key is None:
+        key = ApiKey(**values)
+        session.add(key)
+        await session.flush()
+        return key, raw
+    call = text(
+        "SELECT * FROM auth.create_key(:admin_key, :id, :key_hash, :display_prefix,"
+        " :principal, :scopes)"
+    ).bindparams(admin_key=admin_key, **values)
+    created = await _as_admin(session, call)
+    assert created is not None  # an INSERT returns its row
+    return created, raw
+
+
+async def _as_admin(session: AsyncSession, call: TextClause) -> ApiKey | None:
+    """The key a key-store function returned; Forbidden when it refused the admin key."""
+    try:
+        return (await session.scalars(select(ApiKey).from_statement(call))).first()
+    except DBAPIError as exc:
+        if database_error_state(exc) == _INSUFFICIENT_PRIVILEGE:
+            # Checked by ``require("admin")`` first: only a key revoked since then gets here.
+            raise Forbidden("Only a live admin key may create or revoke keys.") from exc
+        raise
 
 
 async def revoke_principal_keys(session: AsyncSession, principal: str) -> None:
@@ -138,8 +167,18 @@ async def list_keys(
     return (await session.scalars(query)).all()
 
 
-async def revoke_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey | None:
-    """Revoke a key (revoking twice keeps the first time); None if there is no such key."""
+async def revoke_key(
+    session: AsyncSession, key_id: uuid.UUID, *, admin_key: str | None = None
+) -> ApiKey | None:
+    """Revoke a key (revoking twice keeps the first time); None if there is no such key.
+
+    ``admin_key`` as for :func:`create_key`.
+    """
+    if admin_key is not None:
+        call = text("SELECT * FROM auth.revoke_key(:admin_key, :key_id)").bindparams(
+            admin_key=admin_key, key_id=key_id
+        )
+        return await _as_admin(session, call)
     return await session.scalar(
         update(ApiKey)
         .where(ApiKey.id == key_id)
@@ -171,15 +210,8 @@ class KeyVerifier:
                 raise Unauthorized("The API key is not known.")
             if row.revoked_at is not None:
                 raise Unauthorized("The API key has been revoked.")
-            await session.execute(
-                update(ApiKey)
-                .where(
-                    ApiKey.id == row.id,
-                    (ApiKey.last_used_at.is_(None))
-                    | (ApiKey.last_used_at < func.now() - _LAST_USED_RESOLUTION),
-                )
-                .values(last_used_at=func.now())
-            )
+            # At most once a minute per key (the function decides): not a write per request.
+            await session.execute(select(func.auth.stamp_key_use(row.id)))
             principal = Principal(row.id, row.principal, frozenset(row.scopes))
         self._cache[digest] = (now + self._cache_seconds, principal)
         return principal

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +27,8 @@ from shared.auth import (
 )
 from shared.db import standalone_unit_of_work
 from shared.errors import TenureError
-from shared.settings import DEFAULT_PORTS, SERVICE_NAMES
+from shared.settings import DEFAULT_PORTS, SERVICE_NAMES, PlatformSettings
+from shared.supervisor import Child, GaveUp, Supervisor
 
 app = typer.Typer(help="Tenure: run the platform and administer it.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
@@ -83,14 +82,28 @@ async def issue_service_keys(url: str) -> dict[str, str]:
     return keys
 
 
-def service_environment(url: str, keys: dict[str, str], host: str) -> dict[str, dict[str, str]]:
-    """Each service process's environment: the database, its key, the others' URLs."""
-    urls = {f"TENURE_{s.upper()}_URL": f"http://{host}:{DEFAULT_PORTS[s]}" for s in SERVICE_NAMES}
+def service_ports(base_port: int) -> dict[str, int]:
+    """Each service's port: the well-known ones, or consecutive ports from ``base_port``."""
+    first = min(DEFAULT_PORTS.values())
+    return {s: base_port + DEFAULT_PORTS[s] - first for s in SERVICE_NAMES}
+
+
+def service_environment(
+    url: str,
+    keys: dict[str, str],
+    host: str,
+    ports: dict[str, int],
+    passwords: dict[str, str],
+) -> dict[str, dict[str, str]]:
+    """Each service process's environment: the database and its role's own password, its
+    key, the others' URLs."""
+    urls = {f"TENURE_{s.upper()}_URL": f"http://{host}:{ports[s]}" for s in SERVICE_NAMES}
     return {
         s: {
             "TENURE_DATABASE_URL": url,
+            "TENURE_DB_ROLE_PASSWORD": passwords[s],
             "TENURE_SERVICE_API_KEY": keys[s],
-            "TENURE_PORT": str(DEFAULT_PORTS[s]),
+            "TENURE_PORT": str(ports[s]),
             **urls,
         }
         for s in SERVICE_NAMES
@@ -118,52 +131,50 @@ def uvicorn_command(service: str, host: str, port: int) -> list[str]:
 @app.command()
 def up(
     host: Annotated[str, typer.Option(help="Address the services listen on")] = "127.0.0.1",
+    base_port: Annotated[
+        int, typer.Option(help="Port of ingest; scoring, offers and ledger take the next three")
+    ] = DEFAULT_PORTS["ingest"],
 ) -> None:
-    """Start PostgreSQL (embedded unless DATABASE_URL is set), migrate, start all four services."""
+    """Start PostgreSQL (embedded unless DATABASE_URL is set), migrate, start all four services.
+
+    A service that dies is restarted (after 0.5 s, doubling to 10 s); one that crashes 5 times
+    within 60 s stops the platform. Ctrl-C stops everything.
+    """
     url = database_url()
-    asyncio.run(migrate.upgrade(url, role_password=os.environ.get("TENURE_DB_ROLE_PASSWORD", "")))
+    passwords = PlatformSettings().role_passwords()
+    asyncio.run(migrate.upgrade(url, role_passwords=passwords))
     admin_key = asyncio.run(ensure_admin_key(url))
     if admin_key:
         console.print(f"[bold green]Admin API key (shown once, keep it):[/] {admin_key}")
     keys = asyncio.run(issue_service_keys(url))
-    envs = service_environment(url, keys, host)
-    processes: dict[str, subprocess.Popen[bytes]] = {}
+    ports = service_ports(base_port)
+    envs = service_environment(url, keys, host, ports, passwords)
+    children = [
+        Child(s, uvicorn_command(s, host, ports[s]), {**os.environ, **envs[s]})
+        for s in SERVICE_NAMES
+    ]
+    supervisor = Supervisor(children, log=console.print)
 
     def stop(*_: Any) -> None:
-        raise KeyboardInterrupt
+        supervisor.stop()
 
     signal.signal(signal.SIGTERM, stop)
+    for service in SERVICE_NAMES:
+        console.print(f"{service} on http://{host}:{ports[service]}")
     try:
-        for service in SERVICE_NAMES:
-            env = {**os.environ, **envs[service]}
-            cmd = uvicorn_command(service, host, DEFAULT_PORTS[service])
-            processes[service] = subprocess.Popen(cmd, env=env)  # noqa: S603
-            console.print(f"{service} on http://{host}:{DEFAULT_PORTS[service]}")
-        while all(p.poll() is None for p in processes.values()):
-            time.sleep(0.5)
-        failed = [s for s, p in processes.items() if p.poll() is not None]
-        console.print(f"[red]stopped unexpectedly:[/] {', '.join(failed)}")
-        raise typer.Exit(1)
-    except KeyboardInterrupt:
-        console.print("stopping...")
-    finally:
-        for p in processes.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in processes.values():
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        supervisor.run()
+    except GaveUp as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
-    """Create the service roles and migrate every schema."""
+    """Create the service roles (each with its TENURE_<SERVICE>_DB_PASSWORD) and migrate."""
     asyncio.run(
         migrate.upgrade(
             database_url(),
-            role_password=os.environ.get("TENURE_DB_ROLE_PASSWORD", ""),
+            role_passwords=PlatformSettings().role_passwords(),
             revision=revision,
         )
     )

@@ -2,12 +2,14 @@
 
 Components migrate in order: ``auth`` (the shared API-key store) first, then each service.
 Migrations run as the administrative user of ``DATABASE_URL``; services connect as their
-own roles, whose privileges are granted here and reach only their own schema (plus read
-access to API keys).
+own roles, whose privileges are granted here and reach only their own schema (plus reading
+API keys and stamping their last use), each with its own password.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +28,39 @@ VERSION_TABLE = "alembic_version"
 # Advisory lock held while migrating, so concurrent migrators queue instead of colliding.
 MIGRATION_LOCK_ID = 7_466_657_475
 
-# Beyond SELECT and INSERT on every table of its own schema, what each role may change.
-# The ledger's transactions, postings and lot movements are append-only: its role may not
-# UPDATE or DELETE them; only derived state and bookkeeping tables are mutable.
-MUTABLE_TABLES: dict[str, tuple[str, ...] | None] = {
-    "ingest": None,  # None: every table
+
+@dataclass(frozen=True)
+class Mutable:
+    """What a role may change in one table beyond SELECT and INSERT."""
+
+    # The columns it may UPDATE; None: every column.
+    update: tuple[str, ...] | None = None
+    delete: bool = True
+
+
+# Beyond SELECT and INSERT on every table of its own schema, what each role may change
+# (None: every table, fully). The ledger's transactions, postings and lot movements are
+# append-only; of its derived state only what its writes set is updatable: a lot's remainder
+# (never its amount, expiry or program) and an account's balance and chain head (never its
+# kind, unit or owner). The audit recomputes all of them.
+MUTABLE_TABLES: dict[str, dict[str, Mutable] | None] = {
+    "ingest": None,
     "scoring": None,
     "offers": None,
-    "ledger": ("ledger_accounts", "lots", "idempotency_keys", "outbox", "inbox"),
+    "ledger": {
+        "ledger_accounts": Mutable(update=("balance", "chain_seq", "chain_hash"), delete=False),
+        "lots": Mutable(update=("remaining",), delete=False),
+        "idempotency_keys": Mutable(),
+        "outbox": Mutable(),
+        "inbox": Mutable(),
+    },
 }
+# The only changes service roles may make to the shared key store (migration auth_0002).
+KEY_STORE_FUNCTIONS = (
+    "auth.stamp_key_use(uuid)",
+    "auth.create_key(text, uuid, text, text, text, text[])",
+    "auth.revoke_key(text, uuid)",
+)
 
 
 def alembic_config(component: str, connection: Connection | None = None) -> Config:
@@ -54,26 +80,33 @@ def head_revision(component: str) -> str | None:
     return ScriptDirectory.from_config(alembic_config(component)).get_current_head()
 
 
-async def ensure_roles(conn: AsyncConnection, password: str = "") -> None:
-    """Create each service's login role if missing (a concurrent creator is tolerated)."""
+def _literal(value: str) -> str:
+    """A SQL string literal (role DDL takes no bind parameters)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+async def ensure_roles(conn: AsyncConnection, passwords: Mapping[str, str] | None = None) -> None:
+    """Create each service's login role if missing (a concurrent creator is tolerated), and
+    set each role's own password from ``passwords`` (by service); a role without one keeps
+    its password (none, under trust authentication)."""
+    passwords = passwords or {}
     for service in SERVICE_NAMES:
         role = role_name(service)
-        secret = password.replace("'", "''")
-        password_clause = f" PASSWORD '{secret}'" if password else ""
         await conn.execute(
             text(
                 f"""
                 DO $$ BEGIN
                   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
-                    CREATE ROLE {role} LOGIN{password_clause};
+                    CREATE ROLE {role} LOGIN;
                   END IF;
                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
                 END $$;
                 """
             )
         )
+        password = passwords.get(service, "")
         if password:
-            await conn.execute(text(f"ALTER ROLE {role} PASSWORD '{secret}'"))
+            await conn.execute(text(f"ALTER ROLE {role} PASSWORD {_literal(password)}"))
 
 
 async def grant_privileges(conn: AsyncConnection, component: str) -> None:
@@ -82,12 +115,21 @@ async def grant_privileges(conn: AsyncConnection, component: str) -> None:
         for service in SERVICE_NAMES:
             role = role_name(service)
             await conn.execute(text(f"GRANT USAGE ON SCHEMA auth TO {role}"))
-            await conn.execute(text(f"GRANT SELECT, INSERT, UPDATE ON auth.api_keys TO {role}"))
+            # Start from nothing: earlier versions granted INSERT and UPDATE here.
+            await conn.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA auth FROM {role}"))
+            # Keys to check them, the version so that /readyz can tell the store is current.
+            await conn.execute(
+                text(f"GRANT SELECT ON auth.api_keys, auth.{VERSION_TABLE} TO {role}")
+            )
+            for function in KEY_STORE_FUNCTIONS:  # absent below auth_0002
+                if await conn.scalar(text("SELECT to_regprocedure(:f)"), {"f": function}):
+                    await conn.execute(text(f"GRANT EXECUTE ON FUNCTION {function} TO {role}"))
         return
     role = role_name(component)
     schema = component
     await conn.execute(text(f"GRANT USAGE ON SCHEMA {schema} TO {role}"))
-    # Start from nothing so that a privilege taken away by a newer version is really gone.
+    # Start from nothing so that a privilege taken away by a newer version is really gone
+    # (revoking a table's privileges revokes its column privileges too).
     await conn.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role}"))
     await conn.execute(text(f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {schema} TO {role}"))
     mutable = MUTABLE_TABLES[component]
@@ -99,9 +141,13 @@ async def grant_privileges(conn: AsyncConnection, component: str) -> None:
                 text("SELECT tablename FROM pg_tables WHERE schemaname = :s"), {"s": schema}
             )
         )
-        tables = ", ".join(f"{schema}.{t}" for t in mutable if t in present)
-        if tables:
-            await conn.execute(text(f"GRANT UPDATE, DELETE ON {tables} TO {role}"))
+        for table, allowed in mutable.items():
+            if table not in present:
+                continue
+            columns = "" if allowed.update is None else f" ({', '.join(allowed.update)})"
+            await conn.execute(text(f"GRANT UPDATE{columns} ON {schema}.{table} TO {role}"))
+            if allowed.delete:
+                await conn.execute(text(f"GRANT DELETE ON {schema}.{table} TO {role}"))
     await conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"))
 
 
@@ -113,15 +159,18 @@ def _run_alembic(connection: Connection, component: str, action: str, revision: 
         command.downgrade(cfg, revision)
 
 
-async def upgrade(admin_url: str, *, role_password: str = "", revision: str = "head") -> None:
-    """Create roles and schemas, migrate every component to ``revision``, and grant."""
+async def upgrade(
+    admin_url: str, *, role_passwords: Mapping[str, str] | None = None, revision: str = "head"
+) -> None:
+    """Create roles (with their passwords, by service) and schemas, migrate every component
+    to ``revision``, and grant."""
     engine = create_engine(admin_url, pool_size=1, max_overflow=0)
     try:
         async with engine.connect() as conn:
             # One migrator at a time per database; a second waits rather than colliding.
             await conn.execute(text(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
             try:
-                await ensure_roles(conn, role_password)
+                await ensure_roles(conn, role_passwords)
                 for component in COMPONENTS:
                     await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {component}"))
                     await conn.run_sync(_run_alembic, component, "upgrade", revision)

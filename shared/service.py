@@ -32,9 +32,14 @@ class ServiceSpec:
     title: str
     description: str
     routers: Sequence[APIRouter]
+    # The outbox this service writes messages to, delivered by a dispatcher to its
+    # destinations; None for a service that sends nothing (no dispatcher polls for nothing).
     outbox_model: type[OutboxMixin] | None = None
-    # Services this one sends outbox messages to.
     destinations: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if (self.outbox_model is None) != (not self.destinations):
+            raise ValueError("an outbox and the destinations it delivers to go together")
 
 
 def build_app(spec: ServiceSpec, lifespan: object) -> FastAPI:
@@ -90,7 +95,7 @@ async def service_resources(app: FastAPI) -> AsyncIterator[None]:
             clients=clients,
             poll_seconds=settings.outbox_poll_seconds,
             batch_size=settings.outbox_batch_size,
-            max_attempts=settings.outbox_max_attempts,
+            backoff_base=settings.outbox_backoff_base_seconds,
             backoff_cap=settings.outbox_max_backoff_seconds,
         )
         dispatcher.start()

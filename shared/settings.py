@@ -22,7 +22,8 @@ class ServiceSettings(BaseSettings):
     database_url: str = Field(
         validation_alias=AliasChoices("TENURE_DATABASE_URL", "DATABASE_URL"),
     )
-    # Password of the per-service database roles (empty under trust authentication).
+    # Password of this service's own database role (empty under trust authentication); the
+    # migration sets it from PlatformSettings' password for the role.
     db_role_password: SecretStr = SecretStr("")
     db_pool_size: int = 10
     db_max_overflow: int = 10
@@ -41,7 +42,9 @@ class ServiceSettings(BaseSettings):
 
     outbox_poll_seconds: float = 0.5
     outbox_batch_size: int = 200
-    outbox_max_attempts: int = 12
+    # A failing destination is retried for as long as it takes, the wait doubling from the
+    # base up to the cap; only a message the receiver refuses is parked.
+    outbox_backoff_base_seconds: float = 0.5
     outbox_max_backoff_seconds: float = 60.0
     # How long an accepted API key stays cached before it is checked again (revocation delay).
     api_key_cache_seconds: float = 5.0
@@ -59,3 +62,25 @@ class ServiceSettings(BaseSettings):
             "ledger": self.ledger_url,
         }
         return urls[service].rstrip("/")
+
+
+class PlatformSettings(BaseSettings):
+    """What the operator's commands (``tenure db upgrade``, ``tenure up``) read: each service
+    role's own database password. Empty: the role keeps the password it has (none under trust
+    authentication)."""
+
+    model_config = SettingsConfigDict(env_prefix="TENURE_", extra="ignore")
+
+    ingest_db_password: SecretStr = SecretStr("")
+    scoring_db_password: SecretStr = SecretStr("")
+    offers_db_password: SecretStr = SecretStr("")
+    ledger_db_password: SecretStr = SecretStr("")
+
+    def role_passwords(self) -> dict[str, str]:
+        """Each service's role password, by service name."""
+        return {
+            "ingest": self.ingest_db_password.get_secret_value(),
+            "scoring": self.scoring_db_password.get_secret_value(),
+            "offers": self.offers_db_password.get_secret_value(),
+            "ledger": self.ledger_db_password.get_secret_value(),
+        }

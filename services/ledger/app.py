@@ -21,7 +21,6 @@ from services.ledger.api import (
     reports,
     transactions,
 )
-from services.ledger.models import Outbox
 from services.ledger.settings import LedgerSettings
 from shared.db import driver_dsn, unit_of_work
 from shared.service import ServiceSpec, build_app, service_resources
@@ -47,7 +46,7 @@ async def housekeeping(app: FastAPI, settings: LedgerSettings) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the database, key store and outbox; start the group writer and housekeeping."""
+    """Open the database and key store; start the group writer and housekeeping."""
     async with service_resources(app):
         settings: LedgerSettings = app.state.settings
         app.state.writer = writer.GroupWriter(
@@ -82,7 +81,5 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
             maintenance.router,
             reports.router,
         ],
-        outbox_model=Outbox,
-        destinations=("offers",),
     )
     return build_app(spec, lifespan)

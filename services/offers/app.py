@@ -7,14 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.offers.models import Outbox
 from services.offers.settings import OffersSettings
 from shared.service import ServiceSpec, build_app, service_resources
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the database, key store and outbox dispatcher for the app's lifetime."""
+    """Open the database and key store for the app's lifetime."""
     async with service_resources(app):
         yield
 
@@ -26,7 +25,5 @@ def create_app(settings: OffersSettings | None = None) -> FastAPI:
         title="Tenure offers",
         description="Incentive programs, decisions, approvals, budgets and holdouts.",
         routers=[],
-        outbox_model=Outbox,
-        destinations=("ledger",),
     )
     return build_app(spec, lifespan)

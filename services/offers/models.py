@@ -15,8 +15,8 @@ class Base(DeclarativeBase):
 
 
 class Outbox(OutboxMixin, Base):
-    """Messages offers owes other services."""
+    """Messages offers will owe other services. Nothing writes it yet, so no dispatcher runs."""
 
 
 class Inbox(InboxMixin, Base):
-    """Messages offers has processed."""
+    """Messages offers has processed: scoring's snapshot changes once scoring sends them."""

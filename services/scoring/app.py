@@ -8,14 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.scoring.api import notifications
-from services.scoring.models import Outbox
 from services.scoring.settings import ScoringSettings
 from shared.service import ServiceSpec, build_app, service_resources
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the database, key store and outbox dispatcher for the app's lifetime."""
+    """Open the database and key store for the app's lifetime."""
     async with service_resources(app):
         yield
 
@@ -27,7 +26,5 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         title="Tenure scoring",
         description="Health scores, segments, tiers and milestones for every account.",
         routers=[notifications.router],
-        outbox_model=Outbox,
-        destinations=("offers",),
     )
     return build_app(spec, lifespan)

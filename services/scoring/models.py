@@ -33,7 +33,8 @@ class AccountChange(Base):
 
 
 class Outbox(OutboxMixin, Base):
-    """Messages scoring owes other services (snapshot changes to offers)."""
+    """Messages scoring will owe offers (snapshot changes, PRODUCT §3). Nothing writes it yet,
+    so no dispatcher runs; the scoring issue wires one with the first message."""
 
 
 class Inbox(InboxMixin, Base):

@@ -8,8 +8,16 @@ from fastapi import APIRouter, Depends, Query
 
 from shared.auth import Principal, require
 from shared.deps import Session
-from shared.errors import NotFound, responses
-from shared.outbox import OutboxEntry, OutboxMixin, list_entries, retry_parked
+from shared.errors import NotFound, Unprocessable, responses
+from shared.outbox import (
+    OutboxEntry,
+    OutboxMixin,
+    ParkedFilter,
+    RetryCount,
+    list_entries,
+    retry_parked,
+    retry_parked_matching,
+)
 from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
 from shared.validation import PathSerial
 
@@ -34,6 +42,11 @@ def outbox_router(model: type[OutboxMixin]) -> APIRouter:
             session, model, parked=parked, after_id=after, limit=page.limit + 1
         )
         return page_of(rows, page.limit, lambda r: r, lambda r: [r.id])
+
+    @router.post("/retry", status_code=202, responses=responses(Unprocessable))
+    async def retry_matching(where: ParkedFilter, session: Session, _: Admin) -> RetryCount:
+        """Put every parked message matching the filter back in line (all, given ``{}``)."""
+        return await retry_parked_matching(session, model, where)
 
     @router.post("/{entry_id}/retry", status_code=202, responses=responses(NotFound))
     async def retry(entry_id: PathSerial, session: Session, _: Admin) -> dict[str, int]:

@@ -8,18 +8,22 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from shared.auth import ApiKey, KeyVerifier
 from shared.cli import ADMIN_PRINCIPAL, ensure_admin_key
-from shared.db import create_engine, service_url, session_factory
+from shared.db import create_engine, role_name, service_url, session_factory
 from shared.errors import Unauthorized
+from shared.settings import SERVICE_NAMES
+from tests.db.test_schema import password_matches
 
 TENURE = [sys.executable, "-c", "from shared.cli import app; app()"]
 
 
-def tenure(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url}
+def tenure(
+    database_url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
     return subprocess.run(
         [*TENURE, *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
@@ -93,3 +97,28 @@ async def test_admin_key_is_made_once(fresh_database: str) -> None:
         await engine.dispose()
     assert len(admins) == 1
     assert admins[0].scopes == ["admin"]
+
+
+async def test_db_upgrade_gives_each_role_the_password_set_for_it(fresh_database: str) -> None:
+    passwords = {f"TENURE_{s.upper()}_DB_PASSWORD": f"pw-{s}" for s in SERVICE_NAMES}
+    engine = create_engine(fresh_database)
+    try:
+        result = await asyncio.to_thread(tenure, fresh_database, "db", "upgrade", env=passwords)
+        assert result.returncode == 0, result.stderr
+        async with engine.connect() as conn:
+            stored = {
+                r[0]: r[1]
+                for r in await conn.execute(
+                    text("SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(:r)"),
+                    {"r": [role_name(s) for s in SERVICE_NAMES]},
+                )
+            }
+    finally:
+        # Roles are the server's: put back the password-less roles the other tests use.
+        async with engine.begin() as conn:
+            for service in SERVICE_NAMES:
+                await conn.execute(text(f"ALTER ROLE {role_name(service)} PASSWORD NULL"))
+        await engine.dispose()
+    for service in SERVICE_NAMES:
+        role = role_name(service)
+        assert password_matches(stored[role], role, f"pw-{service}")

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import func, insert, select
 
-from tests.conftest import make_key, service_keys
+from services.ingest.models import Outbox as IngestOutbox
+from services.scoring.models import Inbox
+from shared.db import create_engine
+from tests.conftest import Platform, make_key, service_keys
 from tests.e2e.test_accounts import account, new_id
 from tests.support import ServiceProcess
 
@@ -41,7 +47,9 @@ async def test_account_change_reaches_scoring(
     assert change["changes"] >= 1
 
 
-async def test_messages_wait_while_scoring_is_down_and_arrive_after(fresh_database: str) -> None:
+async def test_an_outage_longer_than_the_old_parking_window_loses_nothing(
+    fresh_database: str,
+) -> None:
     keys = await service_keys(fresh_database)
     admin = await make_key(fresh_database, "admin")
     headers = {"Authorization": f"Bearer {admin}"}
@@ -51,34 +59,125 @@ async def test_messages_wait_while_scoring_is_down_and_arrive_after(fresh_databa
     ingest = ServiceProcess(
         "ingest",
         fresh_database,
-        env={"TENURE_SCORING_URL": scoring.url, "TENURE_SERVICE_API_KEY": keys["ingest"]},
+        env={
+            "TENURE_SCORING_URL": scoring.url,
+            "TENURE_SERVICE_API_KEY": keys["ingest"],
+            # Fast attempts, so many more than the old 12 fit in a short test.
+            "TENURE_OUTBOX_BACKOFF_BASE_SECONDS": "0.01",
+            "TENURE_OUTBOX_MAX_BACKOFF_SECONDS": "0.05",
+        },
     )
     await asyncio.to_thread(ingest.start)
     try:
-        account_id = new_id()
+        accounts = [new_id() for _ in range(3)]
         async with httpx.AsyncClient(base_url=ingest.url, headers=headers) as client:
-            assert (
-                await client.put(f"/v1/accounts/{account_id}", json=account())
-            ).status_code == 201
-            deadline = time.monotonic() + 20
-            while True:  # until at least two deliveries have failed
-                resp = await client.get("/v1/outbox")
+            for seats in (10, 20, 30):
+                for account_id in accounts:
+                    body = account(seats_purchased=seats)
+                    resp = await client.put(f"/v1/accounts/{account_id}", json=body)
+                    assert resp.status_code in (200, 201), resp.text
+            deadline = time.monotonic() + 120
+            while True:  # until the oldest message has been tried far past the old window
+                resp = await client.get("/v1/outbox", params={"limit": 100})
                 assert resp.status_code == 200, resp.text
                 pending = resp.json()["items"]
-                assert len(pending) == 1
-                if pending[0]["attempts"] >= 2 or time.monotonic() > deadline:
+                if pending[0]["attempts"] > 15:
                     break
+                assert time.monotonic() < deadline, pending[0]
                 await asyncio.sleep(0.1)
-        assert pending[0]["payload"] == {"account_ids": [account_id]}
-        assert pending[0]["attempts"] >= 2
+        assert len(pending) == 9
+        assert all(p["parked_at"] is None for p in pending)
         assert pending[0]["last_error"]
+        # While scoring is down only the oldest message is tried; the rest wait behind it.
+        assert all(p["attempts"] <= 1 for p in pending[1:])
+        sent = [(p["payload"]["account_ids"][0], p["message_id"]) for p in pending]
 
         await asyncio.to_thread(scoring.start)
         async with httpx.AsyncClient(base_url=scoring.url, headers=headers) as client:
-            change = await wait_for_change(client, account_id)
-        assert change["changes"] == 1
+            for account_id in accounts:
+                deadline = time.monotonic() + 60
+                while (change := await wait_for_change(client, account_id))["changes"] < 3:
+                    assert time.monotonic() < deadline, change
+                    await asyncio.sleep(0.1)
+                assert change["changes"] == 3
         async with httpx.AsyncClient(base_url=ingest.url, headers=headers) as client:
             assert (await client.get("/v1/outbox")).json()["items"] == []
+        received = await inbox_times(fresh_database, [m for _a, m in sent])
+        assert set(received) == {m for _a, m in sent}  # each once (the inbox key)
+        for account_id in accounts:
+            times = [received[m] for a, m in sent if a == account_id]
+            assert times == sorted(times)  # in the order they were sent
     finally:
         ingest.stop()
         scoring.stop()
+
+
+async def inbox_times(database_url: str, message_ids: list[str]) -> dict[str, Any]:
+    """When scoring's inbox recorded each message."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(Inbox.message_id, Inbox.received_at).where(
+                    Inbox.message_id.in_([uuid.UUID(m) for m in message_ids])
+                )
+            )
+            return {str(m): t for m, t in rows.all()}
+    finally:
+        await engine.dispose()
+
+
+async def test_parked_messages_are_retried_in_bulk_by_filter(
+    platform: Platform, ingest: httpx.AsyncClient, scoring: httpx.AsyncClient
+) -> None:
+    marker = uuid.uuid4().hex
+    accounts = [new_id() for _ in range(3)]
+    engine = create_engine(platform.database_url)
+    try:
+        async with engine.begin() as conn:
+            for n, account_id in enumerate(accounts):
+                await conn.execute(
+                    insert(IngestOutbox).values(
+                        message_id=uuid.uuid4(),
+                        destination="scoring",
+                        topic="accounts.changed",
+                        payload={"account_ids": [account_id]},
+                        attempts=1,
+                        last_error=f"HTTP 422: {marker} {'kept' if n == 2 else 'fixed'}",
+                        parked_at=func.now(),
+                    )
+                )
+    finally:
+        await engine.dispose()
+    refused = await ingest.post("/v1/outbox/retry", json={"error_contains": 3})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["pointer"] == "/error_contains"
+    resp = await ingest.post("/v1/outbox/retry", json={"error_contains": f"{marker} FIXED"})
+    assert resp.status_code == 202, resp.text
+    assert resp.json() == {"retried": 2}
+    for account_id in accounts[:2]:
+        assert (await wait_for_change(scoring, account_id))["changes"] == 1
+    parked = (await ingest.get("/v1/outbox", params={"parked": "true", "limit": 500})).json()
+    assert [p["payload"] for p in parked["items"] if marker in p["last_error"]] == [
+        {"account_ids": [accounts[2]]}
+    ]
+
+
+async def test_ingest_runs_the_outbox_it_writes(platform: Platform) -> None:
+    async with platform.client("ingest") as client:
+        assert (await client.get("/v1/outbox")).status_code == 200
+        deadline = time.monotonic() + 30
+        while 'tenure_outbox_backlog{service="ingest"' not in (await client.get("/metrics")).text:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("service", ["scoring", "offers", "ledger"])
+async def test_a_service_that_sends_nothing_runs_no_outbox(
+    platform: Platform, service: str
+) -> None:
+    async with platform.client(service) as client:
+        assert (await client.get("/v1/outbox")).status_code == 404
+        metrics = (await client.get("/metrics")).text
+    assert "tenure_outbox_backlog" in metrics  # the metric is declared, and has no samples
+    assert f'tenure_outbox_backlog{{service="{service}"' not in metrics

@@ -13,7 +13,7 @@ from services.ingest.settings import IngestSettings
 from services.ledger.settings import LedgerSettings
 from services.offers.settings import OffersSettings
 from services.scoring.settings import ScoringSettings
-from shared.settings import DEFAULT_PORTS, ServiceSettings
+from shared.settings import DEFAULT_PORTS, PlatformSettings, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS: dict[str, type[ServiceSettings]] = {
@@ -78,3 +78,23 @@ def test_migration_runs_once_against_healthy_postgres(compose: dict[str, Any]) -
     url = migrate["environment"]["DATABASE_URL"]
     assert f"{db_env['POSTGRES_USER']}:{db_env['POSTGRES_PASSWORD']}@postgres:5432/" in url
     assert url.endswith("/" + db_env["POSTGRES_DB"])
+
+
+def test_each_role_has_its_own_password_and_the_migration_sets_it(
+    compose: dict[str, Any],
+) -> None:
+    migrate_env = resolved_env(compose["services"]["migrate"]["environment"])
+    known = {f"TENURE_{name.upper()}" for name in PlatformSettings.model_fields}
+    assert set(migrate_env) <= known | {"DATABASE_URL"}, set(migrate_env) - known
+    platform = PlatformSettings.model_validate(
+        {k.removeprefix("TENURE_").lower(): v for k, v in migrate_env.items()}
+    )
+    passwords = platform.role_passwords()
+    assert all(passwords.values())
+    assert len(set(passwords.values())) == len(SETTINGS)  # no two roles share one
+    for service, settings_class in SETTINGS.items():
+        env = resolved_env(compose["services"][service]["environment"])
+        settings = settings_class.model_validate(
+            {k.removeprefix("TENURE_").lower(): v for k, v in env.items()}
+        )
+        assert settings.db_role_password.get_secret_value() == passwords[service]

@@ -36,7 +36,12 @@ from services.ingest.domain.events import (
     segment_event,
 )
 from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, EventMap
-from services.ingest.domain.signatures import SignatureError, verify_standard, verify_stripe
+from services.ingest.domain.signatures import (
+    MalformedSignature,
+    SignatureError,
+    verify_standard,
+    verify_stripe,
+)
 from services.ingest.domain.support import TicketState, TicketUpdate, apply_ticket_update
 from services.ingest.models import Account, Outbox, RejectedEvent, Source, Ticket, User
 from services.ingest.schemas import (
@@ -69,7 +74,15 @@ from services.ingest.schemas import (
     WebhookResult,
 )
 from shared.auth import hash_key
-from shared.errors import BadRequest, Conflict, FieldError, NotFound, Unprocessable
+from shared.errors import (
+    Conflict,
+    FieldError,
+    InvalidSignature,
+    MalformedSignatureHeader,
+    NotFound,
+    TenureError,
+    Unprocessable,
+)
 from shared.outbox import enqueue
 from shared.service import parse_json
 from shared.validation import unstorable
@@ -609,7 +622,7 @@ async def receive_stripe(
     try:
         verify_stripe(payload, signature, _secrets(source), time.time())
     except SignatureError as exc:
-        raise BadRequest(f"Signature check failed: {exc}") from exc
+        raise _signature_problem(exc) from exc
     event = _json_object(payload)
     event_id, kind = event.get("id"), event.get("type")
     if not isinstance(event_id, str) or not event_id:
@@ -649,7 +662,7 @@ async def receive_standard(
     """Verify, store once and apply a Standard Webhooks event of the generic shape."""
     msg_id = headers.get("webhook-id")
     try:
-        verify_standard(
+        stamp = verify_standard(
             payload,
             msg_id,
             headers.get("webhook-timestamp"),
@@ -658,7 +671,7 @@ async def receive_standard(
             time.time(),
         )
     except SignatureError as exc:
-        raise BadRequest(f"Signature check failed: {exc}") from exc
+        raise _signature_problem(exc) from exc
     assert msg_id is not None
     event = _json_object(payload)
     kind = event.get("type")
@@ -670,8 +683,7 @@ async def receive_standard(
     account_id = data.get("account_id")
     if not isinstance(account_id, str) or not account_id:
         raise Unprocessable.for_field("/data/account_id", "is required")
-    stamp = headers.get("webhook-timestamp") or "0"
-    occurred = _generic_time(data, datetime.fromtimestamp(int(stamp), UTC))
+    occurred = _generic_time(data, datetime.fromtimestamp(stamp, UTC))
     _validate_generic(kind, data, occurred)
     row = {
         "event_id": msg_id,
@@ -690,6 +702,15 @@ async def receive_standard(
     await _apply_generic(session, account, kind, data, occurred)
     await repo.mark_applied(session, [msg_id])
     return WebhookResult(event_id=msg_id, applied=True)
+
+
+def _signature_problem(exc: SignatureError) -> TenureError:
+    """A 400 for a header that cannot be read, a 401 for one no secret of the source signed."""
+    kind = MalformedSignatureHeader if isinstance(exc, MalformedSignature) else InvalidSignature
+    return kind(
+        f"Signature check failed: {exc.reason}",
+        errors=[FieldError(detail=exc.reason, parameter=exc.header)],
+    )
 
 
 GENERIC_EVENT_TYPES = (

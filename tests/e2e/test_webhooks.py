@@ -114,12 +114,13 @@ async def test_bad_or_stale_signatures_store_nothing(
     await ingest.put(f"/v1/accounts/{account_id}", json=account(stripe_customer_id=customer))
     event = subscription_event(customer, created=int(time.time()), quantity=77)
     wrong = await post_stripe(platform, src["id"], "whsec_wrong", event)
-    assert wrong.status_code == 400
+    assert wrong.status_code == 401
     assert wrong.headers["content-type"] == "application/problem+json"
+    assert wrong.json()["type"] == "https://tenure.dev/problems/invalid-signature"
     stale = await post_stripe(
         platform, src["id"], src["signing_secret"], event, timestamp=int(time.time()) - 301
     )
-    assert stale.status_code == 400
+    assert stale.status_code == 401
     async with httpx.AsyncClient(base_url=platform.ingest.url) as client:
         unsigned = await client.post(f"/v1/webhooks/stripe/{src['id']}", json=event)
     assert unsigned.status_code == 400
@@ -250,7 +251,7 @@ async def test_standard_webhooks_refuse_bad_signatures_and_bad_data(
     src = await source(ingest, "standard_webhooks")
     body = {"type": "payment.failed", "data": {"account_id": "a"}}
     other = "whsec_" + "A" * 43
-    assert (await post_standard(platform, src["id"], other, body)).status_code == 400
+    assert (await post_standard(platform, src["id"], other, body)).status_code == 401
     async with httpx.AsyncClient(base_url=platform.ingest.url) as client:
         garbled = await client.post(
             f"/v1/webhooks/{src['id']}",
@@ -292,3 +293,68 @@ async def test_once_billing_has_reported_a_crm_upsert_does_not_overwrite_its_fie
     assert (stored["seats_purchased"], stored["billing_period"]) == (30, "annual")
     assert stored["name"] == "Acme Inc"
     assert stored["billing_updated_at"] is not None
+
+
+MALFORMED = "https://tenure.dev/problems/malformed-signature"
+
+
+async def test_every_malformed_stripe_signature_header_is_a_400_naming_it(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "stripe")
+    payload = orjson.dumps(subscription_event("cus_x", created=int(time.time())))
+    now = int(time.time())
+    hex64 = "0" * 64
+    headers = [
+        f"t={'9' * 400},v1={hex64}",  # a 400-digit timestamp
+        f"t={now},v1={'é' * 64}",  # non-ASCII signature (sent as UTF-8 bytes)
+        f"t={now}",  # no signature
+        f"v1={hex64}",  # no timestamp
+        f"t=soon,v1={hex64}",
+        f"t={now},v1=abc",
+    ]
+    async with httpx.AsyncClient(base_url=platform.ingest.url) as client:
+        for header in headers:
+            response = await client.post(
+                f"/v1/webhooks/stripe/{src['id']}",
+                content=payload,
+                headers=[(b"Stripe-Signature", header.encode())],
+            )
+            assert response.status_code == 400, header
+            problem = response.json()
+            assert problem["type"] == MALFORMED
+            assert problem["errors"][0]["parameter"] == "Stripe-Signature"
+
+
+async def test_every_malformed_standard_webhooks_header_is_a_400_naming_it(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "standard_webhooks")
+    payload = orjson.dumps({"type": "payment.failed", "data": {"account_id": "a"}})
+    stamp = str(int(time.time()))
+    good = {"webhook-id": "msg_1", "webhook-timestamp": stamp, "webhook-signature": "v1,AAAA"}
+    cases = [
+        ("webhook-signature", "v1,!!!not-base64!!!"),
+        ("webhook-signature", "v2,AAAA"),  # wrong version
+        ("webhook-signature", "v1,AAAAé=="),  # non-ASCII
+        ("webhook-signature", "v1"),
+        ("webhook-timestamp", "9" * 400),  # huge
+        ("webhook-timestamp", "soon"),  # not a number
+        ("webhook-id", "m" * 201),
+        ("webhook-id", "msé"),
+    ]
+    async with httpx.AsyncClient(base_url=platform.ingest.url) as client:
+        for name, value in cases:
+            headers = [(k.encode(), v.encode()) for k, v in {**good, name: value}.items()]
+            response = await client.post(
+                f"/v1/webhooks/{src['id']}", content=payload, headers=headers
+            )
+            assert response.status_code == 400, (name, value)
+            problem = response.json()
+            assert problem["type"] == MALFORMED
+            assert problem["errors"][0]["parameter"] == name
+        # Readable headers that no secret of the source signed: 401, not 400.
+        headers = [(k.encode(), v.encode()) for k, v in good.items()]
+        unsigned = await client.post(f"/v1/webhooks/{src['id']}", content=payload, headers=headers)
+        assert unsigned.status_code == 401
+        assert unsigned.json()["type"] == "https://tenure.dev/problems/invalid-signature"

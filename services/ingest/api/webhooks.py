@@ -10,14 +10,31 @@ from services.ingest import service
 from services.ingest.schemas import WebhookResult
 from services.ingest.settings import IngestSettings
 from shared.deps import Session
-from shared.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, responses
+from shared.errors import (
+    BadRequest,
+    InvalidSignature,
+    MalformedSignatureHeader,
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+    responses,
+)
 from shared.service import read_limited_body
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+# The signature, not an API key, authenticates a webhook: 401 is a signature no secret of the
+# source made, and there is no 403.
 _ERRORS = {
     k: v
-    for k, v in responses(BadRequest, NotFound, PayloadTooLarge, Unprocessable).items()
-    if k not in (401, 403)  # the signature, not an API key, authenticates a webhook
+    for k, v in responses(
+        BadRequest,
+        MalformedSignatureHeader,
+        InvalidSignature,
+        NotFound,
+        PayloadTooLarge,
+        Unprocessable,
+    ).items()
+    if k != 403
 }
 _BODY = {
     "requestBody": {

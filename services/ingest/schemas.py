@@ -9,7 +9,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from services.ingest.domain.support import SURVEY_RANGES
-from shared.validation import ID_PATTERN, INT32_MAX, INT64_MAX, JsonObject, Text
+from shared.validation import ID_PATTERN, INT32_MAX, INT64_MAX, Instant, JsonObject, Text
 
 MotionSegment = Literal["smb", "mid_market", "enterprise"]
 BillingPeriod = Literal["monthly", "annual", "multi_year"]
@@ -316,7 +316,7 @@ class TicketIn(BaseModel):
     account_id: Text = Field(min_length=1, max_length=200)
     status: Literal["open", "closed"]
     severity: Literal["low", "medium", "high", "urgent"]
-    occurred_at: datetime = Field(description="When the ticket reached this status")
+    occurred_at: Instant = Field(description="When the ticket reached this status")
 
 
 class TicketOut(BaseModel):
@@ -342,7 +342,7 @@ class SurveyIn(BaseModel):
     kind: Literal["nps", "csat"]
     score: StrictInt
     comment: Text | None = Field(default=None, max_length=5000)
-    responded_at: datetime
+    responded_at: Instant
 
     @model_validator(mode="after")
     def _score_in_range(self) -> Self:

@@ -31,9 +31,11 @@ from services.ingest.domain.events import (
     alias_calls,
     as_aliased,
     check_storable,
+    clean_text,
     native_event,
     parse_timestamp,
     segment_event,
+    storable,
 )
 from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, EventMap
 from services.ingest.domain.signatures import (
@@ -190,7 +192,10 @@ async def accept_events(
     valid: list[tuple[int, Any, Event]] = []
     for index, raw, outcome in parsed:
         if isinstance(outcome, InvalidEvent):
-            rejections.append((Rejection(index, _raw_id(raw), outcome.reason, outcome.field), raw))
+            rejection = Rejection(
+                index, _raw_id(raw), clean_text(outcome.reason), clean_text(outcome.field)[:200]
+            )
+            rejections.append((rejection, raw))
         else:
             valid.append((index, raw, outcome))
 
@@ -281,13 +286,28 @@ async def _apply_side_effects(session: AsyncSession, new_events: Sequence[Event]
     await _attribute(session, links)
 
 
+def _encoded_size(raw: Any, check_nul: bool) -> int:
+    """The size of a message as JSON; refuses one PostgreSQL or the JSON encoder cannot keep.
+
+    ``check_nul`` (the body holds a ``\\u0000``) walks the whole message. Otherwise the
+    encoding, needed anyway, is the check: orjson refuses lone surrogates and nesting past
+    255 levels, and only then is the message walked to name the field at fault.
+    """
+    if check_nul:
+        check_storable(raw)
+    try:
+        return len(orjson.dumps(raw))
+    except orjson.JSONEncodeError:
+        check_storable(raw)
+        raise InvalidEvent("", "cannot be stored as JSON") from None
+
+
 def parse_native(
     raw: Any, index: int, now: datetime, *, check_nul: bool = True
 ) -> tuple[int, Any, Event | InvalidEvent]:
     """One native event, validated, or why it cannot be accepted."""
     try:
-        if check_nul:
-            check_storable(raw)
+        _encoded_size(raw, check_nul)
         return index, raw, native_event(raw, now)
     except InvalidEvent as exc:
         return index, raw, exc
@@ -305,9 +325,7 @@ def parse_segment(
 ) -> tuple[int, Any, Event | InvalidEvent]:
     """One Segment message, validated (with clock-skew correction), or why not."""
     try:
-        if check_nul:
-            check_storable(raw)
-        if len(orjson.dumps(raw)) > max_message_bytes:
+        if _encoded_size(raw, check_nul) > max_message_bytes:
             raise InvalidEvent("", f"message is larger than {max_message_bytes // 1024} KB")
         event = segment_event(
             raw, default_type=default_type, received_at=received_at, batch_sent_at=batch_sent_at
@@ -378,19 +396,12 @@ async def replay_one(
     return (await replay_rejected(session, [row], max_message_bytes)).items[0]
 
 
-def storable(raw: Any) -> Any:
-    """A refused event as it can be kept: NUL characters become U+FFFD."""
-    if unstorable(raw) is None:
-        return raw
-    return orjson.loads(orjson.dumps(raw).replace(b"\\u0000", b"\\ufffd"))
-
-
 def _raw_id(raw: Any) -> str | None:
     if isinstance(raw, dict):
         for key in ("id", "messageId"):
             value = raw.get(key)
             if isinstance(value, str | int) and not isinstance(value, bool):
-                return str(value)[:200].replace("\x00", "\ufffd")
+                return clean_text(str(value)[:200])
     return None
 
 
@@ -727,6 +738,9 @@ def _json_object(payload: bytes) -> dict[str, Any]:
     doc = parse_json(payload)
     if not isinstance(doc, dict):
         raise Unprocessable.for_field("", "must be a JSON object")
+    problem = unstorable(doc)
+    if problem:
+        raise Unprocessable.for_field("", problem)
     return doc
 
 

@@ -21,7 +21,7 @@ from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
-from shared.validation import PathId
+from shared.validation import Instant, PathId
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 Writer = Annotated[Principal, Depends(require("ingest:write"))]
@@ -61,7 +61,7 @@ async def list_accounts(
     page: Annotated[PageParams, Depends(page_params)],
     status: AccountStatus | None = None,
     motion_segment: MotionSegment | None = None,
-    updated_since: Annotated[datetime | None, Query()] = None,
+    updated_since: Annotated[Instant | None, Query()] = None,
 ) -> Page[AccountOut]:
     """Accounts in order of last update, filtered by status, motion segment, update time."""
     position = decode_cursor(page.cursor)

@@ -14,7 +14,7 @@ from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
-from shared.validation import PathId, Text
+from shared.validation import Instant, PathId, Text
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 Writer = Annotated[Principal, Depends(require("ingest:write"))]
@@ -53,7 +53,7 @@ async def list_users(
     _: Reader,
     page: Annotated[PageParams, Depends(page_params)],
     account_id: Text | None = None,
-    updated_since: Annotated[datetime | None, Query()] = None,
+    updated_since: Annotated[Instant | None, Query()] = None,
 ) -> Page[UserOut]:
     """Users in order of last update, optionally of one account."""
     position = decode_cursor(page.cursor)

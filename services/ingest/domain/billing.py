@@ -69,6 +69,15 @@ def _period(interval: str, count: int) -> str:
     return "monthly"
 
 
+def _unix_time(value: Any, field: str) -> datetime:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BillingEventError(field, "must be a Unix timestamp")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise BillingEventError(field, "is outside the range of representable times") from None
+
+
 def stripe_customer(event: dict[str, Any]) -> str:
     """The Stripe customer id a Stripe event is about."""
     obj = event.get("data", {}).get("object", {})
@@ -83,10 +92,7 @@ def stripe_customer(event: dict[str, Any]) -> str:
 def stripe_change(event: dict[str, Any]) -> BillingChange:
     """Read a Stripe event of a handled type into a ``BillingChange``."""
     kind = event.get("type")
-    created = event.get("created")
-    if not isinstance(created, int):
-        raise BillingEventError("created", "must be a Unix timestamp")
-    occurred = datetime.fromtimestamp(created, UTC)
+    occurred = _unix_time(event.get("created"), "created")
     obj = event.get("data", {}).get("object")
     if not isinstance(obj, dict):
         raise BillingEventError("data.object", "must be an object")
@@ -131,7 +137,7 @@ def stripe_change(event: dict[str, Any]) -> BillingChange:
         items[0].get("current_period_end") if items else None
     )
     if isinstance(period_end, int):
-        fields["renewal_date"] = datetime.fromtimestamp(period_end, UTC).date()
+        fields["renewal_date"] = _unix_time(period_end, "data.object.current_period_end").date()
     return BillingChange("subscription", occurred, fields)
 
 

@@ -275,12 +275,18 @@ class WebhookEvent(Base):
     """A verified webhook (Stripe or Standard Webhooks), stored once per event id.
 
     ``applied_at`` stays null while the event waits for its account (or Stripe customer
-    mapping) to arrive; the account's arrival applies it.
+    mapping) to arrive; the account's arrival applies it. One that cannot apply to its
+    account gets ``rejected_at`` (and a rejected-event row with the reason) and waits for a
+    replay instead.
     """
 
     __tablename__ = "webhook_events"
     __table_args__ = (
-        Index("ix_webhook_pending", "customer_ref", postgresql_where=text("applied_at IS NULL")),
+        Index(
+            "ix_webhook_pending",
+            "customer_ref",
+            postgresql_where=text("applied_at IS NULL AND rejected_at IS NULL"),
+        ),
     )
 
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -295,6 +301,7 @@ class WebhookEvent(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Outbox(OutboxMixin, Base):

@@ -694,14 +694,28 @@ async def insert_webhook_event(session: AsyncSession, row: dict[str, Any]) -> bo
     return result.scalar_one_or_none() is not None
 
 
-async def mark_applied(session: AsyncSession, event_ids: Sequence[str]) -> None:
-    """Record that webhook events took effect."""
-    if event_ids:
-        await session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.event_id.in_(list(event_ids)))
-            .values(applied_at=func.now())
-        )
+async def mark_webhook(
+    session: AsyncSession, source_id: uuid.UUID, event_id: str, *, applied: bool
+) -> None:
+    """Record that a webhook event took effect, or that it could not (rejected)."""
+    state = {"applied_at": func.now()} if applied else {"rejected_at": func.now()}
+    await session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.source_id == source_id, WebhookEvent.event_id == event_id)
+        .values(state)
+    )
+
+
+async def webhook_event_for_replay(
+    session: AsyncSession, source_id: uuid.UUID, event_id: str
+) -> WebhookEvent | None:
+    """A stored webhook event, locked, pending again if it had been rejected (for a replay)."""
+    return await session.scalar(
+        update(WebhookEvent)
+        .where(WebhookEvent.source_id == source_id, WebhookEvent.event_id == event_id)
+        .values(rejected_at=None)
+        .returning(WebhookEvent)
+    )
 
 
 async def pending_webhook_events(
@@ -715,6 +729,7 @@ async def pending_webhook_events(
             select(WebhookEvent)
             .where(
                 WebhookEvent.applied_at.is_(None),
+                WebhookEvent.rejected_at.is_(None),
                 WebhookEvent.provider == provider,
                 WebhookEvent.customer_ref.in_(list(customer_refs)),
             )

@@ -285,7 +285,9 @@ class ReplayFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: Text | None = Field(default=None, description="native, or segment:<source id>")
+    source: Text | None = Field(
+        default=None, description="native, segment:<source id> or webhook:<source id>"
+    )
     reason_contains: Text | None = None
     limit: int = Field(default=100, ge=1, le=1000)
 
@@ -368,6 +370,11 @@ class WebhookResult(BaseModel):
     ignored: bool = Field(default=False, description="A type Tenure does not use")
     applied: bool = False
     pending: bool = Field(default=False, description="Waiting for its account to be known")
+    rejected: bool = Field(
+        default=False,
+        description="Stored but cannot apply to its account: kept in /v1/rejected, replayable",
+    )
+    reason: str | None = Field(default=None, description="Why it was rejected")
 
 
 class RebuildRequest(BaseModel):

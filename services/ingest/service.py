@@ -6,13 +6,14 @@ import base64
 import secrets
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest import repository as repo
@@ -20,6 +21,7 @@ from services.ingest.domain.billing import (
     STRIPE_EVENTS,
     BillingChange,
     BillingEventError,
+    check_applicable,
     generic_subscription_fields,
     stripe_change,
     stripe_customer,
@@ -45,7 +47,15 @@ from services.ingest.domain.signatures import (
     verify_stripe,
 )
 from services.ingest.domain.support import TicketState, TicketUpdate, apply_ticket_update
-from services.ingest.models import Account, Outbox, RejectedEvent, Source, Ticket, User
+from services.ingest.models import (
+    Account,
+    Outbox,
+    RejectedEvent,
+    Source,
+    Ticket,
+    User,
+    WebhookEvent,
+)
 from services.ingest.schemas import (
     AccountBatchItem,
     AccountFields,
@@ -84,6 +94,8 @@ from shared.errors import (
     NotFound,
     TenureError,
     Unprocessable,
+    database_error_message,
+    database_error_state,
 )
 from shared.outbox import enqueue
 from shared.service import parse_json
@@ -347,6 +359,9 @@ async def replay_rejected(
     now = datetime.now(UTC)
     for row in rows:
         source_id: uuid.UUID | None = None
+        if row.source.startswith("webhook:"):
+            items.append(await _replay_webhook(session, row, now))
+            continue
         if row.source.startswith("segment:"):
             source_id = uuid.UUID(row.source.removeprefix("segment:"))
             parsed = parse_segment(
@@ -382,6 +397,32 @@ async def replay_rejected(
         rejected=sum(i.outcome == "rejected" for i in items),
         items=items,
     )
+
+
+async def _replay_webhook(
+    session: AsyncSession, row: RejectedEvent, now: datetime
+) -> ReplayOutcome:
+    """Apply a rejected webhook event again; without its account it waits, pending, again."""
+    row.replays += 1
+    source_id = uuid.UUID(row.source.removeprefix("webhook:"))
+    stored = (
+        None
+        if row.event_id is None
+        else await repo.webhook_event_for_replay(session, source_id, row.event_id)
+    )
+    if stored is None or stored.applied_at is not None:
+        row.resolved_at = now
+        return ReplayOutcome(id=row.id, outcome="duplicate")
+    account = await _webhook_account(session, stored.provider, stored.customer_ref)
+    problem = (
+        None if account is None else await _apply_webhook(session, _webhook_row(stored), account)
+    )
+    if problem is not None:
+        await repo.mark_webhook(session, source_id, stored.event_id, applied=False)
+        row.reason, row.field = problem.reason, problem.field
+        return ReplayOutcome(id=row.id, outcome="rejected", reason=row.reason)
+    row.resolved_at = now
+    return ReplayOutcome(id=row.id, outcome="accepted")
 
 
 async def replay_one(
@@ -638,6 +679,8 @@ async def receive_stripe(
     event_id, kind = event.get("id"), event.get("type")
     if not isinstance(event_id, str) or not event_id:
         raise Unprocessable.for_field("/id", "the event has no id")
+    if len(event_id) > 200:
+        raise Unprocessable.for_field("/id", "must be at most 200 characters")
     if kind not in STRIPE_EVENTS:
         return WebhookResult(event_id=event_id, ignored=True)
     try:
@@ -654,14 +697,7 @@ async def receive_stripe(
         "occurred_at": change.occurred_at,
         "payload": event,
     }
-    if not await repo.insert_webhook_event(session, row):
-        return WebhookResult(event_id=event_id, duplicate=True)
-    account = await repo.account_by_stripe_customer(session, customer)
-    if account is None:
-        return WebhookResult(event_id=event_id, pending=True)
-    await _apply_change(session, account, change)
-    await repo.mark_applied(session, [event_id])
-    return WebhookResult(event_id=event_id, applied=True)
+    return await _store_and_apply(session, row)
 
 
 async def receive_standard(
@@ -692,8 +728,8 @@ async def receive_standard(
     if not isinstance(data, dict):
         raise Unprocessable.for_field("/data", "must be an object")
     account_id = data.get("account_id")
-    if not isinstance(account_id, str) or not account_id:
-        raise Unprocessable.for_field("/data/account_id", "is required")
+    if not isinstance(account_id, str) or not account_id or len(account_id) > 200:
+        raise Unprocessable.for_field("/data/account_id", "is required, at most 200 characters")
     occurred = _generic_time(data, datetime.fromtimestamp(stamp, UTC))
     _validate_generic(kind, data, occurred)
     row = {
@@ -705,14 +741,77 @@ async def receive_standard(
         "occurred_at": occurred,
         "payload": event,
     }
+    return await _store_and_apply(session, row)
+
+
+async def _store_and_apply(session: AsyncSession, row: dict[str, Any]) -> WebhookResult:
+    """Store a verified webhook once, then apply it, or keep it until its account is known."""
+    event_id = row["event_id"]
     if not await repo.insert_webhook_event(session, row):
-        return WebhookResult(event_id=msg_id, duplicate=True)
-    account = await repo.account_for_update(session, account_id)
+        return WebhookResult(event_id=event_id, duplicate=True)
+    account = await _webhook_account(session, row["provider"], row["customer_ref"])
     if account is None:
-        return WebhookResult(event_id=msg_id, pending=True)
-    await _apply_generic(session, account, kind, data, occurred)
-    await repo.mark_applied(session, [msg_id])
-    return WebhookResult(event_id=msg_id, applied=True)
+        return WebhookResult(event_id=event_id, pending=True)
+    problem = await _apply_webhook(session, row, account)
+    if problem is not None:
+        await _reject_webhook(session, row, problem)
+        return WebhookResult(event_id=event_id, rejected=True, reason=problem.reason)
+    return WebhookResult(event_id=event_id, applied=True)
+
+
+async def _webhook_account(
+    session: AsyncSession, provider: str, customer_ref: str
+) -> Account | None:
+    """The account a webhook event is for, locked: by Stripe customer, or by account id."""
+    if provider == "stripe":
+        return await repo.account_by_stripe_customer(session, customer_ref)
+    return await repo.account_for_update(session, customer_ref)
+
+
+async def _apply_webhook(
+    session: AsyncSession, row: Mapping[str, Any], account: Account
+) -> BillingEventError | None:
+    """Apply a stored webhook event to its account and mark it applied, or say why it cannot.
+
+    It is applied in a savepoint: one that the rules or the database refuse (a renewal
+    before the contract start, say) is undone alone, and whatever request brought it here
+    (an account upsert that made it applicable) goes on.
+    """
+    try:
+        async with session.begin_nested():
+            if row["provider"] == "stripe":
+                change = stripe_change(row["payload"])
+                await _apply_change(session, account, change)
+            else:
+                data = row["payload"]["data"]
+                await _apply_generic(session, account, row["type"], data, row["occurred_at"])
+    except BillingEventError as exc:
+        return exc
+    except DBAPIError as exc:
+        if not (database_error_state(exc) or "").startswith(("22", "23")):
+            raise
+        return BillingEventError("", database_error_message(exc))
+    await repo.mark_webhook(session, row["source_id"], row["event_id"], applied=True)
+    return None
+
+
+async def _reject_webhook(
+    session: AsyncSession, row: Mapping[str, Any], problem: BillingEventError
+) -> None:
+    """Keep a webhook event that cannot apply as rejected, with its reason, for a replay."""
+    await repo.mark_webhook(session, row["source_id"], row["event_id"], applied=False)
+    await repo.insert_rejections(
+        session,
+        [
+            {
+                "source": f"webhook:{row['source_id']}",
+                "event_id": row["event_id"],
+                "reason": problem.reason,
+                "field": problem.field,
+                "raw": row["payload"],
+            }
+        ],
+    )
 
 
 def _signature_problem(exc: SignatureError) -> TenureError:
@@ -810,6 +909,7 @@ async def _apply_change(session: AsyncSession, account: Account, change: Billing
     day = change.occurred_at.date()
     if change.kind == "subscription":
         if account.billing_updated_at is None or change.occurred_at >= account.billing_updated_at:
+            check_applicable(change, account.contract_start)
             for name, value in change.fields.items():
                 setattr(account, name, value)
             account.billing_updated_at = change.occurred_at
@@ -822,16 +922,32 @@ async def _apply_change(session: AsyncSession, account: Account, change: Billing
 
 
 async def apply_pending_webhooks(session: AsyncSession, account_ids: Sequence[str]) -> None:
-    """Apply webhook events that were waiting for these accounts (or their Stripe mapping)."""
+    """Apply webhook events that were waiting for these accounts (or their Stripe mapping).
+
+    One that cannot apply is rejected with its reason (see ``_apply_webhook``): it never
+    stops the account from being written.
+    """
     customers = await repo.stripe_customers_of(session, account_ids)
-    for row in await repo.pending_webhook_events(session, "stripe", customers):
-        account = await repo.account_by_stripe_customer(session, row.customer_ref)
+    rows = [
+        *await repo.pending_webhook_events(session, "stripe", customers),
+        *await repo.pending_webhook_events(session, "standard_webhooks", account_ids),
+    ]
+    for row in rows:
+        stored = _webhook_row(row)
+        account = await _webhook_account(session, row.provider, row.customer_ref)
         if account is not None:
-            await _apply_change(session, account, stripe_change(row.payload))
-            await repo.mark_applied(session, [row.event_id])
-    for row in await repo.pending_webhook_events(session, "standard_webhooks", account_ids):
-        account = await repo.account_for_update(session, row.customer_ref)
-        if account is not None:
-            data = row.payload["data"]
-            await _apply_generic(session, account, row.type, data, row.occurred_at)
-            await repo.mark_applied(session, [row.event_id])
+            problem = await _apply_webhook(session, stored, account)
+            if problem is not None:
+                await _reject_webhook(session, stored, problem)
+
+
+def _webhook_row(row: WebhookEvent) -> dict[str, Any]:
+    return {
+        "event_id": row.event_id,
+        "source_id": row.source_id,
+        "provider": row.provider,
+        "type": row.type,
+        "customer_ref": row.customer_ref,
+        "occurred_at": row.occurred_at,
+        "payload": row.payload,
+    }

@@ -358,3 +358,76 @@ async def test_every_malformed_standard_webhooks_header_is_a_400_naming_it(
         unsigned = await client.post(f"/v1/webhooks/{src['id']}", content=payload, headers=headers)
         assert unsigned.status_code == 401
         assert unsigned.json()["type"] == "https://tenure.dev/problems/invalid-signature"
+
+
+async def test_a_pending_event_that_cannot_apply_is_rejected_and_never_poisons_the_account(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "standard_webhooks")
+    secret = src["signing_secret"]
+    account_id = new_id()
+    # Renews before the contract the CRM will report starts: it can never apply as it is.
+    early_renewal = {
+        "type": "subscription.updated",
+        "data": {"account_id": account_id, "seats_purchased": 90, "renewal_date": "2025-06-01"},
+    }
+    assert (await post_standard(platform, src["id"], secret, early_renewal)).json()["pending"]
+
+    created = await ingest.put(f"/v1/accounts/{account_id}", json=account())
+    assert created.status_code == 201
+    assert created.json()["seats_purchased"] == 40
+    assert (await ingest.put(f"/v1/accounts/{account_id}", json=account())).status_code == 200
+
+    listed = await ingest.get("/v1/rejected", params={"source": f"webhook:{src['id']}"})
+    kept = listed.json()["items"]
+    assert len(kept) == 1  # rejected once, not again on every later upsert
+    assert "contract start" in kept[0]["reason"]
+    assert kept[0]["raw"] == early_renewal
+
+    # Once the CRM's contract start is fixed, the replay applies it.
+    fixed = await ingest.put(
+        f"/v1/accounts/{account_id}", json=account(contract_start="2025-01-01")
+    )
+    assert fixed.status_code == 200
+    replayed = await ingest.post(f"/v1/rejected/{kept[0]['id']}/replay")
+    assert replayed.json()["outcome"] == "accepted"
+    stored = (await ingest.get(f"/v1/accounts/{account_id}")).json()
+    assert (stored["seats_purchased"], stored["renewal_date"]) == (90, "2025-06-01")
+
+
+async def test_a_live_event_that_cannot_apply_is_kept_rejected_and_values_past_the_columns_refused(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "standard_webhooks")
+    secret = src["signing_secret"]
+    account_id = await make_account(ingest)
+    early_renewal = {
+        "type": "subscription.updated",
+        "data": {"account_id": account_id, "renewal_date": "2025-06-01"},
+    }
+    response = await post_standard(platform, src["id"], secret, early_renewal)
+    assert response.status_code == 200
+    assert (response.json()["rejected"], response.json()["applied"]) == (True, False)
+    assert "contract start" in response.json()["reason"]
+
+    for name, value in (("seats_purchased", 3_000_000_000), ("mrr_minor", 2**63)):
+        too_big = {"type": "subscription.updated", "data": {"account_id": new_id(), name: value}}
+        refused = await post_standard(platform, src["id"], secret, too_big)
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["pointer"] == f"/data/{name}"
+
+    stripe_src = await source(ingest, "stripe")
+    seats = subscription_event("cus_big", created=int(time.time()), quantity=3_000_000_000)
+    refused = await post_stripe(platform, stripe_src["id"], stripe_src["signing_secret"], seats)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["pointer"] == "/data/object/items/quantity"
+    for broken in (
+        {**seats, "created": 2**62},
+        {**seats, "data": "nope"},
+        {**seats, "data": {"object": {"customer": "c", "items": []}}},
+        {**seats, "data": {"object": {"customer": "c", "items": {"data": ["x"]}}}},
+    ):
+        refused = await post_stripe(
+            platform, stripe_src["id"], stripe_src["signing_secret"], broken
+        )
+        assert refused.status_code == 422, broken

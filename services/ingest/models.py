@@ -272,7 +272,8 @@ class SurveyResponse(Base):
 
 
 class WebhookEvent(Base):
-    """A verified webhook (Stripe or Standard Webhooks), stored once per event id.
+    """A verified webhook (Stripe or Standard Webhooks), stored once per source and event id
+    (two sources may use the same ids without silencing each other).
 
     ``applied_at`` stays null while the event waits for its account (or Stripe customer
     mapping) to arrive; the account's arrival applies it. One that cannot apply to its
@@ -289,8 +290,8 @@ class WebhookEvent(Base):
         ),
     )
 
+    source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sources.id"), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sources.id"))
     provider: Mapped[str] = mapped_column(String(30))
     type: Mapped[str] = mapped_column(String(100))
     # The Stripe customer id, or the account id for generic events.

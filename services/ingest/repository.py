@@ -687,7 +687,7 @@ async def latest_surveys(
 
 
 async def insert_webhook_event(session: AsyncSession, row: dict[str, Any]) -> bool:
-    """Store a verified webhook once per event id; False for a repeat."""
+    """Store a verified webhook once per source and event id; False for a repeat."""
     result = await session.execute(
         insert(WebhookEvent).values(**row).on_conflict_do_nothing().returning(WebhookEvent.event_id)
     )
@@ -733,7 +733,7 @@ async def pending_webhook_events(
                 WebhookEvent.provider == provider,
                 WebhookEvent.customer_ref.in_(list(customer_refs)),
             )
-            .order_by(WebhookEvent.occurred_at, WebhookEvent.event_id)
+            .order_by(WebhookEvent.occurred_at, WebhookEvent.source_id, WebhookEvent.event_id)
             .with_for_update()
         )
     ).all()

@@ -431,3 +431,40 @@ async def test_a_live_event_that_cannot_apply_is_kept_rejected_and_values_past_t
             platform, stripe_src["id"], stripe_src["signing_secret"], broken
         )
         assert refused.status_code == 422, broken
+
+
+async def test_webhooks_are_deduplicated_per_source(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    account_id = await make_account(ingest)
+    first, second = [await source(ingest, "standard_webhooks") for _ in range(2)]
+    failed = {"type": "payment.failed", "data": {"account_id": account_id}}
+    msg_id = f"msg_{uuid.uuid4().hex}"
+    for src in (first, second):
+        sent = await post_standard(platform, src["id"], src["signing_secret"], failed, msg_id)
+        assert sent.json()["applied"] is True
+    again = await post_standard(platform, first["id"], first["signing_secret"], failed, msg_id)
+    assert again.json()["duplicate"] is True
+
+    # Two Stripe sources (two Stripe accounts) may reuse an event id too.
+    customer = f"cus_{uuid.uuid4().hex[:10]}"
+    await ingest.put(f"/v1/accounts/{account_id}", json=account(stripe_customer_id=customer))
+    invoice = {
+        "id": msg_id,  # the same id the Standard Webhooks sources used
+        "type": "invoice.payment_failed",
+        "created": int(time.time()),
+        "data": {"object": {"object": "invoice", "customer": customer}},
+    }
+    stripe_sources = [await source(ingest, "stripe") for _ in range(2)]
+    for src in stripe_sources:
+        sent = await post_stripe(platform, src["id"], src["signing_secret"], invoice)
+        assert sent.json()["applied"] is True
+    repeat = await post_stripe(
+        platform, stripe_sources[1]["id"], stripe_sources[1]["signing_secret"], invoice
+    )
+    assert repeat.json()["duplicate"] is True
+
+    today = datetime.now(UTC).date().isoformat()
+    body = {"account_ids": [account_id], "days": 2, "as_of": today}
+    rollups = (await ingest.post("/v1/signals/query", json=body)).json()["accounts"][0]["rollups"]
+    assert sum(r["payment_failures"] for r in rollups) == 4

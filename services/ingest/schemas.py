@@ -81,11 +81,26 @@ class AccountOut(AccountFields):
     )
 
 
+class RejectedItem(BaseModel):
+    """One refused item (event, user) of a batch."""
+
+    index: int
+    id: str | None
+    reason: str
+    field: str
+
+
 class BatchUpsertResult(BaseModel):
     """How many records of a batch were created and how many updated."""
 
     created: int
     updated: int
+
+
+class UserBatchResult(BatchUpsertResult):
+    """A user batch's outcome: items linking to an unknown account are refused on their own."""
+
+    rejected: list[RejectedItem] = Field(description="Refused items (index in the batch)")
 
 
 class UserFields(BaseModel):
@@ -120,15 +135,6 @@ class UserOut(UserFields):
     external_id: str
     created_at: datetime
     updated_at: datetime
-
-
-class RejectedItem(BaseModel):
-    """One refused event of a batch."""
-
-    index: int
-    id: str | None
-    reason: str
-    field: str
 
 
 class EventBatchResult(BaseModel):

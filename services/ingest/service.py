@@ -82,6 +82,7 @@ from services.ingest.schemas import (
     TicketIn,
     TicketOut,
     UserBatchItem,
+    UserBatchResult,
     UserFields,
     WebhookResult,
 )
@@ -93,6 +94,7 @@ from shared.errors import (
     MalformedSignatureHeader,
     NotFound,
     TenureError,
+    UnknownAccount,
     Unprocessable,
     database_error_message,
     database_error_state,
@@ -147,7 +149,13 @@ async def upsert_accounts(
 async def upsert_user(
     session: AsyncSession, external_id: str, fields: UserFields
 ) -> tuple[User, bool]:
-    """Create or replace one user; linking it to an account attributes its pending events."""
+    """Create or replace one user; linking it to an account attributes its pending events.
+
+    A link to an account that does not exist is refused: attributing the user's events to
+    it could not be undone.
+    """
+    if fields.account_id is not None:
+        await _require_account(session, fields.account_id)
     (created,) = await repo.upsert_users(
         session, [{"external_id": external_id, **fields.model_dump()}]
     )
@@ -159,14 +167,36 @@ async def upsert_user(
     return user, created
 
 
-async def upsert_users(session: AsyncSession, items: Sequence[UserBatchItem]) -> BatchUpsertResult:
-    """Create or replace a batch of users in one transaction."""
-    latest = {item.external_id: item.model_dump() for item in items}
-    flags = await repo.upsert_users(session, list(latest.values()))
+async def upsert_users(session: AsyncSession, items: Sequence[UserBatchItem]) -> UserBatchResult:
+    """Create or replace a batch of users in one transaction (last one wins per id).
+
+    An item linking to an account that does not exist is refused on its own; the others
+    are applied.
+    """
+    known = await repo.existing_account_ids(
+        session, {i.account_id for i in items if i.account_id is not None}
+    )
+    refused = [
+        RejectedItem(
+            index=index,
+            id=item.external_id,
+            reason=f"unknown account '{item.account_id}'",
+            field="account_id",
+        )
+        for index, item in enumerate(items)
+        if item.account_id is not None and item.account_id not in known
+    ]
+    skipped = {r.index for r in refused}
+    latest = {
+        item.external_id: item.model_dump()
+        for index, item in enumerate(items)
+        if index not in skipped
+    }
+    flags = await repo.upsert_users(session, list(latest.values())) if latest else []
     links = {u: f["account_id"] for u, f in latest.items() if f["account_id"] is not None}
     await _attribute(session, links)
     created = sum(flags)
-    return BatchUpsertResult(created=created, updated=len(flags) - created)
+    return UserBatchResult(created=created, updated=len(flags) - created, rejected=refused)
 
 
 async def _attribute(session: AsyncSession, links: dict[str, str]) -> None:
@@ -584,7 +614,7 @@ async def query_signals(session: AsyncSession, query: SignalsQuery) -> SignalsRe
 
 async def _require_account(session: AsyncSession, account_id: str) -> None:
     if not await repo.existing_account_ids(session, [account_id]):
-        raise Unprocessable.for_field("/account_id", f"unknown account '{account_id}'")
+        raise UnknownAccount.for_field("/account_id", f"unknown account '{account_id}'")
 
 
 async def record_ticket(session: AsyncSession, body: TicketIn) -> TicketOut:

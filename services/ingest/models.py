@@ -174,6 +174,11 @@ class RejectedEvent(Base):
     # Set when a replay got the event accepted (or found it stored already); kept for audit.
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     replays: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # How a replay reads a Segment message as its request did: the endpoint it came to
+    # (``batch``, or ``group``... whose type a message without one takes) and the batch's
+    # ``sentAt`` (clock-skew correction).
+    segment_endpoint: Mapped[str | None] = mapped_column(String(20))
+    batch_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class EventMapVersion(Base):

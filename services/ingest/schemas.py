@@ -284,6 +284,10 @@ class RejectedOut(BaseModel):
     received_at: datetime
     resolved_at: datetime | None
     replays: int
+    segment_endpoint: str | None = Field(
+        description="The Segment endpoint it came to (batch, track, group...), read again so"
+    )
+    batch_sent_at: datetime | None = Field(description="Its batch's sentAt, applied again")
 
 
 class ReplayFilter(BaseModel):

@@ -7,7 +7,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -218,7 +218,7 @@ async def current_event_map(session: AsyncSession) -> EventMap:
 async def accept_events(
     session: AsyncSession,
     *,
-    parsed: Sequence[tuple[int, Any, Event | InvalidEvent]],
+    parsed: Sequence[Parsed],
     source_label: str,
     source_id: uuid.UUID | None,
     require_known_account: bool = True,
@@ -228,18 +228,17 @@ async def accept_events(
     refused ones kept with their reason.
 
     ``parsed`` holds, per event, its index in the batch, its raw body and either the
-    validated event or why it was refused.
+    validated event or why it was refused (and how a replay must read the body again).
     """
-    rejections: list[tuple[Rejection, Any]] = []
-    valid: list[tuple[int, Any, Event]] = []
-    for index, raw, outcome in parsed:
+    rejections: list[tuple[Rejection, Parsed]] = []
+    valid: list[tuple[int, Parsed, Event]] = []
+    for item in parsed:
+        outcome = item.outcome
         if isinstance(outcome, InvalidEvent):
-            rejection = Rejection(
-                index, _raw_id(raw), clean_text(outcome.reason), clean_text(outcome.field)[:200]
-            )
-            rejections.append((rejection, raw))
+            reason, field = clean_text(outcome.reason), clean_text(outcome.field)[:200]
+            rejections.append((Rejection(item.index, _raw_id(item.raw), reason, field), item))
         else:
-            valid.append((index, raw, outcome))
+            valid.append((item.index, item, outcome))
 
     # An id that was aliased (in this batch, or before) sends as the user it was aliased to.
     batch_aliases = alias_calls(e for _, _, e in valid)
@@ -292,9 +291,11 @@ async def accept_events(
                     "event_id": r.id,
                     "reason": r.reason,
                     "field": r.field,
-                    "raw": storable(raw),
+                    "raw": storable(item.raw),
+                    "segment_endpoint": item.segment_endpoint,
+                    "batch_sent_at": item.batch_sent_at,
                 }
-                for r, raw in rejections
+                for r, item in rejections
             ],
         )
     rejections.sort(key=lambda pair: pair[0].index)
@@ -344,15 +345,29 @@ def _encoded_size(raw: Any, check_nul: bool) -> int:
         raise InvalidEvent("", "cannot be stored as JSON") from None
 
 
-def parse_native(
-    raw: Any, index: int, now: datetime, *, check_nul: bool = True
-) -> tuple[int, Any, Event | InvalidEvent]:
+@dataclass(frozen=True)
+class Parsed:
+    """One event of a batch as read: validated, or why not, and how to read it again.
+
+    ``segment_endpoint`` (``batch``, or the single-call endpoint whose type a message without
+    ``type`` takes) and the batch's ``sentAt`` are kept with a rejected Segment message so a
+    replay reads it as its request did.
+    """
+
+    index: int
+    raw: Any
+    outcome: Event | InvalidEvent
+    segment_endpoint: str | None = None
+    batch_sent_at: datetime | None = None
+
+
+def parse_native(raw: Any, index: int, now: datetime, *, check_nul: bool = True) -> Parsed:
     """One native event, validated, or why it cannot be accepted."""
     try:
         _encoded_size(raw, check_nul)
-        return index, raw, native_event(raw, now)
+        return Parsed(index, raw, native_event(raw, now))
     except InvalidEvent as exc:
-        return index, raw, exc
+        return Parsed(index, raw, exc)
 
 
 def parse_segment(
@@ -364,17 +379,21 @@ def parse_segment(
     batch_sent_at: datetime | None,
     max_message_bytes: int,
     check_nul: bool = True,
-) -> tuple[int, Any, Event | InvalidEvent]:
-    """One Segment message, validated (with clock-skew correction), or why not."""
+) -> Parsed:
+    """One Segment message, validated (with clock-skew correction), or why not.
+
+    ``default_type`` is the type of the single-call endpoint it came to (None for a batch).
+    """
+    outcome: Event | InvalidEvent
     try:
         if _encoded_size(raw, check_nul) > max_message_bytes:
             raise InvalidEvent("", f"message is larger than {max_message_bytes // 1024} KB")
-        event = segment_event(
+        outcome = segment_event(
             raw, default_type=default_type, received_at=received_at, batch_sent_at=batch_sent_at
         )
-        return index, raw, event
     except InvalidEvent as exc:
-        return index, raw, exc
+        outcome = exc
+    return Parsed(index, raw, outcome, default_type or "batch", batch_sent_at)
 
 
 async def replay_rejected(
@@ -394,12 +413,14 @@ async def replay_rejected(
             continue
         if row.source.startswith("segment:"):
             source_id = uuid.UUID(row.source.removeprefix("segment:"))
+            # Rows kept before the endpoint was recorded came from single track calls.
+            endpoint = row.segment_endpoint or "track"
             parsed = parse_segment(
                 row.raw,
                 0,
-                default_type="track",
+                default_type=None if endpoint == "batch" else endpoint,
                 received_at=row.received_at,
-                batch_sent_at=None,
+                batch_sent_at=row.batch_sent_at,
                 max_message_bytes=max_message_bytes,
             )
         else:

@@ -38,11 +38,13 @@ from services.ingest.domain.events import (
     parse_timestamp,
     segment_event,
     storable,
+    without_secrets,
 )
 from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, EventMap
 from services.ingest.domain.signatures import (
     MalformedSignature,
     SignatureError,
+    signing_secrets,
     verify_standard,
     verify_stripe,
 )
@@ -291,7 +293,7 @@ async def accept_events(
                     "event_id": r.id,
                     "reason": r.reason,
                     "field": r.field,
-                    "raw": storable(item.raw),
+                    "raw": storable(without_secrets(item.raw)),
                     "segment_endpoint": item.segment_endpoint,
                     "batch_sent_at": item.batch_sent_at,
                 }
@@ -525,7 +527,8 @@ async def create_source(session: AsyncSession, body: SourceCreate) -> SourceWith
 
 
 async def rotate_source(session: AsyncSession, source_id: uuid.UUID) -> SourceWithSecret:
-    """A new secret for a source; a webhook source's previous secret stays valid as well."""
+    """A new secret for a source; a webhook source's previous secret stays valid for the
+    grace period (``webhook_secret_grace_seconds``), a write key's not at all."""
     source = await repo.get_source(session, source_id)
     if source is None:
         raise NotFound(f"No source {source_id}.")
@@ -706,8 +709,14 @@ async def _store_survey(session: AsyncSession, body: SurveyIn) -> SurveyOut:
 # --- webhooks and billing -----------------------------------------------------------------
 
 
-def _secrets(source: Source) -> list[str]:
-    return [s for s in (source.signing_secret, source.previous_signing_secret) if s]
+def _secrets(source: Source, grace: timedelta) -> list[str]:
+    return signing_secrets(
+        source.signing_secret,
+        source.previous_signing_secret,
+        source.rotated_at,
+        datetime.now(UTC),
+        grace,
+    )
 
 
 async def webhook_source(session: AsyncSession, source_id: uuid.UUID, kind: str) -> Source:
@@ -719,11 +728,18 @@ async def webhook_source(session: AsyncSession, source_id: uuid.UUID, kind: str)
 
 
 async def receive_stripe(
-    session: AsyncSession, source: Source, payload: bytes, signature: str | None
+    session: AsyncSession,
+    source: Source,
+    payload: bytes,
+    signature: str | None,
+    secret_grace: timedelta,
 ) -> WebhookResult:
-    """Verify, store once and apply a Stripe event (or keep it until its customer is mapped)."""
+    """Verify, store once and apply a Stripe event (or keep it until its customer is mapped).
+
+    A secret replaced by a rotation still verifies for ``secret_grace`` after it.
+    """
     try:
-        verify_stripe(payload, signature, _secrets(source), time.time())
+        verify_stripe(payload, signature, _secrets(source, secret_grace), time.time())
     except SignatureError as exc:
         raise _signature_problem(exc) from exc
     event = _json_object(payload)
@@ -756,8 +772,12 @@ async def receive_standard(
     source: Source,
     payload: bytes,
     headers: dict[str, str | None],
+    secret_grace: timedelta,
 ) -> WebhookResult:
-    """Verify, store once and apply a Standard Webhooks event of the generic shape."""
+    """Verify, store once and apply a Standard Webhooks event of the generic shape.
+
+    A secret replaced by a rotation still verifies for ``secret_grace`` after it.
+    """
     msg_id = headers.get("webhook-id")
     try:
         stamp = verify_standard(
@@ -765,7 +785,7 @@ async def receive_standard(
             msg_id,
             headers.get("webhook-timestamp"),
             headers.get("webhook-signature"),
-            _secrets(source),
+            _secrets(source, secret_grace),
             time.time(),
         )
     except SignatureError as exc:

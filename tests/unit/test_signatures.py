@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks.webhooks import Webhook
@@ -13,6 +13,7 @@ from services.ingest.domain.signatures import (
     MalformedSignature,
     SignatureError,
     SignatureMismatch,
+    signing_secrets,
     verify_standard,
     verify_stripe,
 )
@@ -144,3 +145,18 @@ def test_standard_webhooks_wrong_id_or_old_timestamp_is_refused() -> None:
         verify_standard(PAYLOAD, "msg_2", stamp, signature, [SECRET], at.timestamp())
     with pytest.raises(SignatureMismatch, match="tolerance"):
         verify_standard(PAYLOAD, "msg_1", stamp, signature, [SECRET], at.timestamp() + 301)
+
+
+def test_a_rotated_out_secret_verifies_only_for_the_grace_period() -> None:
+    rotated = datetime.now(UTC)
+    grace = timedelta(hours=24)
+    during = rotated + grace - timedelta(seconds=1)
+    assert signing_secrets(SECRET, OLD_SECRET, rotated, during, grace) == [SECRET, OLD_SECRET]
+    after = rotated + grace
+    assert signing_secrets(SECRET, OLD_SECRET, rotated, after, grace) == [SECRET]
+    assert signing_secrets(SECRET, None, None, after, grace) == [SECRET]
+    # Past the grace, a signature by the old secret no longer verifies.
+    now = int(after.timestamp())
+    secrets = signing_secrets(SECRET, OLD_SECRET, rotated, after, grace)
+    with pytest.raises(SignatureMismatch):
+        verify_stripe(PAYLOAD, stripe_header(OLD_SECRET, now), secrets, now)

@@ -51,7 +51,9 @@ async def stripe_webhook(source_id: uuid.UUID, request: Request, session: Sessio
     source = await service.webhook_source(session, source_id, "stripe")
     payload = await read_limited_body(request, settings.max_batch_bytes)
     signature = request.headers.get("stripe-signature")
-    return await service.receive_stripe(session, source, payload, signature)
+    return await service.receive_stripe(
+        session, source, payload, signature, settings.webhook_secret_grace
+    )
 
 
 @router.post("/{source_id}", responses=_ERRORS, openapi_extra=_BODY)
@@ -66,4 +68,6 @@ async def standard_webhook(
         name: request.headers.get(name)
         for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
     }
-    return await service.receive_standard(session, source, payload, headers)
+    return await service.receive_standard(
+        session, source, payload, headers, settings.webhook_secret_grace
+    )

@@ -128,6 +128,14 @@ def check_storable(raw: Any) -> None:
             raise InvalidEvent("", problem)
 
 
+def without_secrets(raw: Any) -> Any:
+    """A message without the Segment ``writeKey`` an SDK may put in its body: a refused
+    message is kept and shown to readers, who must not learn the source's key from it."""
+    if isinstance(raw, dict) and "writeKey" in raw:
+        return {k: v for k, v in raw.items() if k != "writeKey"}
+    return raw
+
+
 _UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 
 

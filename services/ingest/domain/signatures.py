@@ -20,6 +20,7 @@ import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 TOLERANCE_SECONDS = 300
 # Unix seconds fit in 12 digits until the year 33658; a longer "timestamp" is not one, and
@@ -175,3 +176,18 @@ def verify_standard(
         if any(hmac.compare_digest(expected, sig) for sig in parsed.signatures):
             return parsed.timestamp
     raise SignatureMismatch("webhook-signature", "no signature matches this source's secret")
+
+
+def signing_secrets(
+    current: str | None,
+    previous: str | None,
+    rotated_at: datetime | None,
+    now: datetime,
+    grace: timedelta,
+) -> list[str]:
+    """The secrets a webhook may be signed with: the current one, and the one a rotation
+    replaced until ``grace`` after the rotation (senders switch over; a leaked one expires)."""
+    secrets = [current] if current else []
+    if previous and rotated_at is not None and now < rotated_at + grace:
+        secrets.append(previous)
+    return secrets

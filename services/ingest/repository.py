@@ -361,21 +361,40 @@ _REBUILD = f"""
 _EVENT_COLUMNS = ("events", *_EVENT_MAP_COUNTERS, "active_users", "core_features")
 
 
+# Per-account rollup locks (transaction-scoped advisory locks, keyed by this class and a hash
+# of the account id): writers of event-derived rollups hold them shared, a recount holds those
+# of the accounts it recounts exclusively. Taken in key order, so two lockers never deadlock.
+_ROLLUP_LOCK_CLASS = 0x726F6C6C  # "roll"
+_LOCK_ACCOUNTS = """
+    SELECT count({function}($1, k))
+    FROM (SELECT DISTINCT hashtext(a) AS k FROM unnest($2::text[]) AS a ORDER BY 1) AS keys
+"""
+
+
+async def lock_account_rollups(
+    session: AsyncSession, account_ids: Iterable[str], *, exclusive: bool
+) -> None:
+    """Take the rollup locks of these accounts until the transaction ends (see above)."""
+    ids = sorted(set(account_ids))
+    if ids:
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        conn = await driver_connection(session)
+        await conn.fetchval(_LOCK_ACCOUNTS.format(function=function), _ROLLUP_LOCK_CLASS, ids)
+
+
 async def rebuild_rollups(
     session: AsyncSession, account_ids: Sequence[str], event_map: EventMap
 ) -> int:
     """Recount the event-derived rollups of these accounts from their stored events.
 
-    Support and billing counters are kept. Rollup writers are held off (EXCLUSIVE locks,
-    taken together) until this commits, so a batch arriving meanwhile adds its events
-    after the recount rather than being lost or counted twice. Returns events counted.
+    Support and billing counters are kept. Only these accounts' rollup writers are held off
+    (their rollup locks, exclusively) until this commits, so a batch for them arriving
+    meanwhile adds its events after the recount rather than being lost or counted twice;
+    every other account stays writable. Returns events counted.
     """
     ids = sorted(set(account_ids))
+    await lock_account_rollups(session, ids, exclusive=True)
     conn = await driver_connection(session)
-    await conn.execute(
-        "LOCK TABLE ingest.daily_active_users, ingest.daily_features, ingest.daily_rollups"
-        " IN EXCLUSIVE MODE"
-    )
     await conn.execute("DELETE FROM ingest.daily_active_users WHERE account_id = ANY($1)", ids)
     await conn.execute("DELETE FROM ingest.daily_features WHERE account_id = ANY($1)", ids)
     zeroed = ", ".join(f"{c} = 0" for c in _EVENT_COLUMNS)
@@ -409,6 +428,9 @@ async def insert_events(
     """
     if not events:
         return []
+    await lock_account_rollups(
+        session, {e.account_id for e in events if e.account_id is not None}, exclusive=False
+    )
     conn = await driver_connection(session)
     await conn.execute(_CREATE_STAGING)
     await conn.copy_records_to_table(
@@ -443,6 +465,7 @@ async def attribute_pending(
     if not links:
         return set()
     users = sorted(links)
+    await lock_account_rollups(session, links.values(), exclusive=False)
     conn = await driver_connection(session)
     rows = await conn.fetch(
         _ATTRIBUTE, *_event_map_args(event_map), users, [links[u] for u in users]

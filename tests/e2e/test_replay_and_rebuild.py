@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Platform
+from tests.conftest import Platform, make_key
 from tests.e2e.test_accounts import account, new_id
 from tests.e2e.test_events import event, make_account, rollups
 
@@ -161,3 +161,13 @@ async def test_replay_reads_a_segment_message_as_its_request_did(
     assert (await ingest.get(f"/v1/users/{user}")).json()["account_id"] == account_id
     days = await rollups(ingest, account_id, expected_day)
     assert days[expected_day]["logins"] == 1
+
+
+async def test_bulk_replays_and_rebuilds_are_admin_only(platform: Platform) -> None:
+    writer = await make_key(platform.database_url, "ingest:write", "ingest:read")
+    async with platform.client("ingest", writer) as client:
+        replay = await client.post("/v1/rejected/replay", json={"limit": 1})
+        assert replay.status_code == 403
+        assert replay.json()["type"] == "https://tenure.dev/problems/forbidden"
+        rebuild = await client.post("/v1/rollups/rebuild", json={"limit": 1})
+        assert rebuild.status_code == 403

@@ -46,9 +46,12 @@ async def replay_matching(
     body: ReplayFilter,
     request: Request,
     session: Session,
-    _: Annotated[Principal, Depends(require("ingest:write"))],
+    _: Annotated[Principal, Depends(require("admin"))],
 ) -> ReplayResult:
-    """Replay unresolved rejected events matching a filter (at most ``limit``, oldest first)."""
+    """Replay unresolved rejected events matching a filter (at most ``limit``, oldest first).
+
+    Admin only: one call may run up to 1,000 events through intake again.
+    """
     rows = await repo.list_rejections(
         session,
         source=body.source,

@@ -132,6 +132,8 @@ class StoredEvent(Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_account_ts", "account_id", "ts"),
+        # The event log of a user, newest first (GET /v1/events?user_id=).
+        Index("ix_events_user_ts", "user_id", "ts", "id"),
         Index(
             "ix_events_unattributed_user", "user_id", postgresql_where=text("account_id IS NULL")
         ),
@@ -154,6 +156,9 @@ class StoredEvent(Base):
     user_id: Mapped[str | None] = mapped_column(String(200))
     anonymous_id: Mapped[str | None] = mapped_column(String(200))
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The timestamp as the client sent it, before clock-skew correction; null when it sent
+    # none (arrival time was taken) or the event was stored before this was kept.
+    sent_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RejectedEvent(Base):

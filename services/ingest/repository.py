@@ -243,11 +243,12 @@ _STAGED_COLUMNS = (
     "user_id",
     "anonymous_id",
     "properties",
+    "sent_ts",
 )
 _CREATE_STAGING = """
     CREATE TEMP TABLE IF NOT EXISTS staged_events (
         id text, source_id uuid, type text, name text, ts timestamptz, account_id text,
-        user_id text, anonymous_id text, properties jsonb
+        user_id text, anonymous_id text, properties jsonb, sent_ts timestamptz
     ) ON COMMIT DELETE ROWS
 """
 
@@ -328,7 +329,7 @@ def _event_map_args(event_map: EventMap) -> list[list[str]]:
 _INSERT_STAGED = f"""
     WITH new AS (
         INSERT INTO ingest.events AS e
-            (id, source_id, type, name, ts, account_id, user_id, anonymous_id, properties)
+            ({", ".join(_STAGED_COLUMNS)})
         SELECT {", ".join(_STAGED_COLUMNS)} FROM staged_events ORDER BY id
         ON CONFLICT (id) DO NOTHING
         RETURNING e.id, e.account_id, e.user_id, e.name, (e.ts AT TIME ZONE 'UTC')::date AS day
@@ -446,6 +447,7 @@ async def insert_events(
                 e.user_id,
                 e.anonymous_id,
                 orjson.dumps(e.properties).decode(),
+                e.sent_timestamp,
             )
             for e in events
         ],
@@ -471,6 +473,34 @@ async def attribute_pending(
         _ATTRIBUTE, *_event_map_args(event_map), users, [links[u] for u in users]
     )
     return {row[0] for row in rows}
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    account_id: str | None,
+    user_id: str | None,
+    name: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    before: tuple[datetime, str] | None,
+    limit: int,
+) -> Sequence[StoredEvent]:
+    """Stored events, newest first by (ts, id), filtered; ``before`` continues a page."""
+    query = select(StoredEvent).order_by(StoredEvent.ts.desc(), StoredEvent.id.desc()).limit(limit)
+    if account_id is not None:
+        query = query.where(StoredEvent.account_id == account_id)
+    if user_id is not None:
+        query = query.where(StoredEvent.user_id == user_id)
+    if name is not None:
+        query = query.where(StoredEvent.name == name)
+    if since is not None:
+        query = query.where(StoredEvent.ts >= since)
+    if until is not None:
+        query = query.where(StoredEvent.ts < until)
+    if before is not None:
+        query = query.where(func.row(StoredEvent.ts, StoredEvent.id) < func.row(*before))
+    return (await session.scalars(query)).all()
 
 
 async def insert_rejections(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

@@ -145,6 +145,27 @@ class EventBatchResult(BaseModel):
     rejected: list[RejectedItem]
 
 
+class StoredEventOut(BaseModel):
+    """A stored event as it arrived: where from, and the clock correction applied to it."""
+
+    id: str = Field(description="The event id (Segment messageId)")
+    source_id: uuid.UUID | None = Field(description="The Segment source; null for native events")
+    type: str
+    name: str
+    timestamp: datetime = Field(description="When it happened, as stored (corrected)")
+    sent_timestamp: datetime | None = Field(
+        description="The timestamp the client sent; null when it sent none (arrival time taken)"
+    )
+    correction_seconds: float = Field(
+        description="timestamp - sent_timestamp: the clock-skew correction applied (Segment sentAt)"
+    )
+    received_at: datetime
+    account_id: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    properties: dict[str, Any]
+
+
 class SegmentResult(EventBatchResult):
     """Segment's answer shape (``success``), plus Tenure's per-event account."""
 

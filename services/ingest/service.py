@@ -54,6 +54,7 @@ from services.ingest.models import (
     Outbox,
     RejectedEvent,
     Source,
+    StoredEvent,
     Ticket,
     User,
     WebhookEvent,
@@ -78,6 +79,7 @@ from services.ingest.schemas import (
     SignalsResponse,
     SourceCreate,
     SourceWithSecret,
+    StoredEventOut,
     SurveyIn,
     SurveyLatest,
     SurveyOut,
@@ -329,6 +331,62 @@ async def _apply_side_effects(session: AsyncSession, new_events: Sequence[Event]
         await repo.adopt_unattributed(session, aliases)
         links.update(await repo.user_accounts(session, set(aliases.values()) - set(links)))
     await _attribute(session, links)
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    account_id: str | None,
+    user_id: str | None,
+    name: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    before: tuple[datetime, str] | None,
+    limit: int,
+) -> Sequence[StoredEventOut]:
+    """The stored events of an account or a user (one is required), newest first."""
+    if account_id is None and user_id is None:
+        raise Unprocessable(
+            "Name an account or a user.",
+            errors=[
+                FieldError(detail="account_id or user_id is required", parameter=p)
+                for p in ("account_id", "user_id")
+            ],
+        )
+    if since is not None and until is not None and until <= since:
+        raise Unprocessable(
+            "The range is empty.",
+            errors=[FieldError(detail="must be after from", parameter="to")],
+        )
+    rows = await repo.list_events(
+        session,
+        account_id=account_id,
+        user_id=user_id,
+        name=name,
+        since=since,
+        until=until,
+        before=before,
+        limit=limit,
+    )
+    return [_stored_event(row) for row in rows]
+
+
+def _stored_event(row: StoredEvent) -> StoredEventOut:
+    correction = 0.0 if row.sent_ts is None else (row.ts - row.sent_ts).total_seconds()
+    return StoredEventOut(
+        id=row.id,
+        source_id=row.source_id,
+        type=row.type,
+        name=row.name,
+        timestamp=row.ts,
+        sent_timestamp=row.sent_ts,
+        correction_seconds=correction,
+        received_at=row.received_at,
+        account_id=row.account_id,
+        user_id=row.user_id,
+        anonymous_id=row.anonymous_id,
+        properties=row.properties,
+    )
 
 
 def _encoded_size(raw: Any, check_nul: bool) -> int:

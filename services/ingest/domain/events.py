@@ -33,6 +33,9 @@ class Event:
     traits: dict[str, Any] = field(default_factory=dict)
     group_id: str | None = None
     previous_id: str | None = None
+    # The timestamp as the client sent it, before any clock-skew correction (None: it sent
+    # none, and arrival time was taken).
+    sent_timestamp: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -215,13 +218,15 @@ def native_event(raw: Any, now: datetime) -> Event:
         user_id=user_id,
         anonymous_id=None,
         properties=_object(raw, "properties"),
+        sent_timestamp=ts,
     )
 
 
 def segment_timestamp(
     raw: dict[str, Any], received_at: datetime, batch_sent_at: datetime | None
-) -> datetime:
-    """Segment's clock-skew correction: ``receivedAt - (sentAt - timestamp)``.
+) -> tuple[datetime, datetime | None]:
+    """Segment's clock-skew correction: ``receivedAt - (sentAt - timestamp)``, and the
+    timestamp the client sent (None when it sent none).
 
     When the client says when it sent the message, its clock's offset is removed; without
     ``sentAt`` the timestamp is taken as given, and without a timestamp, arrival time.
@@ -232,11 +237,11 @@ def segment_timestamp(
     sent_raw = raw.get("sentAt")
     sent_at = parse_timestamp(sent_raw, "sentAt") if sent_raw is not None else batch_sent_at
     if ts is None:
-        return received_at
+        return received_at, None
     if sent_at is None:
-        return ts
+        return ts, ts
     try:
-        return received_at - (sent_at - ts)
+        return received_at - (sent_at - ts), ts
     except OverflowError:
         raise InvalidEvent(
             "sentAt", "corrected by sentAt, the timestamp " + OUT_OF_RANGE_REASON
@@ -281,7 +286,7 @@ def segment_event(
     previous_id = _optional_id(raw, "previousId") if kind == "alias" else None
     if kind == "alias" and previous_id is None:
         raise InvalidEvent("previousId", "is required for an alias call")
-    ts = segment_timestamp(raw, received_at, batch_sent_at)
+    ts, sent_ts = segment_timestamp(raw, received_at, batch_sent_at)
     _check_not_future(ts, received_at, "timestamp")
     return Event(
         id=message_id,
@@ -295,6 +300,7 @@ def segment_event(
         traits=_object(raw, "traits"),
         group_id=group_id,
         previous_id=previous_id,
+        sent_timestamp=sent_ts,
     )
 
 

@@ -72,12 +72,14 @@ from services.ingest.schemas import (
     RebuildRequest,
     RebuildResult,
     RejectedItem,
+    ReplayFilter,
     ReplayOutcome,
     ReplayResult,
     RollupOut,
     SignalsQuery,
     SignalsResponse,
     SourceCreate,
+    SourceOut,
     SourceWithSecret,
     StoredEventOut,
     SurveyIn,
@@ -88,6 +90,7 @@ from services.ingest.schemas import (
     UserBatchItem,
     UserBatchResult,
     UserFields,
+    UserOut,
     WebhookResult,
 )
 from shared.auth import hash_key
@@ -536,6 +539,22 @@ async def _replay_webhook(
     return ReplayOutcome(id=row.id, outcome="accepted")
 
 
+async def replay_matching(
+    session: AsyncSession, body: ReplayFilter, max_message_bytes: int
+) -> ReplayResult:
+    """Replay the unresolved rejected events a filter matches (at most ``limit``, oldest
+    first); rows another replay holds are skipped, so no event is replayed twice at once."""
+    rows = await repo.list_rejections(
+        session,
+        source=body.source,
+        reason_contains=body.reason_contains,
+        resolved=False,
+        limit=body.limit,
+        for_replay=True,
+    )
+    return await replay_rejected(session, rows, max_message_bytes)
+
+
 async def replay_one(
     session: AsyncSession, rejected_id: int, max_message_bytes: int
 ) -> ReplayOutcome:
@@ -603,6 +622,30 @@ async def rotate_source(session: AsyncSession, source_id: uuid.UUID) -> SourceWi
     return SourceWithSecret.model_validate(
         {**_source_dict(source), "write_key": write_key, "signing_secret": signing_secret}
     )
+
+
+async def disable_source(session: AsyncSession, source_id: uuid.UUID) -> SourceOut:
+    """Stop accepting anything from a source (disabling twice keeps the first time)."""
+    source = await repo.disable_source(session, source_id)
+    if source is None:
+        raise NotFound(f"No source {source_id}.")
+    return SourceOut.model_validate(source)
+
+
+async def get_account(session: AsyncSession, external_id: str) -> AccountOut:
+    """One account."""
+    account = await repo.get_account(session, external_id)
+    if account is None:
+        raise NotFound(f"No account '{external_id}'.")
+    return AccountOut.model_validate(account)
+
+
+async def get_user(session: AsyncSession, external_id: str) -> UserOut:
+    """One user."""
+    user = await repo.get_user(session, external_id)
+    if user is None:
+        raise NotFound(f"No user '{external_id}'.")
+    return UserOut.model_validate(user)
 
 
 def _source_dict(source: Source) -> dict[str, Any]:

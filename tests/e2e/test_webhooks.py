@@ -468,3 +468,18 @@ async def test_webhooks_are_deduplicated_per_source(
     body = {"account_ids": [account_id], "days": 2, "as_of": today}
     rollups = (await ingest.post("/v1/signals/query", json=body)).json()["accounts"][0]["rollups"]
     assert sum(r["payment_failures"] for r in rollups) == 4
+
+
+async def test_disabling_a_source_keeps_the_first_time_and_stops_its_webhooks(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "standard_webhooks")
+    first = await ingest.post(f"/v1/sources/{src['id']}/disable")
+    assert first.status_code == 200
+    again = await ingest.post(f"/v1/sources/{src['id']}/disable")
+    assert again.json()["disabled_at"] == first.json()["disabled_at"]
+    body = {"type": "payment.failed", "data": {"account_id": "a"}}
+    assert (
+        await post_standard(platform, src["id"], src["signing_secret"], body)
+    ).status_code == 404
+    assert (await ingest.post(f"/v1/sources/{uuid.uuid4()}/disable")).status_code == 404

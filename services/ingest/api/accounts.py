@@ -48,10 +48,7 @@ async def batch_accounts(body: AccountBatch, session: Session, _: Writer) -> Bat
 @router.get("/{external_id}", responses=responses(NotFound))
 async def get_account(external_id: AccountId, session: Session, _: Reader) -> AccountOut:
     """One account."""
-    account = await repo.get_account(session, external_id)
-    if account is None:
-        raise NotFound(f"No account '{external_id}'.")
-    return AccountOut.model_validate(account)
+    return await service.get_account(session, external_id)
 
 
 @router.get("", responses=responses())

@@ -52,16 +52,8 @@ async def replay_matching(
 
     Admin only: one call may run up to 1,000 events through intake again.
     """
-    rows = await repo.list_rejections(
-        session,
-        source=body.source,
-        reason_contains=body.reason_contains,
-        resolved=False,
-        limit=body.limit,
-        for_replay=True,
-    )
     settings: IngestSettings = request.app.state.settings
-    return await service.replay_rejected(session, rows, settings.segment_max_message_bytes)
+    return await service.replay_matching(session, body, settings.segment_max_message_bytes)
 
 
 @router.post("/{rejected_id}/replay", responses=responses(NotFound, Conflict))

@@ -42,10 +42,7 @@ async def batch_users(body: UserBatch, session: Session, _: Writer) -> UserBatch
 @router.get("/{external_id}", responses=responses(NotFound))
 async def get_user(external_id: UserId, session: Session, _: Reader) -> UserOut:
     """One user."""
-    user = await repo.get_user(session, external_id)
-    if user is None:
-        raise NotFound(f"No user '{external_id}'.")
-    return UserOut.model_validate(user)
+    return await service.get_user(session, external_id)
 
 
 @router.get("", responses=responses())

@@ -362,13 +362,18 @@ _REBUILD = f"""
 _EVENT_COLUMNS = ("events", *_EVENT_MAP_COUNTERS, "active_users", "core_features")
 
 
-# Per-account rollup locks (transaction-scoped advisory locks, keyed by this class and a hash
-# of the account id): writers of event-derived rollups hold them shared, a recount holds those
-# of the accounts it recounts exclusively. Taken in key order, so two lockers never deadlock.
+# Rollup locks per group of accounts (transaction-scoped advisory locks, keyed by this class
+# and one of 256 buckets of the account id's hash): writers of event-derived rollups hold
+# their accounts' buckets shared, a recount holds its accounts' buckets exclusively. Buckets
+# bound the locks a wide batch takes (the server's lock table is finite); taken in key order,
+# so two lockers never deadlock.
 _ROLLUP_LOCK_CLASS = 0x726F6C6C  # "roll"
+_ROLLUP_LOCK_BUCKETS = 256
 _LOCK_ACCOUNTS = """
     SELECT count({function}($1, k))
-    FROM (SELECT DISTINCT hashtext(a) AS k FROM unnest($2::text[]) AS a ORDER BY 1) AS keys
+    FROM (
+        SELECT DISTINCT hashtext(a) & $3 AS k FROM unnest($2::text[]) AS a ORDER BY 1
+    ) AS keys
 """
 
 
@@ -380,7 +385,12 @@ async def lock_account_rollups(
     if ids:
         function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         conn = await driver_connection(session)
-        await conn.fetchval(_LOCK_ACCOUNTS.format(function=function), _ROLLUP_LOCK_CLASS, ids)
+        await conn.fetchval(
+            _LOCK_ACCOUNTS.format(function=function),
+            _ROLLUP_LOCK_CLASS,
+            ids,
+            _ROLLUP_LOCK_BUCKETS - 1,
+        )
 
 
 async def rebuild_rollups(
@@ -388,10 +398,10 @@ async def rebuild_rollups(
 ) -> int:
     """Recount the event-derived rollups of these accounts from their stored events.
 
-    Support and billing counters are kept. Only these accounts' rollup writers are held off
-    (their rollup locks, exclusively) until this commits, so a batch for them arriving
-    meanwhile adds its events after the recount rather than being lost or counted twice;
-    every other account stays writable. Returns events counted.
+    Support and billing counters are kept. Only the writers of these accounts (and of the
+    others sharing their lock buckets) are held off until this commits, so a batch for them
+    arriving meanwhile adds its events after the recount rather than being lost or counted
+    twice; other accounts stay writable. Returns events counted.
     """
     ids = sorted(set(account_ids))
     await lock_account_rollups(session, ids, exclusive=True)

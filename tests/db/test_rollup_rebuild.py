@@ -48,6 +48,20 @@ async def post(session: AsyncSession, *events: dict[str, str]) -> int:
     return result.accepted
 
 
+async def account_in_another_lock_bucket(
+    factory: async_sessionmaker[AsyncSession], account_id: str
+) -> str:
+    """A new account id whose rollup lock bucket is not ``account_id``'s."""
+    candidates = [f"acct-{uuid.uuid4().hex[:10]}" for _ in range(8)]
+    async with factory() as session:
+        rows = await session.execute(
+            text("SELECT a, hashtext(a) & 255 FROM unnest(CAST(:ids AS text[])) AS a"),
+            {"ids": [account_id, *candidates]},
+        )
+        buckets: dict[str, int] = {a: bucket for a, bucket in rows.all()}
+    return next(c for c in candidates if buckets[c] != buckets[account_id])
+
+
 async def post_waiting_at_most(
     factory: async_sessionmaker[AsyncSession], lock_timeout: str, event: dict[str, str]
 ) -> None:
@@ -64,7 +78,8 @@ async def events_on_day(session: AsyncSession, account_id: str) -> int:
 async def test_a_rebuild_holds_off_only_the_accounts_it_recounts(
     factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    rebuilt, other = f"acct-{uuid.uuid4().hex[:10]}", f"acct-{uuid.uuid4().hex[:10]}"
+    rebuilt = f"acct-{uuid.uuid4().hex[:10]}"
+    other = await account_in_another_lock_bucket(factory, rebuilt)
     fields = AccountFields.model_validate(
         {
             "name": "Acme",

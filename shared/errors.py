@@ -157,6 +157,22 @@ class Duplicate(Conflict):
     type_slug = "duplicate"
 
 
+class MalformedSignatureHeader(BadRequest):
+    """A webhook's signature header is missing or cannot be read."""
+
+    type_slug = "malformed-signature"
+
+
+class InvalidSignature(Unauthorized):
+    """A webhook is not signed by a secret of its source, or was signed outside the tolerance."""
+
+    type_slug = "invalid-signature"
+
+    def __init__(self, detail: str | None = None, *, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(detail)
+        self.errors = list(errors)
+
+
 def problem_response(
     status: int,
     title: str,

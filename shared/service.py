@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import json
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -125,12 +127,30 @@ def tune_garbage_collector() -> None:
 _GC_FIRST_GENERATION = 50_000
 
 
+# A \uD800-\uDFFF escape: JSON allows a lone one, which orjson refuses to parse.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 def parse_json(body: bytes) -> Any:
-    """The JSON document in a request body, or a 400 saying it is not JSON."""
+    """The JSON document in a request body, or a 400 saying it is not JSON.
+
+    A lone UTF-16 surrogate escape is valid JSON that no database can store: the document is
+    still read (by the standard library, which keeps it), so that only the value holding it
+    is refused, by whoever checks storability, rather than the whole body.
+    """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if _SURROGATE_ESCAPE.search(body) is None:
+            raise BadRequest("The request body is not valid JSON.") from exc
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
         raise BadRequest("The request body is not valid JSON.") from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.ingest.api import (
     accounts,
     config,
+    event_log,
     events,
     rejected,
     rollups,
@@ -42,6 +43,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             accounts.router,
             users.router,
             events.router,
+            event_log.router,
             segment.router,
             sources.router,
             config.router,

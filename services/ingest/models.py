@@ -132,6 +132,8 @@ class StoredEvent(Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_account_ts", "account_id", "ts"),
+        # The event log of a user, newest first (GET /v1/events?user_id=).
+        Index("ix_events_user_ts", "user_id", "ts", "id"),
         Index(
             "ix_events_unattributed_user", "user_id", postgresql_where=text("account_id IS NULL")
         ),
@@ -154,6 +156,9 @@ class StoredEvent(Base):
     user_id: Mapped[str | None] = mapped_column(String(200))
     anonymous_id: Mapped[str | None] = mapped_column(String(200))
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The timestamp as the client sent it, before clock-skew correction; null when it sent
+    # none (arrival time was taken) or the event was stored before this was kept.
+    sent_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RejectedEvent(Base):
@@ -174,6 +179,11 @@ class RejectedEvent(Base):
     # Set when a replay got the event accepted (or found it stored already); kept for audit.
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     replays: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # How a replay reads a Segment message as its request did: the endpoint it came to
+    # (``batch``, or ``group``... whose type a message without one takes) and the batch's
+    # ``sentAt`` (clock-skew correction).
+    segment_endpoint: Mapped[str | None] = mapped_column(String(20))
+    batch_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class EventMapVersion(Base):
@@ -272,19 +282,26 @@ class SurveyResponse(Base):
 
 
 class WebhookEvent(Base):
-    """A verified webhook (Stripe or Standard Webhooks), stored once per event id.
+    """A verified webhook (Stripe or Standard Webhooks), stored once per source and event id
+    (two sources may use the same ids without silencing each other).
 
     ``applied_at`` stays null while the event waits for its account (or Stripe customer
-    mapping) to arrive; the account's arrival applies it.
+    mapping) to arrive; the account's arrival applies it. One that cannot apply to its
+    account gets ``rejected_at`` (and a rejected-event row with the reason) and waits for a
+    replay instead.
     """
 
     __tablename__ = "webhook_events"
     __table_args__ = (
-        Index("ix_webhook_pending", "customer_ref", postgresql_where=text("applied_at IS NULL")),
+        Index(
+            "ix_webhook_pending",
+            "customer_ref",
+            postgresql_where=text("applied_at IS NULL AND rejected_at IS NULL"),
+        ),
     )
 
+    source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sources.id"), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sources.id"))
     provider: Mapped[str] = mapped_column(String(30))
     type: Mapped[str] = mapped_column(String(100))
     # The Stripe customer id, or the account id for generic events.
@@ -295,6 +312,7 @@ class WebhookEvent(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Outbox(OutboxMixin, Base):

@@ -243,11 +243,12 @@ _STAGED_COLUMNS = (
     "user_id",
     "anonymous_id",
     "properties",
+    "sent_ts",
 )
 _CREATE_STAGING = """
     CREATE TEMP TABLE IF NOT EXISTS staged_events (
         id text, source_id uuid, type text, name text, ts timestamptz, account_id text,
-        user_id text, anonymous_id text, properties jsonb
+        user_id text, anonymous_id text, properties jsonb, sent_ts timestamptz
     ) ON COMMIT DELETE ROWS
 """
 
@@ -328,7 +329,7 @@ def _event_map_args(event_map: EventMap) -> list[list[str]]:
 _INSERT_STAGED = f"""
     WITH new AS (
         INSERT INTO ingest.events AS e
-            (id, source_id, type, name, ts, account_id, user_id, anonymous_id, properties)
+            ({", ".join(_STAGED_COLUMNS)})
         SELECT {", ".join(_STAGED_COLUMNS)} FROM staged_events ORDER BY id
         ON CONFLICT (id) DO NOTHING
         RETURNING e.id, e.account_id, e.user_id, e.name, (e.ts AT TIME ZONE 'UTC')::date AS day
@@ -361,21 +362,50 @@ _REBUILD = f"""
 _EVENT_COLUMNS = ("events", *_EVENT_MAP_COUNTERS, "active_users", "core_features")
 
 
+# Rollup locks per group of accounts (transaction-scoped advisory locks, keyed by this class
+# and one of 256 buckets of the account id's hash): writers of event-derived rollups hold
+# their accounts' buckets shared, a recount holds its accounts' buckets exclusively. Buckets
+# bound the locks a wide batch takes (the server's lock table is finite); taken in key order,
+# so two lockers never deadlock.
+_ROLLUP_LOCK_CLASS = 0x726F6C6C  # "roll"
+_ROLLUP_LOCK_BUCKETS = 256
+_LOCK_ACCOUNTS = """
+    SELECT count({function}($1, k))
+    FROM (
+        SELECT DISTINCT hashtext(a) & $3 AS k FROM unnest($2::text[]) AS a ORDER BY 1
+    ) AS keys
+"""
+
+
+async def lock_account_rollups(
+    session: AsyncSession, account_ids: Iterable[str], *, exclusive: bool
+) -> None:
+    """Take the rollup locks of these accounts until the transaction ends (see above)."""
+    ids = sorted(set(account_ids))
+    if ids:
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        conn = await driver_connection(session)
+        await conn.fetchval(
+            _LOCK_ACCOUNTS.format(function=function),
+            _ROLLUP_LOCK_CLASS,
+            ids,
+            _ROLLUP_LOCK_BUCKETS - 1,
+        )
+
+
 async def rebuild_rollups(
     session: AsyncSession, account_ids: Sequence[str], event_map: EventMap
 ) -> int:
     """Recount the event-derived rollups of these accounts from their stored events.
 
-    Support and billing counters are kept. Rollup writers are held off (EXCLUSIVE locks,
-    taken together) until this commits, so a batch arriving meanwhile adds its events
-    after the recount rather than being lost or counted twice. Returns events counted.
+    Support and billing counters are kept. Only the writers of these accounts (and of the
+    others sharing their lock buckets) are held off until this commits, so a batch for them
+    arriving meanwhile adds its events after the recount rather than being lost or counted
+    twice; other accounts stay writable. Returns events counted.
     """
     ids = sorted(set(account_ids))
+    await lock_account_rollups(session, ids, exclusive=True)
     conn = await driver_connection(session)
-    await conn.execute(
-        "LOCK TABLE ingest.daily_active_users, ingest.daily_features, ingest.daily_rollups"
-        " IN EXCLUSIVE MODE"
-    )
     await conn.execute("DELETE FROM ingest.daily_active_users WHERE account_id = ANY($1)", ids)
     await conn.execute("DELETE FROM ingest.daily_features WHERE account_id = ANY($1)", ids)
     zeroed = ", ".join(f"{c} = 0" for c in _EVENT_COLUMNS)
@@ -409,6 +439,9 @@ async def insert_events(
     """
     if not events:
         return []
+    await lock_account_rollups(
+        session, {e.account_id for e in events if e.account_id is not None}, exclusive=False
+    )
     conn = await driver_connection(session)
     await conn.execute(_CREATE_STAGING)
     await conn.copy_records_to_table(
@@ -424,6 +457,7 @@ async def insert_events(
                 e.user_id,
                 e.anonymous_id,
                 orjson.dumps(e.properties).decode(),
+                e.sent_timestamp,
             )
             for e in events
         ],
@@ -443,11 +477,40 @@ async def attribute_pending(
     if not links:
         return set()
     users = sorted(links)
+    await lock_account_rollups(session, links.values(), exclusive=False)
     conn = await driver_connection(session)
     rows = await conn.fetch(
         _ATTRIBUTE, *_event_map_args(event_map), users, [links[u] for u in users]
     )
     return {row[0] for row in rows}
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    account_id: str | None,
+    user_id: str | None,
+    name: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    before: tuple[datetime, str] | None,
+    limit: int,
+) -> Sequence[StoredEvent]:
+    """Stored events, newest first by (ts, id), filtered; ``before`` continues a page."""
+    query = select(StoredEvent).order_by(StoredEvent.ts.desc(), StoredEvent.id.desc()).limit(limit)
+    if account_id is not None:
+        query = query.where(StoredEvent.account_id == account_id)
+    if user_id is not None:
+        query = query.where(StoredEvent.user_id == user_id)
+    if name is not None:
+        query = query.where(StoredEvent.name == name)
+    if since is not None:
+        query = query.where(StoredEvent.ts >= since)
+    if until is not None:
+        query = query.where(StoredEvent.ts < until)
+    if before is not None:
+        query = query.where(func.row(StoredEvent.ts, StoredEvent.id) < func.row(*before))
+    return (await session.scalars(query)).all()
 
 
 async def insert_rejections(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -687,21 +750,35 @@ async def latest_surveys(
 
 
 async def insert_webhook_event(session: AsyncSession, row: dict[str, Any]) -> bool:
-    """Store a verified webhook once per event id; False for a repeat."""
+    """Store a verified webhook once per source and event id; False for a repeat."""
     result = await session.execute(
         insert(WebhookEvent).values(**row).on_conflict_do_nothing().returning(WebhookEvent.event_id)
     )
     return result.scalar_one_or_none() is not None
 
 
-async def mark_applied(session: AsyncSession, event_ids: Sequence[str]) -> None:
-    """Record that webhook events took effect."""
-    if event_ids:
-        await session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.event_id.in_(list(event_ids)))
-            .values(applied_at=func.now())
-        )
+async def mark_webhook(
+    session: AsyncSession, source_id: uuid.UUID, event_id: str, *, applied: bool
+) -> None:
+    """Record that a webhook event took effect, or that it could not (rejected)."""
+    state = {"applied_at": func.now()} if applied else {"rejected_at": func.now()}
+    await session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.source_id == source_id, WebhookEvent.event_id == event_id)
+        .values(state)
+    )
+
+
+async def webhook_event_for_replay(
+    session: AsyncSession, source_id: uuid.UUID, event_id: str
+) -> WebhookEvent | None:
+    """A stored webhook event, locked, pending again if it had been rejected (for a replay)."""
+    return await session.scalar(
+        update(WebhookEvent)
+        .where(WebhookEvent.source_id == source_id, WebhookEvent.event_id == event_id)
+        .values(rejected_at=None)
+        .returning(WebhookEvent)
+    )
 
 
 async def pending_webhook_events(
@@ -715,10 +792,11 @@ async def pending_webhook_events(
             select(WebhookEvent)
             .where(
                 WebhookEvent.applied_at.is_(None),
+                WebhookEvent.rejected_at.is_(None),
                 WebhookEvent.provider == provider,
                 WebhookEvent.customer_ref.in_(list(customer_refs)),
             )
-            .order_by(WebhookEvent.occurred_at, WebhookEvent.event_id)
+            .order_by(WebhookEvent.occurred_at, WebhookEvent.source_id, WebhookEvent.event_id)
             .with_for_update()
         )
     ).all()

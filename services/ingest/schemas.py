@@ -9,7 +9,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from services.ingest.domain.support import SURVEY_RANGES
-from shared.validation import ID_PATTERN, INT32_MAX, INT64_MAX, JsonObject, Text
+from shared.validation import ID_PATTERN, INT32_MAX, INT64_MAX, Instant, JsonObject, Text
 
 MotionSegment = Literal["smb", "mid_market", "enterprise"]
 BillingPeriod = Literal["monthly", "annual", "multi_year"]
@@ -81,11 +81,26 @@ class AccountOut(AccountFields):
     )
 
 
+class RejectedItem(BaseModel):
+    """One refused item (event, user) of a batch."""
+
+    index: int
+    id: str | None
+    reason: str
+    field: str
+
+
 class BatchUpsertResult(BaseModel):
     """How many records of a batch were created and how many updated."""
 
     created: int
     updated: int
+
+
+class UserBatchResult(BatchUpsertResult):
+    """A user batch's outcome: items linking to an unknown account are refused on their own."""
+
+    rejected: list[RejectedItem] = Field(description="Refused items (index in the batch)")
 
 
 class UserFields(BaseModel):
@@ -122,21 +137,33 @@ class UserOut(UserFields):
     updated_at: datetime
 
 
-class RejectedItem(BaseModel):
-    """One refused event of a batch."""
-
-    index: int
-    id: str | None
-    reason: str
-    field: str
-
-
 class EventBatchResult(BaseModel):
     """What became of each event of a batch."""
 
     accepted: int = Field(description="New events stored")
     duplicates: int = Field(description="Events whose id was already stored")
     rejected: list[RejectedItem]
+
+
+class StoredEventOut(BaseModel):
+    """A stored event as it arrived: where from, and the clock correction applied to it."""
+
+    id: str = Field(description="The event id (Segment messageId)")
+    source_id: uuid.UUID | None = Field(description="The Segment source; null for native events")
+    type: str
+    name: str
+    timestamp: datetime = Field(description="When it happened, as stored (corrected)")
+    sent_timestamp: datetime | None = Field(
+        description="The timestamp the client sent; null when it sent none (arrival time taken)"
+    )
+    correction_seconds: float = Field(
+        description="timestamp - sent_timestamp: the clock-skew correction applied (Segment sentAt)"
+    )
+    received_at: datetime
+    account_id: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    properties: dict[str, Any]
 
 
 class SegmentResult(EventBatchResult):
@@ -278,6 +305,10 @@ class RejectedOut(BaseModel):
     received_at: datetime
     resolved_at: datetime | None
     replays: int
+    segment_endpoint: str | None = Field(
+        description="The Segment endpoint it came to (batch, track, group...), read again so"
+    )
+    batch_sent_at: datetime | None = Field(description="Its batch's sentAt, applied again")
 
 
 class ReplayFilter(BaseModel):
@@ -285,7 +316,9 @@ class ReplayFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: Text | None = Field(default=None, description="native, or segment:<source id>")
+    source: Text | None = Field(
+        default=None, description="native, segment:<source id> or webhook:<source id>"
+    )
     reason_contains: Text | None = None
     limit: int = Field(default=100, ge=1, le=1000)
 
@@ -316,7 +349,7 @@ class TicketIn(BaseModel):
     account_id: Text = Field(min_length=1, max_length=200)
     status: Literal["open", "closed"]
     severity: Literal["low", "medium", "high", "urgent"]
-    occurred_at: datetime = Field(description="When the ticket reached this status")
+    occurred_at: Instant = Field(description="When the ticket reached this status")
 
 
 class TicketOut(BaseModel):
@@ -342,7 +375,7 @@ class SurveyIn(BaseModel):
     kind: Literal["nps", "csat"]
     score: StrictInt
     comment: Text | None = Field(default=None, max_length=5000)
-    responded_at: datetime
+    responded_at: Instant
 
     @model_validator(mode="after")
     def _score_in_range(self) -> Self:
@@ -368,6 +401,11 @@ class WebhookResult(BaseModel):
     ignored: bool = Field(default=False, description="A type Tenure does not use")
     applied: bool = False
     pending: bool = Field(default=False, description="Waiting for its account to be known")
+    rejected: bool = Field(
+        default=False,
+        description="Stored but cannot apply to its account: kept in /v1/rejected, replayable",
+    )
+    reason: str | None = Field(default=None, description="Why it was rejected")
 
 
 class RebuildRequest(BaseModel):

@@ -6,13 +6,14 @@ import base64
 import secrets
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest import repository as repo
@@ -20,6 +21,7 @@ from services.ingest.domain.billing import (
     STRIPE_EVENTS,
     BillingChange,
     BillingEventError,
+    check_applicable,
     generic_subscription_fields,
     stripe_change,
     stripe_customer,
@@ -31,14 +33,32 @@ from services.ingest.domain.events import (
     alias_calls,
     as_aliased,
     check_storable,
+    clean_text,
     native_event,
     parse_timestamp,
     segment_event,
+    storable,
+    without_secrets,
 )
 from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, EventMap
-from services.ingest.domain.signatures import SignatureError, verify_standard, verify_stripe
+from services.ingest.domain.signatures import (
+    MalformedSignature,
+    SignatureError,
+    signing_secrets,
+    verify_standard,
+    verify_stripe,
+)
 from services.ingest.domain.support import TicketState, TicketUpdate, apply_ticket_update
-from services.ingest.models import Account, Outbox, RejectedEvent, Source, Ticket, User
+from services.ingest.models import (
+    Account,
+    Outbox,
+    RejectedEvent,
+    Source,
+    StoredEvent,
+    Ticket,
+    User,
+    WebhookEvent,
+)
 from services.ingest.schemas import (
     AccountBatchItem,
     AccountFields,
@@ -52,24 +72,40 @@ from services.ingest.schemas import (
     RebuildRequest,
     RebuildResult,
     RejectedItem,
+    ReplayFilter,
     ReplayOutcome,
     ReplayResult,
     RollupOut,
     SignalsQuery,
     SignalsResponse,
     SourceCreate,
+    SourceOut,
     SourceWithSecret,
+    StoredEventOut,
     SurveyIn,
     SurveyLatest,
     SurveyOut,
     TicketIn,
     TicketOut,
     UserBatchItem,
+    UserBatchResult,
     UserFields,
+    UserOut,
     WebhookResult,
 )
 from shared.auth import hash_key
-from shared.errors import BadRequest, Conflict, FieldError, NotFound, Unprocessable
+from shared.errors import (
+    Conflict,
+    FieldError,
+    InvalidSignature,
+    MalformedSignatureHeader,
+    NotFound,
+    TenureError,
+    UnknownAccount,
+    Unprocessable,
+    database_error_message,
+    database_error_state,
+)
 from shared.outbox import enqueue
 from shared.service import parse_json
 from shared.validation import unstorable
@@ -120,7 +156,13 @@ async def upsert_accounts(
 async def upsert_user(
     session: AsyncSession, external_id: str, fields: UserFields
 ) -> tuple[User, bool]:
-    """Create or replace one user; linking it to an account attributes its pending events."""
+    """Create or replace one user; linking it to an account attributes its pending events.
+
+    A link to an account that does not exist is refused: attributing the user's events to
+    it could not be undone.
+    """
+    if fields.account_id is not None:
+        await _require_account(session, fields.account_id)
     (created,) = await repo.upsert_users(
         session, [{"external_id": external_id, **fields.model_dump()}]
     )
@@ -132,14 +174,36 @@ async def upsert_user(
     return user, created
 
 
-async def upsert_users(session: AsyncSession, items: Sequence[UserBatchItem]) -> BatchUpsertResult:
-    """Create or replace a batch of users in one transaction."""
-    latest = {item.external_id: item.model_dump() for item in items}
-    flags = await repo.upsert_users(session, list(latest.values()))
+async def upsert_users(session: AsyncSession, items: Sequence[UserBatchItem]) -> UserBatchResult:
+    """Create or replace a batch of users in one transaction (last one wins per id).
+
+    An item linking to an account that does not exist is refused on its own; the others
+    are applied.
+    """
+    known = await repo.existing_account_ids(
+        session, {i.account_id for i in items if i.account_id is not None}
+    )
+    refused = [
+        RejectedItem(
+            index=index,
+            id=item.external_id,
+            reason=f"unknown account '{item.account_id}'",
+            field="account_id",
+        )
+        for index, item in enumerate(items)
+        if item.account_id is not None and item.account_id not in known
+    ]
+    skipped = {r.index for r in refused}
+    latest = {
+        item.external_id: item.model_dump()
+        for index, item in enumerate(items)
+        if index not in skipped
+    }
+    flags = await repo.upsert_users(session, list(latest.values())) if latest else []
     links = {u: f["account_id"] for u, f in latest.items() if f["account_id"] is not None}
     await _attribute(session, links)
     created = sum(flags)
-    return BatchUpsertResult(created=created, updated=len(flags) - created)
+    return UserBatchResult(created=created, updated=len(flags) - created, rejected=refused)
 
 
 async def _attribute(session: AsyncSession, links: dict[str, str]) -> None:
@@ -161,7 +225,7 @@ async def current_event_map(session: AsyncSession) -> EventMap:
 async def accept_events(
     session: AsyncSession,
     *,
-    parsed: Sequence[tuple[int, Any, Event | InvalidEvent]],
+    parsed: Sequence[Parsed],
     source_label: str,
     source_id: uuid.UUID | None,
     require_known_account: bool = True,
@@ -171,15 +235,17 @@ async def accept_events(
     refused ones kept with their reason.
 
     ``parsed`` holds, per event, its index in the batch, its raw body and either the
-    validated event or why it was refused.
+    validated event or why it was refused (and how a replay must read the body again).
     """
-    rejections: list[tuple[Rejection, Any]] = []
-    valid: list[tuple[int, Any, Event]] = []
-    for index, raw, outcome in parsed:
+    rejections: list[tuple[Rejection, Parsed]] = []
+    valid: list[tuple[int, Parsed, Event]] = []
+    for item in parsed:
+        outcome = item.outcome
         if isinstance(outcome, InvalidEvent):
-            rejections.append((Rejection(index, _raw_id(raw), outcome.reason, outcome.field), raw))
+            reason, field = clean_text(outcome.reason), clean_text(outcome.field)[:200]
+            rejections.append((Rejection(item.index, _raw_id(item.raw), reason, field), item))
         else:
-            valid.append((index, raw, outcome))
+            valid.append((item.index, item, outcome))
 
     # An id that was aliased (in this batch, or before) sends as the user it was aliased to.
     batch_aliases = alias_calls(e for _, _, e in valid)
@@ -232,9 +298,11 @@ async def accept_events(
                     "event_id": r.id,
                     "reason": r.reason,
                     "field": r.field,
-                    "raw": storable(raw),
+                    "raw": storable(without_secrets(item.raw)),
+                    "segment_endpoint": item.segment_endpoint,
+                    "batch_sent_at": item.batch_sent_at,
                 }
-                for r, raw in rejections
+                for r, item in rejections
             ],
         )
     rejections.sort(key=lambda pair: pair[0].index)
@@ -268,16 +336,101 @@ async def _apply_side_effects(session: AsyncSession, new_events: Sequence[Event]
     await _attribute(session, links)
 
 
-def parse_native(
-    raw: Any, index: int, now: datetime, *, check_nul: bool = True
-) -> tuple[int, Any, Event | InvalidEvent]:
+async def list_events(
+    session: AsyncSession,
+    *,
+    account_id: str | None,
+    user_id: str | None,
+    name: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    before: tuple[datetime, str] | None,
+    limit: int,
+) -> Sequence[StoredEventOut]:
+    """The stored events of an account or a user (one is required), newest first."""
+    if account_id is None and user_id is None:
+        raise Unprocessable(
+            "Name an account or a user.",
+            errors=[
+                FieldError(detail="account_id or user_id is required", parameter=p)
+                for p in ("account_id", "user_id")
+            ],
+        )
+    if since is not None and until is not None and until <= since:
+        raise Unprocessable(
+            "The range is empty.",
+            errors=[FieldError(detail="must be after from", parameter="to")],
+        )
+    rows = await repo.list_events(
+        session,
+        account_id=account_id,
+        user_id=user_id,
+        name=name,
+        since=since,
+        until=until,
+        before=before,
+        limit=limit,
+    )
+    return [_stored_event(row) for row in rows]
+
+
+def _stored_event(row: StoredEvent) -> StoredEventOut:
+    correction = 0.0 if row.sent_ts is None else (row.ts - row.sent_ts).total_seconds()
+    return StoredEventOut(
+        id=row.id,
+        source_id=row.source_id,
+        type=row.type,
+        name=row.name,
+        timestamp=row.ts,
+        sent_timestamp=row.sent_ts,
+        correction_seconds=correction,
+        received_at=row.received_at,
+        account_id=row.account_id,
+        user_id=row.user_id,
+        anonymous_id=row.anonymous_id,
+        properties=row.properties,
+    )
+
+
+def _encoded_size(raw: Any, check_nul: bool) -> int:
+    """The size of a message as JSON; refuses one PostgreSQL or the JSON encoder cannot keep.
+
+    ``check_nul`` (the body holds a ``\\u0000``) walks the whole message. Otherwise the
+    encoding, needed anyway, is the check: orjson refuses lone surrogates and nesting past
+    255 levels, and only then is the message walked to name the field at fault.
+    """
+    if check_nul:
+        check_storable(raw)
+    try:
+        return len(orjson.dumps(raw))
+    except orjson.JSONEncodeError:
+        check_storable(raw)
+        raise InvalidEvent("", "cannot be stored as JSON") from None
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One event of a batch as read: validated, or why not, and how to read it again.
+
+    ``segment_endpoint`` (``batch``, or the single-call endpoint whose type a message without
+    ``type`` takes) and the batch's ``sentAt`` are kept with a rejected Segment message so a
+    replay reads it as its request did.
+    """
+
+    index: int
+    raw: Any
+    outcome: Event | InvalidEvent
+    segment_endpoint: str | None = None
+    batch_sent_at: datetime | None = None
+
+
+def parse_native(raw: Any, index: int, now: datetime, *, check_nul: bool = True) -> Parsed:
     """One native event, validated, or why it cannot be accepted."""
     try:
-        if check_nul:
-            check_storable(raw)
-        return index, raw, native_event(raw, now)
+        _encoded_size(raw, check_nul)
+        return Parsed(index, raw, native_event(raw, now))
     except InvalidEvent as exc:
-        return index, raw, exc
+        return Parsed(index, raw, exc)
 
 
 def parse_segment(
@@ -289,19 +442,21 @@ def parse_segment(
     batch_sent_at: datetime | None,
     max_message_bytes: int,
     check_nul: bool = True,
-) -> tuple[int, Any, Event | InvalidEvent]:
-    """One Segment message, validated (with clock-skew correction), or why not."""
+) -> Parsed:
+    """One Segment message, validated (with clock-skew correction), or why not.
+
+    ``default_type`` is the type of the single-call endpoint it came to (None for a batch).
+    """
+    outcome: Event | InvalidEvent
     try:
-        if check_nul:
-            check_storable(raw)
-        if len(orjson.dumps(raw)) > max_message_bytes:
+        if _encoded_size(raw, check_nul) > max_message_bytes:
             raise InvalidEvent("", f"message is larger than {max_message_bytes // 1024} KB")
-        event = segment_event(
+        outcome = segment_event(
             raw, default_type=default_type, received_at=received_at, batch_sent_at=batch_sent_at
         )
-        return index, raw, event
     except InvalidEvent as exc:
-        return index, raw, exc
+        outcome = exc
+    return Parsed(index, raw, outcome, default_type or "batch", batch_sent_at)
 
 
 async def replay_rejected(
@@ -316,14 +471,19 @@ async def replay_rejected(
     now = datetime.now(UTC)
     for row in rows:
         source_id: uuid.UUID | None = None
+        if row.source.startswith("webhook:"):
+            items.append(await _replay_webhook(session, row, now))
+            continue
         if row.source.startswith("segment:"):
             source_id = uuid.UUID(row.source.removeprefix("segment:"))
+            # Rows kept before the endpoint was recorded came from single track calls.
+            endpoint = row.segment_endpoint or "track"
             parsed = parse_segment(
                 row.raw,
                 0,
-                default_type="track",
+                default_type=None if endpoint == "batch" else endpoint,
                 received_at=row.received_at,
-                batch_sent_at=None,
+                batch_sent_at=row.batch_sent_at,
                 max_message_bytes=max_message_bytes,
             )
         else:
@@ -353,6 +513,48 @@ async def replay_rejected(
     )
 
 
+async def _replay_webhook(
+    session: AsyncSession, row: RejectedEvent, now: datetime
+) -> ReplayOutcome:
+    """Apply a rejected webhook event again; without its account it waits, pending, again."""
+    row.replays += 1
+    source_id = uuid.UUID(row.source.removeprefix("webhook:"))
+    stored = (
+        None
+        if row.event_id is None
+        else await repo.webhook_event_for_replay(session, source_id, row.event_id)
+    )
+    if stored is None or stored.applied_at is not None:
+        row.resolved_at = now
+        return ReplayOutcome(id=row.id, outcome="duplicate")
+    account = await _webhook_account(session, stored.provider, stored.customer_ref)
+    problem = (
+        None if account is None else await _apply_webhook(session, _webhook_row(stored), account)
+    )
+    if problem is not None:
+        await repo.mark_webhook(session, source_id, stored.event_id, applied=False)
+        row.reason, row.field = problem.reason, problem.field
+        return ReplayOutcome(id=row.id, outcome="rejected", reason=row.reason)
+    row.resolved_at = now
+    return ReplayOutcome(id=row.id, outcome="accepted")
+
+
+async def replay_matching(
+    session: AsyncSession, body: ReplayFilter, max_message_bytes: int
+) -> ReplayResult:
+    """Replay the unresolved rejected events a filter matches (at most ``limit``, oldest
+    first); rows another replay holds are skipped, so no event is replayed twice at once."""
+    rows = await repo.list_rejections(
+        session,
+        source=body.source,
+        reason_contains=body.reason_contains,
+        resolved=False,
+        limit=body.limit,
+        for_replay=True,
+    )
+    return await replay_rejected(session, rows, max_message_bytes)
+
+
 async def replay_one(
     session: AsyncSession, rejected_id: int, max_message_bytes: int
 ) -> ReplayOutcome:
@@ -365,19 +567,12 @@ async def replay_one(
     return (await replay_rejected(session, [row], max_message_bytes)).items[0]
 
 
-def storable(raw: Any) -> Any:
-    """A refused event as it can be kept: NUL characters become U+FFFD."""
-    if unstorable(raw) is None:
-        return raw
-    return orjson.loads(orjson.dumps(raw).replace(b"\\u0000", b"\\ufffd"))
-
-
 def _raw_id(raw: Any) -> str | None:
     if isinstance(raw, dict):
         for key in ("id", "messageId"):
             value = raw.get(key)
             if isinstance(value, str | int) and not isinstance(value, bool):
-                return str(value)[:200].replace("\x00", "\ufffd")
+                return clean_text(str(value)[:200])
     return None
 
 
@@ -409,7 +604,8 @@ async def create_source(session: AsyncSession, body: SourceCreate) -> SourceWith
 
 
 async def rotate_source(session: AsyncSession, source_id: uuid.UUID) -> SourceWithSecret:
-    """A new secret for a source; a webhook source's previous secret stays valid as well."""
+    """A new secret for a source; a webhook source's previous secret stays valid for the
+    grace period (``webhook_secret_grace_seconds``), a write key's not at all."""
     source = await repo.get_source(session, source_id)
     if source is None:
         raise NotFound(f"No source {source_id}.")
@@ -426,6 +622,30 @@ async def rotate_source(session: AsyncSession, source_id: uuid.UUID) -> SourceWi
     return SourceWithSecret.model_validate(
         {**_source_dict(source), "write_key": write_key, "signing_secret": signing_secret}
     )
+
+
+async def disable_source(session: AsyncSession, source_id: uuid.UUID) -> SourceOut:
+    """Stop accepting anything from a source (disabling twice keeps the first time)."""
+    source = await repo.disable_source(session, source_id)
+    if source is None:
+        raise NotFound(f"No source {source_id}.")
+    return SourceOut.model_validate(source)
+
+
+async def get_account(session: AsyncSession, external_id: str) -> AccountOut:
+    """One account."""
+    account = await repo.get_account(session, external_id)
+    if account is None:
+        raise NotFound(f"No account '{external_id}'.")
+    return AccountOut.model_validate(account)
+
+
+async def get_user(session: AsyncSession, external_id: str) -> UserOut:
+    """One user."""
+    user = await repo.get_user(session, external_id)
+    if user is None:
+        raise NotFound(f"No user '{external_id}'.")
+    return UserOut.model_validate(user)
 
 
 def _source_dict(source: Source) -> dict[str, Any]:
@@ -519,7 +739,7 @@ async def query_signals(session: AsyncSession, query: SignalsQuery) -> SignalsRe
 
 async def _require_account(session: AsyncSession, account_id: str) -> None:
     if not await repo.existing_account_ids(session, [account_id]):
-        raise Unprocessable.for_field("/account_id", f"unknown account '{account_id}'")
+        raise UnknownAccount.for_field("/account_id", f"unknown account '{account_id}'")
 
 
 async def record_ticket(session: AsyncSession, body: TicketIn) -> TicketOut:
@@ -590,8 +810,14 @@ async def _store_survey(session: AsyncSession, body: SurveyIn) -> SurveyOut:
 # --- webhooks and billing -----------------------------------------------------------------
 
 
-def _secrets(source: Source) -> list[str]:
-    return [s for s in (source.signing_secret, source.previous_signing_secret) if s]
+def _secrets(source: Source, grace: timedelta) -> list[str]:
+    return signing_secrets(
+        source.signing_secret,
+        source.previous_signing_secret,
+        source.rotated_at,
+        datetime.now(UTC),
+        grace,
+    )
 
 
 async def webhook_source(session: AsyncSession, source_id: uuid.UUID, kind: str) -> Source:
@@ -603,17 +829,26 @@ async def webhook_source(session: AsyncSession, source_id: uuid.UUID, kind: str)
 
 
 async def receive_stripe(
-    session: AsyncSession, source: Source, payload: bytes, signature: str | None
+    session: AsyncSession,
+    source: Source,
+    payload: bytes,
+    signature: str | None,
+    secret_grace: timedelta,
 ) -> WebhookResult:
-    """Verify, store once and apply a Stripe event (or keep it until its customer is mapped)."""
+    """Verify, store once and apply a Stripe event (or keep it until its customer is mapped).
+
+    A secret replaced by a rotation still verifies for ``secret_grace`` after it.
+    """
     try:
-        verify_stripe(payload, signature, _secrets(source), time.time())
+        verify_stripe(payload, signature, _secrets(source, secret_grace), time.time())
     except SignatureError as exc:
-        raise BadRequest(f"Signature check failed: {exc}") from exc
+        raise _signature_problem(exc) from exc
     event = _json_object(payload)
     event_id, kind = event.get("id"), event.get("type")
     if not isinstance(event_id, str) or not event_id:
         raise Unprocessable.for_field("/id", "the event has no id")
+    if len(event_id) > 200:
+        raise Unprocessable.for_field("/id", "must be at most 200 characters")
     if kind not in STRIPE_EVENTS:
         return WebhookResult(event_id=event_id, ignored=True)
     try:
@@ -630,14 +865,7 @@ async def receive_stripe(
         "occurred_at": change.occurred_at,
         "payload": event,
     }
-    if not await repo.insert_webhook_event(session, row):
-        return WebhookResult(event_id=event_id, duplicate=True)
-    account = await repo.account_by_stripe_customer(session, customer)
-    if account is None:
-        return WebhookResult(event_id=event_id, pending=True)
-    await _apply_change(session, account, change)
-    await repo.mark_applied(session, [event_id])
-    return WebhookResult(event_id=event_id, applied=True)
+    return await _store_and_apply(session, row)
 
 
 async def receive_standard(
@@ -645,20 +873,24 @@ async def receive_standard(
     source: Source,
     payload: bytes,
     headers: dict[str, str | None],
+    secret_grace: timedelta,
 ) -> WebhookResult:
-    """Verify, store once and apply a Standard Webhooks event of the generic shape."""
+    """Verify, store once and apply a Standard Webhooks event of the generic shape.
+
+    A secret replaced by a rotation still verifies for ``secret_grace`` after it.
+    """
     msg_id = headers.get("webhook-id")
     try:
-        verify_standard(
+        stamp = verify_standard(
             payload,
             msg_id,
             headers.get("webhook-timestamp"),
             headers.get("webhook-signature"),
-            _secrets(source),
+            _secrets(source, secret_grace),
             time.time(),
         )
     except SignatureError as exc:
-        raise BadRequest(f"Signature check failed: {exc}") from exc
+        raise _signature_problem(exc) from exc
     assert msg_id is not None
     event = _json_object(payload)
     kind = event.get("type")
@@ -668,10 +900,9 @@ async def receive_standard(
     if not isinstance(data, dict):
         raise Unprocessable.for_field("/data", "must be an object")
     account_id = data.get("account_id")
-    if not isinstance(account_id, str) or not account_id:
-        raise Unprocessable.for_field("/data/account_id", "is required")
-    stamp = headers.get("webhook-timestamp") or "0"
-    occurred = _generic_time(data, datetime.fromtimestamp(int(stamp), UTC))
+    if not isinstance(account_id, str) or not account_id or len(account_id) > 200:
+        raise Unprocessable.for_field("/data/account_id", "is required, at most 200 characters")
+    occurred = _generic_time(data, datetime.fromtimestamp(stamp, UTC))
     _validate_generic(kind, data, occurred)
     row = {
         "event_id": msg_id,
@@ -682,14 +913,86 @@ async def receive_standard(
         "occurred_at": occurred,
         "payload": event,
     }
+    return await _store_and_apply(session, row)
+
+
+async def _store_and_apply(session: AsyncSession, row: dict[str, Any]) -> WebhookResult:
+    """Store a verified webhook once, then apply it, or keep it until its account is known."""
+    event_id = row["event_id"]
     if not await repo.insert_webhook_event(session, row):
-        return WebhookResult(event_id=msg_id, duplicate=True)
-    account = await repo.account_for_update(session, account_id)
+        return WebhookResult(event_id=event_id, duplicate=True)
+    account = await _webhook_account(session, row["provider"], row["customer_ref"])
     if account is None:
-        return WebhookResult(event_id=msg_id, pending=True)
-    await _apply_generic(session, account, kind, data, occurred)
-    await repo.mark_applied(session, [msg_id])
-    return WebhookResult(event_id=msg_id, applied=True)
+        return WebhookResult(event_id=event_id, pending=True)
+    problem = await _apply_webhook(session, row, account)
+    if problem is not None:
+        await _reject_webhook(session, row, problem)
+        return WebhookResult(event_id=event_id, rejected=True, reason=problem.reason)
+    return WebhookResult(event_id=event_id, applied=True)
+
+
+async def _webhook_account(
+    session: AsyncSession, provider: str, customer_ref: str
+) -> Account | None:
+    """The account a webhook event is for, locked: by Stripe customer, or by account id."""
+    if provider == "stripe":
+        return await repo.account_by_stripe_customer(session, customer_ref)
+    return await repo.account_for_update(session, customer_ref)
+
+
+async def _apply_webhook(
+    session: AsyncSession, row: Mapping[str, Any], account: Account
+) -> BillingEventError | None:
+    """Apply a stored webhook event to its account and mark it applied, or say why it cannot.
+
+    It is applied in a savepoint: one that the rules or the database refuse (a renewal
+    before the contract start, say) is undone alone, and whatever request brought it here
+    (an account upsert that made it applicable) goes on.
+    """
+    try:
+        async with session.begin_nested():
+            if row["provider"] == "stripe":
+                change = stripe_change(row["payload"])
+                await _apply_change(session, account, change)
+            else:
+                data = row["payload"]["data"]
+                await _apply_generic(session, account, row["type"], data, row["occurred_at"])
+    except BillingEventError as exc:
+        return exc
+    except DBAPIError as exc:
+        if not (database_error_state(exc) or "").startswith(("22", "23")):
+            raise
+        return BillingEventError("", database_error_message(exc))
+    await repo.mark_webhook(session, row["source_id"], row["event_id"], applied=True)
+    return None
+
+
+async def _reject_webhook(
+    session: AsyncSession, row: Mapping[str, Any], problem: BillingEventError
+) -> None:
+    """Keep a webhook event that cannot apply as rejected, with its reason, for a replay."""
+    await repo.mark_webhook(session, row["source_id"], row["event_id"], applied=False)
+    await repo.insert_rejections(
+        session,
+        [
+            {
+                "source": f"webhook:{row['source_id']}",
+                "event_id": row["event_id"],
+                "reason": problem.reason,
+                "field": problem.field,
+                "raw": row["payload"],
+            }
+        ],
+    )
+
+
+def _signature_problem(exc: SignatureError) -> TenureError:
+    """A 400 for a header that cannot be read, a 401 for one no secret of the source signed."""
+    kind = MalformedSignatureHeader if isinstance(exc, MalformedSignature) else InvalidSignature
+    return kind(
+        f"Signature check failed: {exc.reason}",
+        errors=[FieldError(detail=exc.reason, parameter=exc.header)],
+    )
 
 
 GENERIC_EVENT_TYPES = (
@@ -706,6 +1009,9 @@ def _json_object(payload: bytes) -> dict[str, Any]:
     doc = parse_json(payload)
     if not isinstance(doc, dict):
         raise Unprocessable.for_field("", "must be a JSON object")
+    problem = unstorable(doc)
+    if problem:
+        raise Unprocessable.for_field("", problem)
     return doc
 
 
@@ -775,6 +1081,7 @@ async def _apply_change(session: AsyncSession, account: Account, change: Billing
     day = change.occurred_at.date()
     if change.kind == "subscription":
         if account.billing_updated_at is None or change.occurred_at >= account.billing_updated_at:
+            check_applicable(change, account.contract_start)
             for name, value in change.fields.items():
                 setattr(account, name, value)
             account.billing_updated_at = change.occurred_at
@@ -787,16 +1094,32 @@ async def _apply_change(session: AsyncSession, account: Account, change: Billing
 
 
 async def apply_pending_webhooks(session: AsyncSession, account_ids: Sequence[str]) -> None:
-    """Apply webhook events that were waiting for these accounts (or their Stripe mapping)."""
+    """Apply webhook events that were waiting for these accounts (or their Stripe mapping).
+
+    One that cannot apply is rejected with its reason (see ``_apply_webhook``): it never
+    stops the account from being written.
+    """
     customers = await repo.stripe_customers_of(session, account_ids)
-    for row in await repo.pending_webhook_events(session, "stripe", customers):
-        account = await repo.account_by_stripe_customer(session, row.customer_ref)
+    rows = [
+        *await repo.pending_webhook_events(session, "stripe", customers),
+        *await repo.pending_webhook_events(session, "standard_webhooks", account_ids),
+    ]
+    for row in rows:
+        stored = _webhook_row(row)
+        account = await _webhook_account(session, row.provider, row.customer_ref)
         if account is not None:
-            await _apply_change(session, account, stripe_change(row.payload))
-            await repo.mark_applied(session, [row.event_id])
-    for row in await repo.pending_webhook_events(session, "standard_webhooks", account_ids):
-        account = await repo.account_for_update(session, row.customer_ref)
-        if account is not None:
-            data = row.payload["data"]
-            await _apply_generic(session, account, row.type, data, row.occurred_at)
-            await repo.mark_applied(session, [row.event_id])
+            problem = await _apply_webhook(session, stored, account)
+            if problem is not None:
+                await _reject_webhook(session, stored, problem)
+
+
+def _webhook_row(row: WebhookEvent) -> dict[str, Any]:
+    return {
+        "event_id": row.event_id,
+        "source_id": row.source_id,
+        "provider": row.provider,
+        "type": row.type,
+        "customer_ref": row.customer_ref,
+        "occurred_at": row.occurred_at,
+        "payload": row.payload,
+    }

@@ -133,3 +133,46 @@ async def test_users_belong_to_accounts(ingest: httpx.AsyncClient) -> None:
     assert put.status_code == 201
     listed = (await ingest.get("/v1/users", params={"account_id": account_id})).json()
     assert [u["external_id"] for u in listed["items"]] == [user_id]
+
+
+async def test_a_user_cannot_be_linked_to_an_unknown_account(ingest: httpx.AsyncClient) -> None:
+    ghost, user_id = new_id("ghost"), new_id("user")
+    # An event waits for the user's account; a link to a ghost must not take it there.
+    waiting = {
+        "id": f"evt-{uuid.uuid4().hex}",
+        "user_id": user_id,
+        "name": "login",
+        "timestamp": "2026-11-20T09:00:00Z",
+    }
+    assert (await ingest.post("/v1/events", json={"events": [waiting]})).json()["accepted"] == 1
+    refused = await ingest.put(f"/v1/users/{user_id}", json={"account_id": ghost})
+    assert refused.status_code == 422
+    problem = refused.json()
+    assert problem["type"] == "https://tenure.dev/problems/unknown-account"
+    assert problem["errors"][0]["pointer"] == "/account_id"
+    assert (await ingest.get(f"/v1/users/{user_id}")).status_code == 404
+
+    account_id, other = new_id(), new_id("user")
+    await ingest.put(f"/v1/accounts/{account_id}", json=account())
+    batch = {
+        "users": [
+            {"external_id": user_id, "account_id": ghost},
+            {"external_id": other, "account_id": account_id},
+        ]
+    }
+    result = await ingest.post("/v1/users/batch", json=batch)
+    assert result.status_code == 200
+    body = result.json()
+    assert (body["created"], body["updated"]) == (1, 0)
+    assert [(r["index"], r["id"], r["field"]) for r in body["rejected"]] == [
+        (0, user_id, "account_id")
+    ]
+    assert (await ingest.get(f"/v1/users/{other}")).json()["account_id"] == account_id
+    assert (await ingest.get(f"/v1/users/{user_id}")).status_code == 404
+
+    # Linked to the real account, the waiting event lands there, not on the ghost.
+    linked = await ingest.put(f"/v1/users/{user_id}", json={"account_id": account_id})
+    assert linked.status_code == 201
+    query = {"account_ids": [account_id, ghost], "days": 30, "as_of": "2026-11-25"}
+    signals = (await ingest.post("/v1/signals/query", json=query)).json()["accounts"]
+    assert [sum(r["events"] for r in a["rollups"]) for a in signals] == [1, 0]

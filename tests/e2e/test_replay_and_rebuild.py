@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from tests.conftest import Platform
+from tests.conftest import Platform, make_key
 from tests.e2e.test_accounts import account, new_id
 from tests.e2e.test_events import event, make_account, rollups
 
@@ -121,3 +122,52 @@ async def test_rebuild_pages_through_every_account(ingest: httpx.AsyncClient) ->
     assert pages >= 1
     both = await ingest.post("/v1/rollups/rebuild", json={"account_ids": ["a"], "after": "b"})
     assert both.status_code == 422
+
+
+async def test_replay_reads_a_segment_message_as_its_request_did(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    source = (await ingest.post("/v1/sources", json={"kind": "segment", "name": "s"})).json()
+    auth = {
+        "Authorization": "Basic " + base64.b64encode(f"{source['write_key']}:".encode()).decode()
+    }
+    account_id, user = new_id("later"), new_id("user")
+    now = datetime.now(UTC)
+    # A /v1/group body carries no type: the endpoint says it is a group call.
+    group = {"messageId": f"m-{uuid.uuid4().hex}", "userId": user, "groupId": account_id}
+    # A client whose clock runs three days fast: sentAt corrects its timestamp to a minute ago.
+    skewed = {
+        "type": "track",
+        "messageId": f"m-{uuid.uuid4().hex}",
+        "userId": user,
+        "event": "login",
+        "timestamp": (now + timedelta(days=3, minutes=-1)).isoformat(),
+        "context": {"groupId": account_id},
+    }
+    expected_day = (now - timedelta(minutes=1)).date().isoformat()
+    async with httpx.AsyncClient(base_url=platform.ingest.url, headers=auth) as client:
+        assert len((await client.post("/v1/group", json=group)).json()["rejected"]) == 1
+        batch = {"batch": [skewed], "sentAt": (now + timedelta(days=3)).isoformat()}
+        assert len((await client.post("/v1/batch", json=batch)).json()["rejected"]) == 1
+    kept = (await ingest.get("/v1/rejected", params={"reason_contains": account_id})).json()
+    endpoints = {r["event_id"]: r["segment_endpoint"] for r in kept["items"]}
+    assert endpoints == {group["messageId"]: "group", skewed["messageId"]: "batch"}
+
+    await ingest.put(f"/v1/accounts/{account_id}", json=account())
+    replay = {"reason_contains": account_id, "source": f"segment:{source['id']}"}
+    result = (await ingest.post("/v1/rejected/replay", json=replay)).json()
+    assert (result["accepted"], result["rejected"]) == (2, 0), result
+    # Replayed as a group call, it linked the user to the account.
+    assert (await ingest.get(f"/v1/users/{user}")).json()["account_id"] == account_id
+    days = await rollups(ingest, account_id, expected_day)
+    assert days[expected_day]["logins"] == 1
+
+
+async def test_bulk_replays_and_rebuilds_are_admin_only(platform: Platform) -> None:
+    writer = await make_key(platform.database_url, "ingest:write", "ingest:read")
+    async with platform.client("ingest", writer) as client:
+        replay = await client.post("/v1/rejected/replay", json={"limit": 1})
+        assert replay.status_code == 403
+        assert replay.json()["type"] == "https://tenure.dev/problems/forbidden"
+        rebuild = await client.post("/v1/rollups/rebuild", json={"limit": 1})
+        assert rebuild.status_code == 403

@@ -12,7 +12,7 @@ import httpx
 import segment.analytics as analytics_module
 from segment.analytics import Client
 
-from tests.conftest import Platform
+from tests.conftest import Platform, make_key
 from tests.e2e.test_accounts import new_id
 from tests.e2e.test_events import make_account, rollups
 
@@ -162,3 +162,33 @@ async def test_alias_gives_an_anonymous_visitors_events_to_the_user_and_their_ac
     today = datetime.now(UTC).date().isoformat()
     day = (await rollups(ingest, account_id, today))[today]
     assert (day["logins"], day["key_actions"], day["active_users"]) == (1, 1, 1)
+
+
+async def test_a_write_key_sent_in_a_body_is_not_kept_with_a_rejected_message(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    write_key = await segment_source(ingest)
+    ghost = new_id("ghost")
+
+    def track() -> dict[str, Any]:
+        return {
+            "writeKey": write_key,
+            "type": "track",
+            "messageId": f"m-{uuid.uuid4().hex}",
+            "userId": "u1",
+            "event": "login",
+            "context": {"groupId": ghost},
+        }
+
+    async with httpx.AsyncClient(base_url=platform.ingest.url) as client:
+        single = await client.post("/v1/track", json=track())
+        assert len(single.json()["rejected"]) == 1
+        batch = await client.post("/v1/batch", json={"writeKey": write_key, "batch": [track()]})
+        assert len(batch.json()["rejected"]) == 1
+    reader = await make_key(platform.database_url, "ingest:read")
+    async with platform.client("ingest", reader) as client:
+        listed = await client.get("/v1/rejected", params={"reason_contains": ghost})
+    assert listed.status_code == 200
+    assert len(listed.json()["items"]) == 2
+    assert write_key not in listed.text
+    assert all("writeKey" not in row["raw"] for row in listed.json()["items"])

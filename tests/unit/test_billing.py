@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from services.ingest.domain.billing import (
+    BillingChange,
     BillingEventError,
+    check_applicable,
     generic_subscription_fields,
     monthly_amount,
     stripe_change,
@@ -122,3 +124,60 @@ def test_ticket_updates_count_transitions_once() -> None:
     reopened = apply_ticket_update(closed.state, _at(5))
     assert reopened.opened_on == date(2026, 11, 5)
     assert reopened.state == TicketState("open", "high", _at(5).at, None, _at(5).at)
+
+
+def test_billing_values_past_the_account_columns_are_refused_on_arrival() -> None:
+    with pytest.raises(BillingEventError) as caught:
+        generic_subscription_fields({"seats_purchased": 3_000_000_000})
+    assert caught.value.field == "data.seats_purchased"
+    with pytest.raises(BillingEventError) as caught:
+        generic_subscription_fields({"mrr_minor": 2**63})
+    assert caught.value.field == "data.mrr_minor"
+    item = {"quantity": 2_000_000_000, "price": {"unit_amount": 1}}
+    event = {
+        "type": "customer.subscription.updated",
+        "created": 1,
+        "data": {"object": {"customer": "c", "items": {"data": [item, item]}}},
+    }
+    with pytest.raises(BillingEventError) as caught:
+        stripe_change(event)
+    assert caught.value.field == "data.object.items.quantity"
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"items": []},
+        {"items": {"data": {}}},
+        {"items": {"data": ["x"]}},
+        {"items": {"data": [{"price": "p"}]}},
+        {"items": {"data": [{"quantity": "3", "price": {"unit_amount": 1}}]}},
+        {"items": {"data": [{"quantity": -1, "price": {"unit_amount": 1}}]}},
+        {"items": {"data": [{"price": {"unit_amount": 1, "recurring": {"interval_count": 0}}}]}},
+        {"items": {"data": [{"price": {"unit_amount": 1, "recurring": {"interval_count": "x"}}}]}},
+        {"items": {"data": [{"price": {"unit_amount": True}}]}},
+        {"current_period_end": 10**20},
+    ],
+)
+def test_malformed_stripe_objects_are_named_errors_not_crashes(obj: dict[str, object]) -> None:
+    event = {
+        "type": "customer.subscription.updated",
+        "created": 1,
+        "data": {"object": {"customer": "c", **obj}},
+    }
+    with pytest.raises(BillingEventError):
+        stripe_change(event)
+    with pytest.raises(BillingEventError):
+        stripe_change({**event, "created": 10**20})
+    with pytest.raises(BillingEventError):
+        stripe_change({**event, "data": "nope"})
+
+
+def test_a_renewal_before_the_contract_start_cannot_apply() -> None:
+    change = BillingChange(
+        "subscription", datetime(2026, 1, 1, tzinfo=UTC), {"renewal_date": date(2025, 6, 1)}
+    )
+    with pytest.raises(BillingEventError, match="contract start"):
+        check_applicable(change, date(2026, 1, 1))
+    check_applicable(change, date(2025, 1, 1))
+    check_applicable(change, None)

@@ -10,13 +10,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.ingest.domain.events import (
+    MAX_NAME_LENGTH,
     Event,
     InvalidEvent,
     as_aliased,
+    check_storable,
     native_event,
     segment_event,
+    storable,
 )
 from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, Activity, EventMap, aggregate
+from shared.validation import MAX_JSON_DEPTH, unstorable
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -114,6 +118,9 @@ def test_segment_group_attributes_and_context_group() -> None:
     assert track.account_id == "acme"
 
 
+TRACK = {"type": "track", "messageId": "m", "userId": "u", "event": "x"}
+
+
 @pytest.mark.parametrize(
     ("raw", "field"),
     [
@@ -123,6 +130,18 @@ def test_segment_group_attributes_and_context_group() -> None:
         ({"type": "group", "messageId": "m", "userId": "u"}, "groupId"),
         ({"type": "alias", "messageId": "m", "userId": "u"}, "previousId"),
         ({"type": "launch", "messageId": "m", "userId": "u"}, "type"),
+        # Times whose UTC form leaves years 1-9999, and a correction that overflows.
+        (TRACK | {"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp"),
+        (TRACK | {"originalTimestamp": "0001-01-01T00:00:00+01:00"}, "originalTimestamp"),
+        (TRACK | {"sentAt": "9999-12-31T23:59:59-01:00"}, "sentAt"),
+        (TRACK | {"timestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-12-30T00:00:00Z"}, "sentAt"),
+        # Lone surrogates and NUL in ids and names.
+        (TRACK | {"userId": "u\ud800"}, "userId"),
+        (TRACK | {"messageId": "m\udfff"}, "messageId"),
+        (TRACK | {"event": "x\ud83d"}, "event"),
+        (TRACK | {"context": {"groupId": "a\x00"}}, "context.groupId"),
+        (TRACK | {"context": {"groupId": "a" * 201}}, "context.groupId"),
+        ({"type": "page", "messageId": "m", "userId": "u", "name": "p\udc00"}, "name"),
     ],
 )
 def test_invalid_segment_messages_name_the_field(raw: dict[str, object], field: str) -> None:
@@ -186,3 +205,66 @@ def test_an_aliased_id_sends_as_its_user_but_the_alias_call_itself_is_kept_as_se
     assert as_aliased(renamed, aliases).user_id == "ada"
     assert as_aliased(stranger, aliases).user_id is None
     assert as_aliased(alias, aliases) == alias
+
+
+def test_native_timestamps_out_of_range_in_utc_are_refused_by_field() -> None:
+    for stamp in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        raw = {"id": "e", "account_id": "a", "name": "x", "timestamp": stamp}
+        with pytest.raises(InvalidEvent) as caught:
+            native_event(raw, NOW)
+        assert caught.value.field == "timestamp"
+
+
+def test_a_page_name_longer_than_its_column_is_truncated_not_refused() -> None:
+    page = segment_event(
+        {"type": "page", "messageId": "m", "userId": "u", "name": "p" * 500},
+        default_type=None,
+        received_at=NOW,
+        batch_sent_at=None,
+    )
+    assert page.name == "p" * MAX_NAME_LENGTH
+
+
+def nested(depth: int) -> object:
+    value: object = "leaf\x00"
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
+def test_check_storable_names_the_top_level_field_for_deep_nesting_and_surrogates() -> None:
+    for raw, field in (
+        ({"properties": nested(300)}, "properties"),
+        ({"traits": {"name": "\udfff"}}, "traits"),
+        ({"k\ud800": 1}, "k\ufffd"),
+    ):
+        with pytest.raises(InvalidEvent) as caught:
+            check_storable(raw)
+        assert caught.value.field == field
+
+
+def test_storable_keeps_any_refused_body() -> None:
+    raw = {
+        "id": "e\x00",
+        "na\ud800me": ["x\udfff", {"deep": nested(2000)}],
+        "ok": {"n": 1, "f": 1.5, "b": True, "z": None},
+    }
+    kept = storable(raw)
+    assert unstorable(kept) is None
+    assert kept["id"] == "e\ufffd"
+    assert kept["na\ufffdme"][0] == "x\ufffd"
+    assert kept["ok"] == raw["ok"]
+    # Beyond the depth limit the rest is kept as its JSON text, or said to be too deep.
+    level: object = kept["na\ufffdme"][1]
+    depth = 2
+    while isinstance(level, dict):
+        level = level["deep"] if "deep" in level else level["k"]
+        depth += 1
+    assert isinstance(level, str)
+    assert depth == MAX_JSON_DEPTH
+    # A subtree past the limit that can be written out is kept as its JSON text.
+    kept_text = storable(nested(MAX_JSON_DEPTH + 2))
+    for _ in range(MAX_JSON_DEPTH):
+        kept_text = kept_text["k"]
+    assert kept_text == '{"k": {"k": "leaf\\u0000"}}'
+    assert storable({"plain": "text"}) == {"plain": "text"}

@@ -21,7 +21,7 @@ from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
-from shared.validation import PathId
+from shared.validation import Instant, PathId
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 Writer = Annotated[Principal, Depends(require("ingest:write"))]
@@ -48,10 +48,7 @@ async def batch_accounts(body: AccountBatch, session: Session, _: Writer) -> Bat
 @router.get("/{external_id}", responses=responses(NotFound))
 async def get_account(external_id: AccountId, session: Session, _: Reader) -> AccountOut:
     """One account."""
-    account = await repo.get_account(session, external_id)
-    if account is None:
-        raise NotFound(f"No account '{external_id}'.")
-    return AccountOut.model_validate(account)
+    return await service.get_account(session, external_id)
 
 
 @router.get("", responses=responses())
@@ -61,7 +58,7 @@ async def list_accounts(
     page: Annotated[PageParams, Depends(page_params)],
     status: AccountStatus | None = None,
     motion_segment: MotionSegment | None = None,
-    updated_since: Annotated[datetime | None, Query()] = None,
+    updated_since: Annotated[Instant | None, Query()] = None,
 ) -> Page[AccountOut]:
     """Accounts in order of last update, filtered by status, motion segment, update time."""
     position = decode_cursor(page.cursor)

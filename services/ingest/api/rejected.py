@@ -46,19 +46,14 @@ async def replay_matching(
     body: ReplayFilter,
     request: Request,
     session: Session,
-    _: Annotated[Principal, Depends(require("ingest:write"))],
+    _: Annotated[Principal, Depends(require("admin"))],
 ) -> ReplayResult:
-    """Replay unresolved rejected events matching a filter (at most ``limit``, oldest first)."""
-    rows = await repo.list_rejections(
-        session,
-        source=body.source,
-        reason_contains=body.reason_contains,
-        resolved=False,
-        limit=body.limit,
-        for_replay=True,
-    )
+    """Replay unresolved rejected events matching a filter (at most ``limit``, oldest first).
+
+    Admin only: one call may run up to 1,000 events through intake again.
+    """
     settings: IngestSettings = request.app.state.settings
-    return await service.replay_rejected(session, rows, settings.segment_max_message_bytes)
+    return await service.replay_matching(session, body, settings.segment_max_message_bytes)
 
 
 @router.post("/{rejected_id}/replay", responses=responses(NotFound, Conflict))

@@ -48,7 +48,4 @@ async def rotate_source(source_id: uuid.UUID, session: Session, _: Admin) -> Sou
 @router.post("/{source_id}/disable", responses=responses(NotFound))
 async def disable_source(source_id: uuid.UUID, session: Session, _: Admin) -> SourceOut:
     """Stop accepting anything from this source."""
-    source = await repo.disable_source(session, source_id)
-    if source is None:
-        raise NotFound(f"No source {source_id}.")
-    return SourceOut.model_validate(source)
+    return await service.disable_source(session, source_id)

@@ -10,19 +10,19 @@ from services.ingest import service
 from services.ingest.schemas import SurveyIn, SurveyOut, TicketIn, TicketOut
 from shared.auth import Principal, require
 from shared.deps import Session
-from shared.errors import Unprocessable, responses
+from shared.errors import UnknownAccount, Unprocessable, responses
 
 router = APIRouter(prefix="/v1", tags=["support and sentiment"])
 Writer = Annotated[Principal, Depends(require("ingest:write"))]
 
 
-@router.post("/tickets", responses=responses(Unprocessable))
+@router.post("/tickets", responses=responses(Unprocessable, UnknownAccount))
 async def post_ticket(body: TicketIn, session: Session, _: Writer) -> TicketOut:
     """Report a ticket opened or closed; repeats and out-of-date reports change nothing."""
     return await service.record_ticket(session, body)
 
 
-@router.post("/surveys", status_code=201, responses=responses(Unprocessable))
+@router.post("/surveys", status_code=201, responses=responses(Unprocessable, UnknownAccount))
 async def post_survey(body: SurveyIn, session: Session, _: Writer, response: Response) -> SurveyOut:
     """Record an NPS or CSAT response (201); the same id again is a 200 duplicate."""
     result = await service.record_survey(session, body)

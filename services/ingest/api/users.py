@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from services.ingest import repository as repo
 from services.ingest import service
-from services.ingest.schemas import BatchUpsertResult, UserBatch, UserFields, UserOut
+from services.ingest.schemas import UserBatch, UserBatchResult, UserFields, UserOut
 from shared.auth import Principal, require
 from shared.deps import Session
-from shared.errors import NotFound, Unprocessable, responses
+from shared.errors import NotFound, UnknownAccount, Unprocessable, responses
 from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
-from shared.validation import PathId, Text
+from shared.validation import Instant, PathId, Text
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 Writer = Annotated[Principal, Depends(require("ingest:write"))]
@@ -22,7 +22,7 @@ Reader = Annotated[Principal, Depends(require("ingest:read"))]
 UserId = PathId
 
 
-@router.put("/{external_id}", responses=responses(Unprocessable))
+@router.put("/{external_id}", responses=responses(Unprocessable, UnknownAccount))
 async def put_user(
     external_id: UserId, body: UserFields, session: Session, _: Writer, response: Response
 ) -> UserOut:
@@ -33,18 +33,16 @@ async def put_user(
 
 
 @router.post("/batch", responses=responses(Unprocessable))
-async def batch_users(body: UserBatch, session: Session, _: Writer) -> BatchUpsertResult:
-    """Create or replace up to 1,000 users at once, all or nothing."""
+async def batch_users(body: UserBatch, session: Session, _: Writer) -> UserBatchResult:
+    """Create or replace up to 1,000 users at once; an item linking to an unknown account is
+    refused on its own (``rejected``), the others applied. A malformed batch changes nothing."""
     return await service.upsert_users(session, body.users)
 
 
 @router.get("/{external_id}", responses=responses(NotFound))
 async def get_user(external_id: UserId, session: Session, _: Reader) -> UserOut:
     """One user."""
-    user = await repo.get_user(session, external_id)
-    if user is None:
-        raise NotFound(f"No user '{external_id}'.")
-    return UserOut.model_validate(user)
+    return await service.get_user(session, external_id)
 
 
 @router.get("", responses=responses())
@@ -53,7 +51,7 @@ async def list_users(
     _: Reader,
     page: Annotated[PageParams, Depends(page_params)],
     account_id: Text | None = None,
-    updated_since: Annotated[datetime | None, Query()] = None,
+    updated_since: Annotated[Instant | None, Query()] = None,
 ) -> Page[UserOut]:
     """Users in order of last update, optionally of one account."""
     position = decode_cursor(page.cursor)

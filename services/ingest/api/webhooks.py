@@ -10,14 +10,31 @@ from services.ingest import service
 from services.ingest.schemas import WebhookResult
 from services.ingest.settings import IngestSettings
 from shared.deps import Session
-from shared.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, responses
+from shared.errors import (
+    BadRequest,
+    InvalidSignature,
+    MalformedSignatureHeader,
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+    responses,
+)
 from shared.service import read_limited_body
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+# The signature, not an API key, authenticates a webhook: 401 is a signature no secret of the
+# source made, and there is no 403.
 _ERRORS = {
     k: v
-    for k, v in responses(BadRequest, NotFound, PayloadTooLarge, Unprocessable).items()
-    if k not in (401, 403)  # the signature, not an API key, authenticates a webhook
+    for k, v in responses(
+        BadRequest,
+        MalformedSignatureHeader,
+        InvalidSignature,
+        NotFound,
+        PayloadTooLarge,
+        Unprocessable,
+    ).items()
+    if k != 403
 }
 _BODY = {
     "requestBody": {
@@ -34,7 +51,9 @@ async def stripe_webhook(source_id: uuid.UUID, request: Request, session: Sessio
     source = await service.webhook_source(session, source_id, "stripe")
     payload = await read_limited_body(request, settings.max_batch_bytes)
     signature = request.headers.get("stripe-signature")
-    return await service.receive_stripe(session, source, payload, signature)
+    return await service.receive_stripe(
+        session, source, payload, signature, settings.webhook_secret_grace
+    )
 
 
 @router.post("/{source_id}", responses=_ERRORS, openapi_extra=_BODY)
@@ -49,4 +68,6 @@ async def standard_webhook(
         name: request.headers.get(name)
         for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
     }
-    return await service.receive_standard(session, source, payload, headers)
+    return await service.receive_standard(
+        session, source, payload, headers, settings.webhook_secret_grace
+    )

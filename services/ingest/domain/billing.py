@@ -30,6 +30,12 @@ _STATUS = {
 }
 
 
+# What the account columns hold (integer and bigint): a billing event beyond them is refused
+# when it arrives, not when it is applied.
+MAX_SEATS = 2_147_483_647
+MAX_MRR_MINOR = 9_223_372_036_854_775_807
+
+
 class BillingEventError(ValueError):
     """A billing event whose content cannot be used; names the field."""
 
@@ -69,26 +75,53 @@ def _period(interval: str, count: int) -> str:
     return "monthly"
 
 
+def _unix_time(value: Any, field: str) -> datetime:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BillingEventError(field, "must be a Unix timestamp")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise BillingEventError(field, "is outside the range of representable times") from None
+
+
+def _member(parent: Any, key: str, field: str, kind: type, default: Any) -> Any:
+    """``parent[key]`` of type ``kind`` (``default`` when absent or null), or a named error."""
+    value = parent.get(key) if isinstance(parent, dict) else None
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BillingEventError(field, f"must be {_KIND_NAMES[kind]}")
+    return value
+
+
+_KIND_NAMES = {dict: "an object", list: "a list", int: "an integer", str: "a string"}
+
+
+def _bounded(total: int, bound: int, field: str) -> int:
+    if total > bound:
+        raise BillingEventError(field, f"adds up to more than {bound}")
+    return total
+
+
 def stripe_customer(event: dict[str, Any]) -> str:
     """The Stripe customer id a Stripe event is about."""
-    obj = event.get("data", {}).get("object", {})
-    customer = obj.get("customer") if isinstance(obj, dict) else None
+    obj = _member(_member(event, "data", "data", dict, {}), "object", "data.object", dict, {})
+    customer = obj.get("customer")
     if isinstance(customer, dict):
         customer = customer.get("id")
     if not isinstance(customer, str) or not customer:
         raise BillingEventError("data.object.customer", "the event names no customer")
+    if len(customer) > 200:
+        raise BillingEventError("data.object.customer", "must be at most 200 characters")
     return customer
 
 
 def stripe_change(event: dict[str, Any]) -> BillingChange:
     """Read a Stripe event of a handled type into a ``BillingChange``."""
     kind = event.get("type")
-    created = event.get("created")
-    if not isinstance(created, int):
-        raise BillingEventError("created", "must be a Unix timestamp")
-    occurred = datetime.fromtimestamp(created, UTC)
-    obj = event.get("data", {}).get("object")
-    if not isinstance(obj, dict):
+    occurred = _unix_time(event.get("created"), "created")
+    obj = _member(event.get("data"), "object", "data.object", dict, None)
+    if obj is None:
         raise BillingEventError("data.object", "must be an object")
     if kind == "invoice.payment_failed":
         return BillingChange("payment_failed", occurred, {})
@@ -96,28 +129,36 @@ def stripe_change(event: dict[str, Any]) -> BillingChange:
         return BillingChange("invoice_paid", occurred, {})
     if kind not in STRIPE_SUBSCRIPTION_EVENTS:
         raise BillingEventError("type", f"'{kind}' is not handled")
-    items = obj.get("items", {}).get("data", [])
-    if not isinstance(items, list):
-        raise BillingEventError("data.object.items", "must hold a list")
+    items_field = "data.object.items.data"
+    items = _member(
+        _member(obj, "items", "data.object.items", dict, {}), "data", items_field, list, []
+    )
     seats, mrr, period, currency = 0, 0, None, obj.get("currency")
     for item in items:
-        price = item.get("price") or {}
-        recurring = price.get("recurring") or {}
+        if not isinstance(item, dict):
+            raise BillingEventError(items_field, "must hold objects")
+        price = _member(item, "price", "data.object.items.price", dict, {})
+        where = "data.object.items.price.recurring"
+        recurring = _member(price, "recurring", where, dict, {})
         interval = recurring.get("interval", "month")
-        count = int(recurring.get("interval_count", 1))
-        quantity = int(item.get("quantity", 1))
+        count = _member(recurring, "interval_count", where + ".interval_count", int, 1)
+        quantity = _member(item, "quantity", "data.object.items.quantity", int, 1)
         unit_amount = price.get("unit_amount")
-        if not isinstance(unit_amount, int) or unit_amount < 0:
+        if not isinstance(unit_amount, int) or isinstance(unit_amount, bool) or unit_amount < 0:
             raise BillingEventError("data.object.items.price.unit_amount", "must be an integer")
         if interval not in ("day", "week", "month", "year"):
-            raise BillingEventError("data.object.items.price.recurring.interval", "is unknown")
+            raise BillingEventError(where + ".interval", "is unknown")
+        if count < 1:
+            raise BillingEventError(where + ".interval_count", "must be at least 1")
+        if quantity < 0:
+            raise BillingEventError("data.object.items.quantity", "must not be negative")
         seats += quantity
         mrr += monthly_amount(unit_amount, quantity, interval, count)
         period = period or _period(interval, count)
         currency = currency or price.get("currency")
     fields: dict[str, Any] = {
-        "seats_purchased": seats,
-        "mrr_minor": mrr,
+        "seats_purchased": _bounded(seats, MAX_SEATS, "data.object.items.quantity"),
+        "mrr_minor": _bounded(mrr, MAX_MRR_MINOR, "data.object.items.price.unit_amount"),
         "cancel_intent": bool(obj.get("cancel_at_period_end")),
         "status": "cancelled"
         if kind == "customer.subscription.deleted"
@@ -125,13 +166,13 @@ def stripe_change(event: dict[str, Any]) -> BillingChange:
     }
     if period:
         fields["billing_period"] = period
-    if isinstance(currency, str) and len(currency) == 3:
+    if isinstance(currency, str) and len(currency) == 3 and currency.isascii():
         fields["currency"] = currency.upper()
     period_end = obj.get("current_period_end") or (
         items[0].get("current_period_end") if items else None
     )
     if isinstance(period_end, int):
-        fields["renewal_date"] = datetime.fromtimestamp(period_end, UTC).date()
+        fields["renewal_date"] = _unix_time(period_end, "data.object.current_period_end").date()
     return BillingChange("subscription", occurred, fields)
 
 
@@ -144,6 +185,9 @@ GENERIC_SUBSCRIPTION_FIELDS = {
     "renewal_date": str,
     "cancel_intent": bool,
 }
+
+
+_GENERIC_BOUNDS = {"seats_purchased": MAX_SEATS, "mrr_minor": MAX_MRR_MINOR}
 
 
 # The account fields the billing system owns once it has reported for an account: from then
@@ -162,6 +206,9 @@ def generic_subscription_fields(data: dict[str, Any]) -> dict[str, Any]:
             raise BillingEventError(f"data.{name}", f"must be a {kind.__name__}")
         if isinstance(value, int) and not isinstance(value, bool) and value < 0:
             raise BillingEventError(f"data.{name}", "must not be negative")
+        bound = _GENERIC_BOUNDS.get(name)
+        if bound is not None and isinstance(value, int) and value > bound:
+            raise BillingEventError(f"data.{name}", f"must be at most {bound}")
         fields[name] = value
     if "renewal_date" in fields:
         try:
@@ -177,3 +224,15 @@ def generic_subscription_fields(data: dict[str, Any]) -> dict[str, Any]:
             raise BillingEventError("data.currency", "must be an ISO 4217 code")
         fields["currency"] = fields["currency"].upper()
     return fields
+
+
+def check_applicable(change: BillingChange, contract_start: date | None) -> None:
+    """Raise ``BillingEventError`` when a subscription change cannot apply to an account that
+    started its contract on ``contract_start`` (its renewal must come after the start)."""
+    renewal = change.fields.get("renewal_date")
+    if renewal is not None and contract_start is not None and renewal <= contract_start:
+        raise BillingEventError(
+            "renewal_date",
+            f"the renewal date {renewal} is not after the account's contract start"
+            f" {contract_start}",
+        )

@@ -237,7 +237,7 @@ class BatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    items: list[dict[str, object]] = Field(
+    items: list[object] = Field(
         min_length=1,
         max_length=1000,
         description=(

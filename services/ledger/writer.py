@@ -57,11 +57,15 @@ from services.ledger.schemas import (
     ReversalIn,
 )
 from shared.errors import (
+    RETRYABLE_STATES,
     Conflict,
     FieldError,
+    InsufficientCredit,
     NotFound,
     TenureError,
     Unprocessable,
+    database_error_message,
+    database_error_state,
     problem_body,
     validation_field_errors,
 )
@@ -303,7 +307,7 @@ def _redeem(book: Book, body: RedemptionIn, key: str | None) -> tuple[int, Any]:
     allocations = allocate(book.open_lots(customer), body.amount, now)
     applied = total(allocations)
     if body.require_full and applied < body.amount:
-        raise Conflict(
+        raise InsufficientCredit(
             f"Only {applied} of {body.amount} {body.unit} can be applied; nothing was changed."
         )
     entry = None
@@ -419,7 +423,9 @@ def _adjust(book: Book, body: AdjustmentIn, key: str | None) -> tuple[int, Any]:
     elif customer is not None and change < 0:  # a debit: from the lots that expire first
         taken = allocate(book.open_lots(customer["id"]), -change, now)
         if total(taken) < -change:
-            raise Conflict(f"Only {total(taken)} of {-change} can be taken; nothing was changed.")
+            raise InsufficientCredit(
+                f"Only {total(taken)} of {-change} can be taken; nothing was changed."
+            )
         movements = [Allocation(a.lot_id, -a.amount) for a in taken]
     entry = book.post(
         head_id=customer["id"] if customer else SYSTEM_CHAIN,
@@ -681,9 +687,11 @@ async def run_batch(
 ) -> dict[str, Any]:
     """Up to 1,000 writes, each idempotent under its own key and atomic on its own.
 
-    Valid items are applied as one group (one database transaction); items that are not
-    valid get their own 422 result. The answer (``BatchOut``, ready for JSON) has one result
-    per item, in order.
+    Valid items are applied as one group (one database transaction; an item that fails it is
+    retried alone, see ``apply_each``); an item that is not valid gets its own 422 result.
+    Once anything may have been committed, every item's answer is in the list, whatever went
+    wrong with the others: the answer (``BatchOut``, ready for JSON) has one result per item,
+    in order, and is never replaced by one whole-request error.
     """
     results: dict[int, dict[str, Any]] = {}
     ops: list[tuple[int, WriteOp]] = []
@@ -692,7 +700,7 @@ async def run_batch(
             item = BATCH_ITEM.validate_python(raw)
         except ValidationError as exc:
             failure = Unprocessable(
-                "The item is not valid.", errors=validation_field_errors(exc.errors())
+                "The item is not valid.", errors=_item_field_errors(index, raw, exc)
             )
             results[index] = {
                 "index": index,
@@ -710,11 +718,67 @@ async def run_batch(
         op = WriteOp(body, principal, item.idempotency_key, instance, current_request_id())
         ops.append((index, op))
     outcomes = await writer.apply([op for _, op in ops]) if ops else []
-    for (index, _), outcome in zip(ops, outcomes, strict=True):
-        if isinstance(outcome, Exception):
-            raise outcome
-        results[index] = {"index": index, "status": outcome.status, "body": outcome.body}
+    for (index, op), outcome in zip(ops, outcomes, strict=True):
+        done = failure_outcome(outcome, op) if isinstance(outcome, Exception) else outcome
+        results[index] = _item_result(index, done)
     return {"results": [results[i] for i in range(len(items))]}
+
+
+def _item_result(index: int, outcome: Outcome) -> dict[str, Any]:
+    return {"index": index, "status": outcome.status, "body": outcome.body}
+
+
+def _item_field_errors(index: int, raw: Any, exc: ValidationError) -> list[FieldError]:
+    """Validation errors of one batch item, as pointers into the whole request body."""
+    tag = raw.get("operation") if isinstance(raw, dict) else None
+    located = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        if tag is not None and loc[:1] == (tag,):
+            loc = loc[1:]  # the union's tag, not a place in the item
+        located.append({**err, "loc": ("body", "items", index, *loc)})
+    return validation_field_errors(located)
+
+
+class Unstorable(Unprocessable):
+    """A value the service let through that the database refuses to store."""
+
+    type_slug = "unstorable-value"
+
+
+class RetryLater(TenureError):
+    """The database could not finish the write; sending it again is safe."""
+
+    status_code = 503
+    title = "Service Unavailable"
+    type_slug = "retry"
+
+
+def failure_outcome(exc: Exception, op: WriteOp) -> Outcome:
+    """The answer for a write that failed on its own (see ``apply_each``), as a problem.
+
+    A value the database refuses is the caller's to fix (422); a lost connection, deadlock
+    or shutdown may be sent again (503; nothing was kept under its key); anything else is
+    logged and is a 500 for that write alone.
+    """
+    state = database_error_state(exc)
+    reason = database_error_message(exc)
+    error: TenureError
+    if state is not None and state.startswith(("22", "23")):
+        error = Unstorable(f"A value in the request cannot be stored: {reason}")
+    elif (
+        state in RETRYABLE_STATES
+        or (state or "").startswith("08")
+        or isinstance(exc, asyncpg.ConnectionDoesNotExistError | ConnectionError)
+    ):
+        error = RetryLater(
+            "The database could not finish this write; send it again (a repeat with the same"
+            " Idempotency-Key is safe)."
+        )
+    else:
+        _log.error("write_failed", exc_info=exc, operation=op.operation)
+        error = TenureError("An unexpected error occurred; quote the request id when reporting it.")
+    return _refused(error, op)
 
 
 async def expire_due(

@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
 
+from services.ledger.domain.amounts import MAX_AMOUNT_MINOR
 from services.ledger.domain.units import valid_unit
-from shared.validation import INT64_MAX, JsonObject, Text
+from shared.validation import JsonObject, Text
 
 
 def _unit(value: str) -> str:
@@ -19,7 +20,10 @@ def _unit(value: str) -> str:
 
 
 Unit = Annotated[str, AfterValidator(_unit)]
-Amount = Annotated[StrictInt, Field(gt=0, le=INT64_MAX, description="Integer minor units")]
+Amount = Annotated[
+    StrictInt,
+    Field(gt=0, le=MAX_AMOUNT_MINOR, description="Integer minor units, at most 10^15"),
+]
 AccountRef = Annotated[Text, Field(min_length=1, max_length=200)]
 Reference = Annotated[Text, Field(min_length=1, max_length=200)]
 
@@ -339,7 +343,14 @@ class PostingIn(BaseModel):
         " breakage:program:{id}:{unit} or invoices:applied:{unit}"
     )
     unit: Unit
-    amount: Annotated[StrictInt, Field(ge=-INT64_MAX, le=INT64_MAX)]
+    amount: Annotated[
+        StrictInt,
+        Field(
+            ge=-MAX_AMOUNT_MINOR,
+            le=MAX_AMOUNT_MINOR,
+            description="Signed integer minor units, at most 10^15 either way",
+        ),
+    ]
 
 
 class AdjustmentIn(BaseModel):

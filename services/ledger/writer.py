@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.ledger import repository as repo
+from services.ledger.domain.amounts import MAX_BALANCE_MINOR, BalanceLimit
 from services.ledger.domain.book import Book, BookLot, Entry
 from services.ledger.domain.lots import Allocation, allocate, total
 from services.ledger.domain.reversals import (
@@ -68,6 +69,9 @@ from shared.errors import (
     database_error_state,
     problem_body,
     validation_field_errors,
+)
+from shared.errors import (
+    NotReversible as NotReversibleError,
 )
 from shared.logging import current_request_id
 
@@ -216,7 +220,7 @@ def _needs(op: WriteOp, originals: dict[uuid.UUID, repo.TxRow], needs: _Needs) -
     elif isinstance(body, RedemptionIn):
         customer = customer_account(body.account_id, body.unit)
         needs.heads.add(customer)
-        needs.fifo[customer] += body.amount
+        needs.fifo[customer] = _needed(needs.fifo[customer] + body.amount)
     elif isinstance(body, ReversalIn):
         original = originals.get(body.transaction_id)
         if original is not None:
@@ -228,12 +232,19 @@ def _needs(op: WriteOp, originals: dict[uuid.UUID, repo.TxRow], needs: _Needs) -
         customers = [p for p in body.postings if p.ledger_account_id.startswith("customer:")]
         for line in customers:
             needs.heads.add(line.ledger_account_id)
-            needs.fifo[line.ledger_account_id] += max(line.amount, 0)  # a debit takes
+            taken = needs.fifo[line.ledger_account_id] + max(line.amount, 0)  # a debit takes
+            needs.fifo[line.ledger_account_id] = _needed(taken)
         if not customers:
             needs.heads.add(SYSTEM_CHAIN)
     else:
         needs.heads.add(body.ledger_account_id)
         needs.due[body.ledger_account_id] = body.as_of
+
+
+def _needed(amount: int) -> int:
+    """What a group may take from one account: never more than a balance can hold (so the
+    sum of many large writes still fits the query's 64-bit parameter)."""
+    return min(amount, MAX_BALANCE_MINOR)
 
 
 def _chain_of(original: repo.TxRow) -> str:
@@ -360,7 +371,9 @@ def _reverse(
             )
             reversal = opposite(lines)
     except NotReversible as exc:
-        raise Conflict(f"Transaction {body.transaction_id} cannot be reversed: {exc}.") from exc
+        raise NotReversibleError(
+            f"Transaction {body.transaction_id} cannot be reversed: {exc}."
+        ) from exc
     entry = book.post(
         head_id=chain,
         kind="reversal",
@@ -471,15 +484,23 @@ def _expire(book: Book, body: Expiry) -> tuple[int, Any]:
 def plan_write(book: Book, op: WriteOp, originals: dict[uuid.UUID, repo.TxRow]) -> tuple[int, Any]:
     """Plan one write against the book: its status and body, or the refusal it raises."""
     body = op.body
-    if isinstance(body, GrantIn):
-        return _grant(book, body, op.key)
-    if isinstance(body, RedemptionIn):
-        return _redeem(book, body, op.key)
-    if isinstance(body, ReversalIn):
-        return _reverse(book, body, op.key, originals.get(body.transaction_id))
-    if isinstance(body, AdjustmentIn):
-        return _adjust(book, body, op.key)
-    return _expire(book, body)
+    try:
+        if isinstance(body, GrantIn):
+            return _grant(book, body, op.key)
+        if isinstance(body, RedemptionIn):
+            return _redeem(book, body, op.key)
+        if isinstance(body, ReversalIn):
+            return _reverse(book, body, op.key, originals.get(body.transaction_id))
+        if isinstance(body, AdjustmentIn):
+            return _adjust(book, body, op.key)
+        return _expire(book, body)
+    except BalanceLimit as exc:
+        if isinstance(body, ReversalIn):
+            raise NotReversibleError(
+                f"Transaction {body.transaction_id} cannot be reversed: it {exc}."
+            ) from exc
+        pointer = "/amount" if isinstance(body, GrantIn) else "/postings"
+        raise Unprocessable.for_field(pointer, str(exc)) from exc
 
 
 # --- applying a group --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, Ty
 
 from services.ledger.domain.amounts import MAX_AMOUNT_MINOR
 from services.ledger.domain.units import valid_unit
-from shared.validation import JsonObject, Text
+from shared.validation import Instant, JsonObject, Text
 
 
 def _unit(value: str) -> str:
@@ -26,6 +26,7 @@ Amount = Annotated[
 ]
 AccountRef = Annotated[Text, Field(min_length=1, max_length=200)]
 Reference = Annotated[Text, Field(min_length=1, max_length=200)]
+Tier = Annotated[Text, Field(min_length=1, max_length=40)]
 
 
 class GrantIn(BaseModel):
@@ -36,10 +37,10 @@ class GrantIn(BaseModel):
     account_id: AccountRef
     unit: Unit
     amount: Amount
-    expires_at: datetime
+    expires_at: Instant
     program_id: Reference
     offer_id: Reference | None = None
-    tier: Reference | None = None
+    tier: Tier | None = None
     metadata: JsonObject = Field(default_factory=dict)
 
 
@@ -71,7 +72,7 @@ class ExpirationRunIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    as_of: datetime | None = None
+    as_of: Instant | None = None
 
 
 class PostingOut(BaseModel):
@@ -360,7 +361,7 @@ class AdjustmentIn(BaseModel):
 
     postings: list[PostingIn] = Field(min_length=2, max_length=20)
     reason: Text = Field(min_length=1, max_length=500)
-    expires_at: datetime | None = Field(
+    expires_at: Instant | None = Field(
         default=None, description="Required when the adjustment credits a customer (a new lot)"
     )
     program_id: Reference | None = None

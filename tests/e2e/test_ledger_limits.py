@@ -102,3 +102,73 @@ async def test_a_balance_can_reach_its_bound_and_not_pass_it(ledger: httpx.Async
     )
     assert statement.status_code == 200, statement.text
     assert statement.json()["closing_balance"] == MAX_BALANCE_MINOR - MAX_AMOUNT_MINOR
+
+
+OUT_OF_RANGE = ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00")
+NAIVE = "2030-01-01T00:00:00"
+
+
+async def test_body_times_must_name_an_instant_inside_the_calendar(
+    ledger: httpx.AsyncClient,
+) -> None:
+    account = new_id()
+    customer = f"customer:{account}:USD"
+    for value in (*OUT_OF_RANGE, NAIVE):
+        granted = await ledger.post(
+            "/v1/grants", json=grant_body(account, 5, expires_at=value), headers=key()
+        )
+        assert (granted.status_code, pointers(granted)) == (422, ["/expires_at"]), value
+        adjusted = await ledger.post(
+            "/v1/transactions",
+            json={
+                "postings": [
+                    {"ledger_account_id": "adjustments:USD", "unit": "USD", "amount": 5},
+                    {"ledger_account_id": customer, "unit": "USD", "amount": -5},
+                ],
+                "reason": "goodwill",
+                "expires_at": value,
+            },
+            headers=key(),
+        )
+        assert (adjusted.status_code, pointers(adjusted)) == (422, ["/expires_at"]), value
+        item = grant_item(uuid.uuid4().hex, account, 5)
+        item["grant"]["expires_at"] = value
+        batch = await ledger.post("/v1/transactions/batch", json={"items": [item]})
+        (result,) = batch.json()["results"]
+        assert result["status"] == 422, value
+        assert result["body"]["errors"][0]["pointer"] == "/items/0/grant/expires_at"
+        run = await ledger.post("/v1/expirations/run", json={"as_of": value})
+        assert (run.status_code, pointers(run)) == (422, ["/as_of"]), value
+    # The last instant of the calendar is a fine (if patient) expiry.
+    last = await ledger.post(
+        "/v1/grants",
+        json=grant_body(account, 5, expires_at="9999-12-31T23:59:59+01:00"),
+        headers=key(),
+    )
+    assert last.status_code == 201, last.text
+    assert last.json()["lot"]["expires_at"] == "9999-12-31T22:59:59Z"
+    long_tier = await ledger.post(
+        "/v1/grants", json=grant_body(account, 5, tier="t" * 41), headers=key()
+    )
+    assert (long_tier.status_code, pointers(long_tier)) == (422, ["/tier"])
+
+
+async def test_query_times_must_name_an_instant_inside_the_calendar(
+    ledger: httpx.AsyncClient,
+) -> None:
+    account = new_id()
+    await grant(ledger, account, 100)
+    for value in (*OUT_OF_RANGE, NAIVE):
+        as_of = await ledger.get(f"/v1/balances/{account}", params={"as_of": value})
+        assert (as_of.status_code, pointers(as_of)) == (422, ["as_of"]), value
+        for name, other in (("from", "to"), ("to", "from")):
+            statement = await ledger.get(
+                f"/v1/accounts/{account}/statement",
+                params={"unit": "USD", name: value, other: later()},
+            )
+            assert (statement.status_code, pointers(statement)) == (422, [name]), value
+    offset = await ledger.get(
+        f"/v1/balances/{account}", params={"as_of": "2999-01-01T00:00:00+05:00"}
+    )
+    assert offset.status_code == 200, offset.text
+    assert offset.json()["balances"][0]["balance"] == 100

@@ -375,21 +375,28 @@ def _reverse(
         raise NotReversibleError(
             f"Transaction {body.transaction_id} cannot be reversed: {exc}."
         ) from exc
-    entry = book.post(
-        head_id=chain,
-        kind="reversal",
-        at=book.now,
-        idempotency_key=key,
-        postings=reversal,
-        movements=movements,
-        customer_account_id=original.customer_account_id,
-        offer_id=original.offer_id,
-        program_id=original.program_id,
-        invoice_id=original.invoice_id,
-        tier=original.tier,
-        reverses_id=original.id,
-        metadata={"reason": body.reason},
-    )
+    try:
+        entry = book.post(
+            head_id=chain,
+            kind="reversal",
+            at=book.now,
+            idempotency_key=key,
+            postings=reversal,
+            movements=movements,
+            customer_account_id=original.customer_account_id,
+            offer_id=original.offer_id,
+            program_id=original.program_id,
+            invoice_id=original.invoice_id,
+            tier=original.tier,
+            reverses_id=original.id,
+            metadata={"reason": body.reason},
+        )
+    except ValueError as exc:
+        # The book refuses what would break a balance, its bound or a lot; for a reversal
+        # that means things have moved on in a way it cannot undo: say so, as for any other.
+        raise NotReversibleError(
+            f"Transaction {body.transaction_id} cannot be reversed: {exc}."
+        ) from exc
     return 200, {"reversed_amount": amount, "transaction": transaction_json(entry)}
 
 
@@ -495,11 +502,7 @@ def plan_write(book: Book, op: WriteOp, originals: dict[uuid.UUID, repo.TxRow]) 
         if isinstance(body, AdjustmentIn):
             return _adjust(book, body, op.key)
         return _expire(book, body)
-    except BalanceLimit as exc:
-        if isinstance(body, ReversalIn):
-            raise NotReversibleError(
-                f"Transaction {body.transaction_id} cannot be reversed: it {exc}."
-            ) from exc
+    except BalanceLimit as exc:  # reversals say so themselves, as not reversible
         pointer = "/amount" if isinstance(body, GrantIn) else "/postings"
         raise Unprocessable.for_field(pointer, str(exc)) from exc
 

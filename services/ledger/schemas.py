@@ -257,6 +257,11 @@ class BatchItemResult(BaseModel):
     index: int
     status: int
     body: object
+    replayed: bool = Field(
+        default=False,
+        description="The answer kept under this item's key from an earlier request, sent again"
+        " (as a single request's Idempotent-Replayed header says)",
+    )
 
 
 class BatchOut(BaseModel):

@@ -59,9 +59,10 @@ from services.ledger.schemas import (
 )
 from shared.errors import (
     RETRYABLE_STATES,
-    Conflict,
     FieldError,
     InsufficientCredit,
+    KeyInFlight,
+    KeyReused,
     NotFound,
     TenureError,
     Unprocessable,
@@ -136,6 +137,8 @@ class Outcome:
     status: int
     body: Any
     refusal: TenureError | None = None
+    # The response kept under the key from an earlier request, sent again.
+    replayed: bool = False
 
 
 def _refused(error: TenureError, op: WriteOp) -> Outcome:
@@ -529,7 +532,9 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
         repeats: list[tuple[int, int]] = []
         for i, pair, (held, stored) in zip(keyed, pairs, claims, strict=True):
             if not held:
-                error = Conflict("A request with this Idempotency-Key is still in progress.")
+                error = KeyInFlight(
+                    "A request with this Idempotency-Key is still in progress; retry shortly."
+                )
                 outcomes[i] = _refused(error, ops[i])
             elif stored is not None:
                 outcomes[i] = _replay(stored, marks[i], ops[i])
@@ -595,12 +600,12 @@ def _pair(op: WriteOp) -> tuple[str, str]:
 def _replay(stored: repo.StoredResponse, mark: str, op: WriteOp) -> Outcome:
     """A retry: the first response again, unless the key was used for another request."""
     if stored.fingerprint != mark:
-        error = Unprocessable(
+        error = KeyReused(
             "This Idempotency-Key was used with a different request.",
             errors=[FieldError(detail="reused with other parameters", parameter="Idempotency-Key")],
         )
         return _refused(error, op)
-    return Outcome(stored.status, stored.body)
+    return Outcome(stored.status, stored.body, replayed=True)
 
 
 async def apply_each(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome | Exception]:
@@ -727,11 +732,8 @@ async def run_batch(
             failure = Unprocessable(
                 "The item is not valid.", errors=_item_field_errors(index, raw, exc)
             )
-            results[index] = {
-                "index": index,
-                "status": 422,
-                "body": problem_body(failure, instance),
-            }
+            refused = Outcome(422, problem_body(failure, instance), failure)
+            results[index] = _item_result(index, refused)
             continue
         body: GrantIn | RedemptionIn | ReversalIn = (
             item.grant
@@ -750,7 +752,12 @@ async def run_batch(
 
 
 def _item_result(index: int, outcome: Outcome) -> dict[str, Any]:
-    return {"index": index, "status": outcome.status, "body": outcome.body}
+    return {
+        "index": index,
+        "status": outcome.status,
+        "body": outcome.body,
+        "replayed": outcome.replayed,
+    }
 
 
 def _item_field_errors(index: int, raw: Any, exc: ValidationError) -> list[FieldError]:

@@ -14,6 +14,7 @@ from services.ledger import repository as repo
 from services.ledger.schemas import GrantIn, RedemptionIn
 from services.ledger.writer import Outcome, WriteOp, apply_each, apply_group
 from shared.db import driver_dsn, service_url
+from shared.errors import KeyInFlight, KeyReused, problem_type
 
 
 @pytest.fixture
@@ -69,6 +70,8 @@ async def test_a_key_used_twice_in_one_group_runs_once(conn: asyncpg.Connection)
     first, repeat, changed = await apply_group(conn, [same, same, other])
     assert (first.status, repeat.status, changed.status) == (201, 201, 422)
     assert repeat.body == first.body
+    assert (first.replayed, repeat.replayed) == (False, True)
+    assert isinstance(changed.refusal, KeyReused)
     assert await balance(conn, account_id) == 500
 
 
@@ -82,7 +85,8 @@ async def test_a_key_another_transaction_holds_is_in_flight(
             assert await repo.open_group(other, [("writer-test", key)], []) == [(True, None)]
             (outcome,) = await apply_group(conn, [keyed(grant(uuid.uuid4().hex), key)])
         assert outcome.status == 409
-        assert outcome.refusal is not None
+        assert isinstance(outcome.refusal, KeyInFlight)
+        assert outcome.body["type"] == problem_type("key-in-flight")
     finally:
         await other.close()
 

@@ -23,7 +23,16 @@ from services.ledger.schemas import (
 )
 from shared.auth import Principal, require
 from shared.deps import Session
-from shared.errors import Conflict, NotFound, Unprocessable, json_response, responses
+from shared.errors import (
+    InsufficientCredit,
+    KeyInFlight,
+    KeyReused,
+    NotFound,
+    NotReversible,
+    Unprocessable,
+    json_response,
+    responses,
+)
 from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
 from shared.validation import Text
 
@@ -76,7 +85,7 @@ async def list_transactions(
 @router.post(
     "/{transaction_id}/reverse",
     response_model=ReversalOut,
-    responses=responses(NotFound, Conflict, Unprocessable),
+    responses=responses(NotFound, NotReversible, KeyInFlight, Unprocessable, KeyReused),
 )
 async def reverse_transaction(
     transaction_id: uuid.UUID,
@@ -107,7 +116,7 @@ async def batch(body: BatchIn, request: Request, principal: Writer) -> Response:
     "",
     status_code=201,
     response_model=TransactionOut,
-    responses=responses(Unprocessable, Conflict),
+    responses=responses(Unprocessable, KeyReused, InsufficientCredit, KeyInFlight),
 )
 async def create_adjustment(
     body: AdjustmentIn, request: Request, principal: Admin, key: IdempotencyKey

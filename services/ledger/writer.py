@@ -60,6 +60,7 @@ from services.ledger.schemas import (
 from shared.errors import (
     RETRYABLE_STATES,
     FieldError,
+    Forbidden,
     InsufficientCredit,
     KeyInFlight,
     KeyReused,
@@ -108,6 +109,8 @@ class WriteOp:
     key: str | None = None
     instance: str = ""
     request_id: str | None = None
+    # The caller's scopes, for the rules that depend on what a write touches.
+    scopes: frozenset[str] = frozenset()
 
     @property
     def operation(self) -> str:
@@ -350,11 +353,17 @@ def _redeem(book: Book, body: RedemptionIn, key: str | None) -> tuple[int, Any]:
 
 
 def _reverse(
-    book: Book, body: ReversalIn, key: str | None, original: repo.TxRow | None
+    book: Book, body: ReversalIn, op: WriteOp, original: repo.TxRow | None
 ) -> tuple[int, Any]:
-    """A linked opposite transaction (grants only for what is left unredeemed)."""
+    """A linked opposite transaction (grants only for what is left unredeemed).
+
+    Reversing an adjustment needs the scope that made it (admin).
+    """
     if original is None:
         raise NotFound(f"No transaction {body.transaction_id}.")
+    if original.kind == "adjustment" and "admin" not in op.scopes:
+        raise Forbidden("Reversing an adjustment needs the admin scope, as making one does.")
+    key = op.key
     lines = [PostingLine(*p) for p in original.postings]
     chain = _chain_of(original)
     try:
@@ -501,7 +510,7 @@ def plan_write(book: Book, op: WriteOp, originals: dict[uuid.UUID, repo.TxRow]) 
         if isinstance(body, RedemptionIn):
             return _redeem(book, body, op.key)
         if isinstance(body, ReversalIn):
-            return _reverse(book, body, op.key, originals.get(body.transaction_id))
+            return _reverse(book, body, op, originals.get(body.transaction_id))
         if isinstance(body, AdjustmentIn):
             return _adjust(book, body, op.key)
         return _expire(book, body)
@@ -519,7 +528,7 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
     Keys: a key another transaction holds is a 409 (in flight); a key that already holds a
     response replays it (or is a 422 if the request differs); a key repeated within the group
     answers like a retry of its first use. A refusal (404, 409, 422) is kept under its key
-    like a success. Raises if the transaction fails; nothing is then written.
+    like a success (a 403 is not). Raises if the transaction fails; nothing is then written.
     """
     outcomes: list[Outcome | None] = [None] * len(ops)
     marks = [op.fingerprint() if op.key is not None else "" for op in ops]
@@ -576,9 +585,11 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
                 outcomes[i] = Outcome(status, result)
             except TenureError as exc:
                 outcomes[i] = _refused(exc, op)
-            if op.key is not None:
-                done = outcomes[i]
-                assert done is not None
+            done = outcomes[i]
+            assert done is not None
+            # A refusal for want of a scope is not kept: the principal may be given the
+            # scope, and its retry with the same key should then run.
+            if op.key is not None and not isinstance(done.refusal, Forbidden):
                 kept.append(
                     repo.KeptResponse(op.principal, op.key, marks[i], done.status, done.body)
                 )
@@ -713,7 +724,12 @@ class GroupWriter:
 
 
 async def run_batch(
-    writer: GroupWriter, *, principal: str, instance: str, items: Sequence[Any]
+    writer: GroupWriter,
+    *,
+    principal: str,
+    scopes: frozenset[str],
+    instance: str,
+    items: Sequence[Any],
 ) -> dict[str, Any]:
     """Up to 1,000 writes, each idempotent under its own key and atomic on its own.
 
@@ -742,7 +758,7 @@ async def run_batch(
             if isinstance(item, BatchRedemption)
             else item.reversal
         )
-        op = WriteOp(body, principal, item.idempotency_key, instance, current_request_id())
+        op = WriteOp(body, principal, item.idempotency_key, instance, current_request_id(), scopes)
         ops.append((index, op))
     outcomes = await writer.apply([op for _, op in ops]) if ops else []
     for (index, op), outcome in zip(ops, outcomes, strict=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -179,4 +180,46 @@ async def test_every_reversal_refusal_is_not_reversible(ledger: httpx.AsyncClien
     assert refused(await reverse(redemption["transaction"]["id"]))  # twice
     assert refused(await reverse(undone.json()["transaction"]["id"]))  # a reversal
     assert (await reverse(used["transaction"]["id"])).status_code == 200  # 100 given back
+    assert await balance(ledger, account) == 0
+
+
+async def test_reversing_an_adjustment_and_running_expiry_need_the_admin_scope(
+    ledger: httpx.AsyncClient, platform: Platform
+) -> None:
+    account = new_id()
+    credit = await ledger.post(
+        "/v1/transactions",
+        json=adjustment(
+            [("adjustments:USD", 80), (f"customer:{account}:USD", -80)], expires_at=later()
+        ),
+        headers=key(),
+    )
+    assert credit.status_code == 201, credit.text
+    path = f"/v1/transactions/{credit.json()['id']}/reverse"
+    headers = key()
+    writer = await make_key(platform.database_url, "ledger:write")
+    async with platform.client("ledger", key=writer) as client:
+        refused = await client.post(path, json={"reason": "mine now"}, headers=headers)
+        assert refused.status_code == 403, refused.text
+        item = {
+            "operation": "reversal",
+            "idempotency_key": uuid.uuid4().hex,
+            "reversal": {"transaction_id": credit.json()["id"], "reason": "in a batch"},
+        }
+        batch = await client.post("/v1/transactions/batch", json={"items": [item]})
+        assert batch.json()["results"][0]["status"] == 403
+        assert (await client.post("/v1/expirations/run", json={})).status_code == 403
+        granted = await grant(client, account, 5)  # what ledger:write may reverse, it may
+        undo = await client.post(
+            f"/v1/transactions/{granted['transaction']['id']}/reverse",
+            json={"reason": "x"},
+            headers=key(),
+        )
+        assert undo.status_code == 200, undo.text
+    assert await balance(ledger, account) == 80
+    # The 403 was not kept under the key: the same principal, given the scope, retries.
+    admin = await make_key(platform.database_url, "admin")  # same principal name as ``writer``
+    async with platform.client("ledger", key=admin) as client:
+        allowed = await client.post(path, json={"reason": "mine now"}, headers=headers)
+    assert allowed.status_code == 200, allowed.text
     assert await balance(ledger, account) == 0

@@ -14,6 +14,7 @@ from shared.logging import current_request_id
 
 Writer = Annotated[Principal, Depends(require("ledger:write"))]
 Reader = Annotated[Principal, Depends(require("ledger:read"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
 IdempotencyKey = Annotated[
     str,
     Header(
@@ -29,7 +30,9 @@ async def write(request: Request, principal: Principal, key: str, body: WriteOp.
     """Apply one write once per key and answer with its (kept) response; a response sent
     again for a repeat of the key says so in ``Idempotent-Replayed: true``."""
     writer: GroupWriter = request.app.state.writer
-    op = WriteOp(body, principal.name, key, request.url.path, current_request_id())
+    op = WriteOp(
+        body, principal.name, key, request.url.path, current_request_id(), principal.scopes
+    )
     outcome = await writer.submit(op)
     if outcome.refusal is not None:
         raise outcome.refusal

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from services.ledger import service, writer
-from services.ledger.api.deps import Reader, Writer
+from services.ledger.api.deps import Admin
 from services.ledger.schemas import AuditOut, ExpirationRunIn, ExpirationRunOut
 from shared.deps import Session
 from shared.errors import Unprocessable, responses
@@ -14,10 +14,11 @@ router = APIRouter(prefix="/v1", tags=["maintenance"])
 
 
 @router.post("/expirations/run", responses=responses(Unprocessable))
-async def run_expirations(body: ExpirationRunIn, request: Request, _: Writer) -> ExpirationRunOut:
+async def run_expirations(body: ExpirationRunIn, request: Request, _: Admin) -> ExpirationRunOut:
     """Expire every lot past its date as of ``as_of``; a second run expires nothing more.
 
-    Idempotent by nature, so it needs no Idempotency-Key.
+    Idempotent by nature, so it needs no Idempotency-Key; admin scope, as it moves every
+    customer's credit.
     """
     now = writer.utc_now()
     as_of = body.as_of or now
@@ -29,6 +30,7 @@ async def run_expirations(body: ExpirationRunIn, request: Request, _: Writer) ->
 
 
 @router.get("/audit/verify", responses=responses())
-async def verify(session: Session, _: Reader) -> AuditOut:
-    """Recompute every hash, posting sum, balance and lot remainder; name the first break."""
+async def verify(session: Session, _: Admin) -> AuditOut:
+    """Recompute every hash, posting sum, chain head, balance and lot remainder; name the
+    first break (admin scope: it reads the whole ledger)."""
     return await service.verify(session)

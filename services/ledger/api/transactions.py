@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from services.ledger import repository as repo
 from services.ledger import service, writer
-from services.ledger.api.deps import IdempotencyKey, Reader, Writer, write
+from services.ledger.api.deps import Admin, IdempotencyKey, Reader, Writer, write
 from services.ledger.schemas import (
     AdjustmentIn,
     BatchIn,
@@ -21,7 +21,6 @@ from services.ledger.schemas import (
     ReverseIn,
     TransactionOut,
 )
-from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import (
     InsufficientCredit,
@@ -37,7 +36,6 @@ from shared.pagination import Page, PageParams, decode_cursor, page_of, page_par
 from shared.validation import Text
 
 router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
-Admin = Annotated[Principal, Depends(require("admin"))]
 
 
 @router.get("/{transaction_id}", responses=responses(NotFound))
@@ -106,6 +104,7 @@ async def batch(body: BatchIn, request: Request, principal: Writer) -> Response:
     result = await writer.run_batch(
         request.app.state.writer,
         principal=principal.name,
+        scopes=principal.scopes,
         instance=request.url.path,
         items=body.items,
     )

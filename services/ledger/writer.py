@@ -643,14 +643,17 @@ async def apply_each(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome | 
 
 _DRAIN_SECONDS = 5.0
 
-# The write path's statements take arrays (``= ANY``, ``unnest``) whose size the plan cache
-# cannot see: after five runs it may keep one generic plan, planned for a ten-row array and
-# the table as it was then. Planned while the ledger was small, that plan scans tables the
-# statements should probe by index, in time that grows with the table times the array (a
-# group of 500 heads took 400 ms to lock among 40,000 accounts, not 7 ms; the batched
-# benchmark ran at half speed or less whenever that plan was cached). Custom plans see the
-# arrays and the tables as they are, for a fraction of a millisecond of planning.
-WRITER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
+# Every statement of the write path probes rows by key: ``= ANY`` over the group's array, or
+# ``unnest`` joined on a key. The plan cache keeps a generic plan after five runs, planned
+# for the tables as they were then; planned while the ledger was small, it scanned
+# ledger_accounts and lots whole and matched each row against the array one element at a
+# time (400 ms to lock 500 heads among 40,000 accounts rather than 2 ms), and it stayed
+# until an ANALYZE happened to replace it: the batched benchmark ran at full speed or at a
+# fraction of it, on the same code. Custom plans (plan_cache_mode = force_custom_plan) are
+# no cure: they replan the foreign-key checks of every row written too (90 ms of a group of
+# 500 grants, not 20), and still prefer scans while page costs are the default. Refusing
+# sequential scans makes each cached plan the index probe it is meant to be, at any size.
+WRITER_SETTINGS = {"enable_seqscan": "off"}
 
 
 async def connect(dsn: str) -> repo.Conn:

@@ -657,7 +657,7 @@ WRITER_SETTINGS = {"enable_seqscan": "off"}
 
 
 async def connect(dsn: str) -> repo.Conn:
-    """A connection for the group writer (its statements planned for their arguments)."""
+    """A connection for the group writer, whose cached plans probe by key (see above)."""
     return await asyncpg.connect(dsn, server_settings=WRITER_SETTINGS)
 
 

@@ -766,7 +766,7 @@ async def run_batch(
                 "The item is not valid.", errors=_item_field_errors(index, raw, exc)
             )
             refused = Outcome(422, problem_body(failure, instance), failure)
-            results[index] = _item_result(index, refused)
+            results[index] = _item_result(index, "", refused)
             continue
         body: GrantIn | RedemptionIn | ReversalIn = (
             item.grant
@@ -780,17 +780,31 @@ async def run_batch(
     outcomes = await writer.apply([op for _, op in ops]) if ops else []
     for (index, op), outcome in zip(ops, outcomes, strict=True):
         done = failure_outcome(outcome, op) if isinstance(outcome, Exception) else outcome
-        results[index] = _item_result(index, done)
+        # A valid item names its operation, the member its body is under.
+        results[index] = _item_result(index, str(items[index]["operation"]), done)
     return {"results": [results[i] for i in range(len(items))]}
 
 
-def _item_result(index: int, outcome: Outcome) -> dict[str, Any]:
-    return {
-        "index": index,
-        "status": outcome.status,
-        "body": outcome.body,
-        "replayed": outcome.replayed,
-    }
+def _item_result(index: int, operation: str, outcome: Outcome) -> dict[str, Any]:
+    """One item's answer. A problem names what is wrong in the request that was sent: a
+    field of the item's operation, or its key, as a pointer into the batch's body (the
+    response kept under the key names them as a single request has them)."""
+    body = outcome.body
+    if outcome.status >= 400 and operation and isinstance(body, dict) and body.get("errors"):
+        item = f"/items/{index}"
+        body = {
+            **body,
+            "errors": [_in_batch(error, f"{item}/{operation}", item) for error in body["errors"]],
+        }
+    return {"index": index, "status": outcome.status, "body": body, "replayed": outcome.replayed}
+
+
+def _in_batch(error: dict[str, Any], operation: str, item: str) -> dict[str, Any]:
+    if error.get("parameter") == "Idempotency-Key":
+        return {"detail": error["detail"], "pointer": f"{item}/idempotency_key"}
+    if error.get("pointer") is not None:
+        return {**error, "pointer": operation + error["pointer"]}
+    return error
 
 
 def _item_field_errors(index: int, raw: Any, exc: ValidationError) -> list[FieldError]:

@@ -67,7 +67,7 @@ async def test_batch_items_succeed_or_fail_on_their_own(ledger: httpx.AsyncClien
     assert GrantOut.model_validate(results[0]["body"])
     assert results[2]["body"]["applied"] == 1_200
     assert results[5]["body"] == results[0]["body"]  # the same key and request, once
-    assert results[6]["body"]["errors"][0]["parameter"] == "Idempotency-Key"
+    assert results[6]["body"]["errors"][0]["pointer"] == "/items/6/idempotency_key"
     assert await balance(ledger, account) == 300
 
     again = (await ledger.post("/v1/transactions/batch", json={"items": items})).json()["results"]
@@ -145,6 +145,12 @@ async def test_a_batch_answers_every_item_once_anything_may_have_been_committed(
             assert bodies[3]["type"] == problem_type("insufficient-credit")
             assert bodies[4]["type"] == problem_type("unstorable-value")
             assert "test_refused_offer" in bodies[4]["detail"]
+            # A problem found while planning points into the batch too, as validation's do.
+            past = grant_item(uuid.uuid4().hex, account, 5)
+            past["grant"]["expires_at"] = later(-1)
+            planned = await client.post("/v1/transactions/batch", json={"items": [items[1], past]})
+            pointers = [r["body"]["errors"][0]["pointer"] for r in planned.json()["results"]]
+            assert pointers == ["/items/0/grant/amount", "/items/1/grant/expires_at"]
             assert bodies[5]["errors"][0]["pointer"] == "/items/5"
 
             async def stored() -> tuple[int, int]:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 import orjson
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import case, delete, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.domain.book import Book, BookLot, Head
@@ -177,6 +177,35 @@ async def chain_page(
             func.row(LedgerTransaction.chain_key, LedgerTransaction.chain_seq) > func.row(*after)
         )
     return (await session.scalars(query)).all()
+
+
+async def heads_vs_chains(session: AsyncSession) -> Sequence[Any]:
+    """Chain heads (position and hash kept on a ledger account) that differ from their
+    chain's last transaction: a chain whose tail was cut off, or a head moved by hand.
+
+    Accounts that own no chain hold position 0 and no hash, as a chain with no transactions.
+    """
+    last = (
+        select(LedgerTransaction.chain_seq, LedgerTransaction.hash)
+        .where(LedgerTransaction.chain_key == LedgerAccount.id)
+        .order_by(LedgerTransaction.chain_seq.desc())
+        .limit(1)
+        .lateral("last")
+    )
+    return (
+        await session.execute(
+            select(LedgerAccount.id, LedgerAccount.chain_seq, last.c.chain_seq, last.c.hash)
+            .outerjoin(last, true())
+            .where(
+                or_(
+                    LedgerAccount.chain_seq != func.coalesce(last.c.chain_seq, 0),
+                    LedgerAccount.chain_hash.is_distinct_from(last.c.hash),
+                )
+            )
+            .order_by(LedgerAccount.id)
+            .limit(1)
+        )
+    ).all()
 
 
 async def customer_balances_vs_postings(session: AsyncSession) -> Sequence[Any]:

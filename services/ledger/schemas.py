@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
 
+from services.ledger.domain.amounts import MAX_AMOUNT_MINOR
 from services.ledger.domain.units import valid_unit
-from shared.validation import INT64_MAX, JsonObject, Text
+from shared.validation import Instant, JsonObject, Text
 
 
 def _unit(value: str) -> str:
@@ -19,9 +20,13 @@ def _unit(value: str) -> str:
 
 
 Unit = Annotated[str, AfterValidator(_unit)]
-Amount = Annotated[StrictInt, Field(gt=0, le=INT64_MAX, description="Integer minor units")]
+Amount = Annotated[
+    StrictInt,
+    Field(gt=0, le=MAX_AMOUNT_MINOR, description="Integer minor units, at most 10^15"),
+]
 AccountRef = Annotated[Text, Field(min_length=1, max_length=200)]
 Reference = Annotated[Text, Field(min_length=1, max_length=200)]
+Tier = Annotated[Text, Field(min_length=1, max_length=40)]
 
 
 class GrantIn(BaseModel):
@@ -32,10 +37,10 @@ class GrantIn(BaseModel):
     account_id: AccountRef
     unit: Unit
     amount: Amount
-    expires_at: datetime
+    expires_at: Instant
     program_id: Reference
     offer_id: Reference | None = None
-    tier: Reference | None = None
+    tier: Tier | None = None
     metadata: JsonObject = Field(default_factory=dict)
 
 
@@ -67,7 +72,7 @@ class ExpirationRunIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    as_of: datetime | None = None
+    as_of: Instant | None = None
 
 
 class PostingOut(BaseModel):
@@ -237,7 +242,7 @@ class BatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    items: list[dict[str, object]] = Field(
+    items: list[object] = Field(
         min_length=1,
         max_length=1000,
         description=(
@@ -252,6 +257,11 @@ class BatchItemResult(BaseModel):
     index: int
     status: int
     body: object
+    replayed: bool = Field(
+        default=False,
+        description="The answer kept under this item's key from an earlier request, sent again"
+        " (as a single request's Idempotent-Replayed header says)",
+    )
 
 
 class BatchOut(BaseModel):
@@ -339,7 +349,14 @@ class PostingIn(BaseModel):
         " breakage:program:{id}:{unit} or invoices:applied:{unit}"
     )
     unit: Unit
-    amount: Annotated[StrictInt, Field(ge=-INT64_MAX, le=INT64_MAX)]
+    amount: Annotated[
+        StrictInt,
+        Field(
+            ge=-MAX_AMOUNT_MINOR,
+            le=MAX_AMOUNT_MINOR,
+            description="Signed integer minor units, at most 10^15 either way",
+        ),
+    ]
 
 
 class AdjustmentIn(BaseModel):
@@ -349,7 +366,7 @@ class AdjustmentIn(BaseModel):
 
     postings: list[PostingIn] = Field(min_length=2, max_length=20)
     reason: Text = Field(min_length=1, max_length=500)
-    expires_at: datetime | None = Field(
+    expires_at: Instant | None = Field(
         default=None, description="Required when the adjustment credits a customer (a new lot)"
     )
     program_id: Reference | None = None

@@ -99,7 +99,8 @@ async def transactions_out(
 
 
 async def verify(session: AsyncSession, page: int = 1000) -> AuditOut:
-    """Walk every chain, recompute every hash and posting sum, then the derived state."""
+    """Walk every chain, recompute every hash and posting sum, then the derived state: each
+    chain head against its chain's last transaction, balances and lot remainders."""
     checked, chains = 0, 0
     previous: tuple[str, int, str] | None = None  # chain, seq, hash of the last transaction
     after: tuple[str, int] | None = None
@@ -143,6 +144,14 @@ async def verify(session: AsyncSession, page: int = 1000) -> AuditOut:
 
 
 async def _derived_break(session: AsyncSession) -> AuditBreak | None:
+    for head_id, head_seq, last_seq, last_hash in await repo.heads_vs_chains(session):
+        last = f"ends at {last_seq} ({last_hash})" if last_seq else "has no transactions"
+        return AuditBreak(
+            transaction_id=None,
+            chain_key=head_id,
+            reason=f"its chain head is at {head_seq} but its chain {last}: transactions are"
+            " missing from its end, or the head was changed",
+        )
     for account_id, stored, posted in await repo.customer_balances_vs_postings(session):
         return AuditBreak(
             transaction_id=None,

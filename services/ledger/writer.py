@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.ledger import repository as repo
+from services.ledger.domain.amounts import MAX_BALANCE_MINOR, BalanceLimit
 from services.ledger.domain.book import Book, BookLot, Entry
 from services.ledger.domain.lots import Allocation, allocate, total
 from services.ledger.domain.reversals import (
@@ -57,13 +58,22 @@ from services.ledger.schemas import (
     ReversalIn,
 )
 from shared.errors import (
-    Conflict,
+    RETRYABLE_STATES,
     FieldError,
+    Forbidden,
+    InsufficientCredit,
+    KeyInFlight,
+    KeyReused,
     NotFound,
     TenureError,
     Unprocessable,
+    database_error_message,
+    database_error_state,
     problem_body,
     validation_field_errors,
+)
+from shared.errors import (
+    NotReversible as NotReversibleError,
 )
 from shared.logging import current_request_id
 
@@ -99,6 +109,8 @@ class WriteOp:
     key: str | None = None
     instance: str = ""
     request_id: str | None = None
+    # The caller's scopes, for the rules that depend on what a write touches.
+    scopes: frozenset[str] = frozenset()
 
     @property
     def operation(self) -> str:
@@ -128,6 +140,8 @@ class Outcome:
     status: int
     body: Any
     refusal: TenureError | None = None
+    # The response kept under the key from an earlier request, sent again.
+    replayed: bool = False
 
 
 def _refused(error: TenureError, op: WriteOp) -> Outcome:
@@ -212,7 +226,7 @@ def _needs(op: WriteOp, originals: dict[uuid.UUID, repo.TxRow], needs: _Needs) -
     elif isinstance(body, RedemptionIn):
         customer = customer_account(body.account_id, body.unit)
         needs.heads.add(customer)
-        needs.fifo[customer] += body.amount
+        needs.fifo[customer] = _needed(needs.fifo[customer] + body.amount)
     elif isinstance(body, ReversalIn):
         original = originals.get(body.transaction_id)
         if original is not None:
@@ -224,12 +238,19 @@ def _needs(op: WriteOp, originals: dict[uuid.UUID, repo.TxRow], needs: _Needs) -
         customers = [p for p in body.postings if p.ledger_account_id.startswith("customer:")]
         for line in customers:
             needs.heads.add(line.ledger_account_id)
-            needs.fifo[line.ledger_account_id] += max(line.amount, 0)  # a debit takes
+            taken = needs.fifo[line.ledger_account_id] + max(line.amount, 0)  # a debit takes
+            needs.fifo[line.ledger_account_id] = _needed(taken)
         if not customers:
             needs.heads.add(SYSTEM_CHAIN)
     else:
         needs.heads.add(body.ledger_account_id)
         needs.due[body.ledger_account_id] = body.as_of
+
+
+def _needed(amount: int) -> int:
+    """What a group may take from one account: never more than a balance can hold (so the
+    sum of many large writes still fits the query's 64-bit parameter)."""
+    return min(amount, MAX_BALANCE_MINOR)
 
 
 def _chain_of(original: repo.TxRow) -> str:
@@ -248,8 +269,9 @@ def _customer_head(book: Book, account_id: str, unit: str) -> str:
 
 
 def _expiry_problem(expires_at: datetime, now: datetime) -> str | None:
-    if expires_at.tzinfo is None or expires_at <= now:
-        return "must be a time zone-aware time in the future"
+    # An Instant: aware and in UTC already; only "when" is left to check.
+    if expires_at <= now:
+        return "must be in the future"
     return None
 
 
@@ -270,7 +292,7 @@ def _grant(book: Book, body: GrantIn, key: str | None) -> tuple[int, Any]:
         unit=body.unit,
         amount=body.amount,
         remaining=0,
-        expires_at=body.expires_at.astimezone(UTC),
+        expires_at=body.expires_at,
         granted_at=now,
         program_id=body.program_id,
         tier=body.tier,
@@ -303,7 +325,7 @@ def _redeem(book: Book, body: RedemptionIn, key: str | None) -> tuple[int, Any]:
     allocations = allocate(book.open_lots(customer), body.amount, now)
     applied = total(allocations)
     if body.require_full and applied < body.amount:
-        raise Conflict(
+        raise InsufficientCredit(
             f"Only {applied} of {body.amount} {body.unit} can be applied; nothing was changed."
         )
     entry = None
@@ -331,11 +353,17 @@ def _redeem(book: Book, body: RedemptionIn, key: str | None) -> tuple[int, Any]:
 
 
 def _reverse(
-    book: Book, body: ReversalIn, key: str | None, original: repo.TxRow | None
+    book: Book, body: ReversalIn, op: WriteOp, original: repo.TxRow | None
 ) -> tuple[int, Any]:
-    """A linked opposite transaction (grants only for what is left unredeemed)."""
+    """A linked opposite transaction (grants only for what is left unredeemed).
+
+    Reversing an adjustment needs the scope that made it (admin).
+    """
     if original is None:
         raise NotFound(f"No transaction {body.transaction_id}.")
+    if original.kind == "adjustment" and "admin" not in op.scopes:
+        raise Forbidden("Reversing an adjustment needs the admin scope, as making one does.")
+    key = op.key
     lines = [PostingLine(*p) for p in original.postings]
     chain = _chain_of(original)
     try:
@@ -356,22 +384,31 @@ def _reverse(
             )
             reversal = opposite(lines)
     except NotReversible as exc:
-        raise Conflict(f"Transaction {body.transaction_id} cannot be reversed: {exc}.") from exc
-    entry = book.post(
-        head_id=chain,
-        kind="reversal",
-        at=book.now,
-        idempotency_key=key,
-        postings=reversal,
-        movements=movements,
-        customer_account_id=original.customer_account_id,
-        offer_id=original.offer_id,
-        program_id=original.program_id,
-        invoice_id=original.invoice_id,
-        tier=original.tier,
-        reverses_id=original.id,
-        metadata={"reason": body.reason},
-    )
+        raise NotReversibleError(
+            f"Transaction {body.transaction_id} cannot be reversed: {exc}."
+        ) from exc
+    try:
+        entry = book.post(
+            head_id=chain,
+            kind="reversal",
+            at=book.now,
+            idempotency_key=key,
+            postings=reversal,
+            movements=movements,
+            customer_account_id=original.customer_account_id,
+            offer_id=original.offer_id,
+            program_id=original.program_id,
+            invoice_id=original.invoice_id,
+            tier=original.tier,
+            reverses_id=original.id,
+            metadata={"reason": body.reason},
+        )
+    except ValueError as exc:
+        # The book refuses what would break a balance, its bound or a lot; for a reversal
+        # that means things have moved on in a way it cannot undo: say so, as for any other.
+        raise NotReversibleError(
+            f"Transaction {body.transaction_id} cannot be reversed: {exc}."
+        ) from exc
     return 200, {"reversed_amount": amount, "transaction": transaction_json(entry)}
 
 
@@ -398,9 +435,9 @@ def _adjust(book: Book, body: AdjustmentIn, key: str | None) -> tuple[int, Any]:
     movements: list[Allocation] = []
     new_lot = None
     if customer is not None and change > 0:  # a credit: a new lot
-        if body.expires_at is None or body.expires_at.tzinfo is None or body.expires_at <= now:
+        if body.expires_at is None or body.expires_at <= now:
             raise Unprocessable.for_field(
-                "/expires_at", "a credit to a customer needs a time zone-aware future expiry"
+                "/expires_at", "a credit to a customer needs an expiry in the future"
             )
         new_lot = BookLot(
             id=uuid.uuid4(),
@@ -410,7 +447,7 @@ def _adjust(book: Book, body: AdjustmentIn, key: str | None) -> tuple[int, Any]:
             unit=customer["unit"],
             amount=change,
             remaining=0,
-            expires_at=body.expires_at.astimezone(UTC),
+            expires_at=body.expires_at,
             granted_at=now,
             program_id=body.program_id,
             tier=None,
@@ -419,7 +456,9 @@ def _adjust(book: Book, body: AdjustmentIn, key: str | None) -> tuple[int, Any]:
     elif customer is not None and change < 0:  # a debit: from the lots that expire first
         taken = allocate(book.open_lots(customer["id"]), -change, now)
         if total(taken) < -change:
-            raise Conflict(f"Only {total(taken)} of {-change} can be taken; nothing was changed.")
+            raise InsufficientCredit(
+                f"Only {total(taken)} of {-change} can be taken; nothing was changed."
+            )
         movements = [Allocation(a.lot_id, -a.amount) for a in taken]
     entry = book.post(
         head_id=customer["id"] if customer else SYSTEM_CHAIN,
@@ -465,15 +504,19 @@ def _expire(book: Book, body: Expiry) -> tuple[int, Any]:
 def plan_write(book: Book, op: WriteOp, originals: dict[uuid.UUID, repo.TxRow]) -> tuple[int, Any]:
     """Plan one write against the book: its status and body, or the refusal it raises."""
     body = op.body
-    if isinstance(body, GrantIn):
-        return _grant(book, body, op.key)
-    if isinstance(body, RedemptionIn):
-        return _redeem(book, body, op.key)
-    if isinstance(body, ReversalIn):
-        return _reverse(book, body, op.key, originals.get(body.transaction_id))
-    if isinstance(body, AdjustmentIn):
-        return _adjust(book, body, op.key)
-    return _expire(book, body)
+    try:
+        if isinstance(body, GrantIn):
+            return _grant(book, body, op.key)
+        if isinstance(body, RedemptionIn):
+            return _redeem(book, body, op.key)
+        if isinstance(body, ReversalIn):
+            return _reverse(book, body, op, originals.get(body.transaction_id))
+        if isinstance(body, AdjustmentIn):
+            return _adjust(book, body, op.key)
+        return _expire(book, body)
+    except BalanceLimit as exc:  # reversals say so themselves, as not reversible
+        pointer = "/amount" if isinstance(body, GrantIn) else "/postings"
+        raise Unprocessable.for_field(pointer, str(exc)) from exc
 
 
 # --- applying a group --------------------------------------------------------------------------
@@ -485,7 +528,7 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
     Keys: a key another transaction holds is a 409 (in flight); a key that already holds a
     response replays it (or is a 422 if the request differs); a key repeated within the group
     answers like a retry of its first use. A refusal (404, 409, 422) is kept under its key
-    like a success. Raises if the transaction fails; nothing is then written.
+    like a success (a 403 is not). Raises if the transaction fails; nothing is then written.
     """
     outcomes: list[Outcome | None] = [None] * len(ops)
     marks = [op.fingerprint() if op.key is not None else "" for op in ops]
@@ -498,7 +541,9 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
         repeats: list[tuple[int, int]] = []
         for i, pair, (held, stored) in zip(keyed, pairs, claims, strict=True):
             if not held:
-                error = Conflict("A request with this Idempotency-Key is still in progress.")
+                error = KeyInFlight(
+                    "A request with this Idempotency-Key is still in progress; retry shortly."
+                )
                 outcomes[i] = _refused(error, ops[i])
             elif stored is not None:
                 outcomes[i] = _replay(stored, marks[i], ops[i])
@@ -540,9 +585,11 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
                 outcomes[i] = Outcome(status, result)
             except TenureError as exc:
                 outcomes[i] = _refused(exc, op)
-            if op.key is not None:
-                done = outcomes[i]
-                assert done is not None
+            done = outcomes[i]
+            assert done is not None
+            # A refusal for want of a scope is not kept: the principal may be given the
+            # scope, and its retry with the same key should then run.
+            if op.key is not None and not isinstance(done.refusal, Forbidden):
                 kept.append(
                     repo.KeptResponse(op.principal, op.key, marks[i], done.status, done.body)
                 )
@@ -564,12 +611,12 @@ def _pair(op: WriteOp) -> tuple[str, str]:
 def _replay(stored: repo.StoredResponse, mark: str, op: WriteOp) -> Outcome:
     """A retry: the first response again, unless the key was used for another request."""
     if stored.fingerprint != mark:
-        error = Unprocessable(
+        error = KeyReused(
             "This Idempotency-Key was used with a different request.",
             errors=[FieldError(detail="reused with other parameters", parameter="Idempotency-Key")],
         )
         return _refused(error, op)
-    return Outcome(stored.status, stored.body)
+    return Outcome(stored.status, stored.body, replayed=True)
 
 
 async def apply_each(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome | Exception]:
@@ -595,6 +642,23 @@ async def apply_each(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome | 
 
 
 _DRAIN_SECONDS = 5.0
+
+# Every statement of the write path probes rows by key: ``= ANY`` over the group's array, or
+# ``unnest`` joined on a key. The plan cache keeps a generic plan after five runs, planned
+# for the tables as they were then; planned while the ledger was small, it scanned
+# ledger_accounts and lots whole and matched each row against the array one element at a
+# time (400 ms to lock 500 heads among 40,000 accounts rather than 2 ms), and it stayed
+# until an ANALYZE happened to replace it: the batched benchmark ran at full speed or at a
+# fraction of it, on the same code. Custom plans (plan_cache_mode = force_custom_plan) are
+# no cure: they replan the foreign-key checks of every row written too (90 ms of a group of
+# 500 grants, not 20), and still prefer scans while page costs are the default. Refusing
+# sequential scans makes each cached plan the index probe it is meant to be, at any size.
+WRITER_SETTINGS = {"enable_seqscan": "off"}
+
+
+async def connect(dsn: str) -> repo.Conn:
+    """A connection for the group writer, whose cached plans probe by key (see above)."""
+    return await asyncpg.connect(dsn, server_settings=WRITER_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -659,7 +723,7 @@ class GroupWriter:
                 ops = [op for queued in taken for op in queued.ops]
                 try:
                     if conn is None or conn.is_closed():
-                        conn = await asyncpg.connect(self._dsn)
+                        conn = await connect(self._dsn)
                     results = await apply_each(conn, ops)
                 except Exception as exc:  # no connection: every write in the group fails
                     results = [exc] * len(ops)
@@ -677,13 +741,20 @@ class GroupWriter:
 
 
 async def run_batch(
-    writer: GroupWriter, *, principal: str, instance: str, items: Sequence[Any]
+    writer: GroupWriter,
+    *,
+    principal: str,
+    scopes: frozenset[str],
+    instance: str,
+    items: Sequence[Any],
 ) -> dict[str, Any]:
     """Up to 1,000 writes, each idempotent under its own key and atomic on its own.
 
-    Valid items are applied as one group (one database transaction); items that are not
-    valid get their own 422 result. The answer (``BatchOut``, ready for JSON) has one result
-    per item, in order.
+    Valid items are applied as one group (one database transaction; an item that fails it is
+    retried alone, see ``apply_each``); an item that is not valid gets its own 422 result.
+    Once anything may have been committed, every item's answer is in the list, whatever went
+    wrong with the others: the answer (``BatchOut``, ready for JSON) has one result per item,
+    in order, and is never replaced by one whole-request error.
     """
     results: dict[int, dict[str, Any]] = {}
     ops: list[tuple[int, WriteOp]] = []
@@ -692,13 +763,10 @@ async def run_batch(
             item = BATCH_ITEM.validate_python(raw)
         except ValidationError as exc:
             failure = Unprocessable(
-                "The item is not valid.", errors=validation_field_errors(exc.errors())
+                "The item is not valid.", errors=_item_field_errors(index, raw, exc)
             )
-            results[index] = {
-                "index": index,
-                "status": 422,
-                "body": problem_body(failure, instance),
-            }
+            refused = Outcome(422, problem_body(failure, instance), failure)
+            results[index] = _item_result(index, "", refused)
             continue
         body: GrantIn | RedemptionIn | ReversalIn = (
             item.grant
@@ -707,14 +775,89 @@ async def run_batch(
             if isinstance(item, BatchRedemption)
             else item.reversal
         )
-        op = WriteOp(body, principal, item.idempotency_key, instance, current_request_id())
+        op = WriteOp(body, principal, item.idempotency_key, instance, current_request_id(), scopes)
         ops.append((index, op))
     outcomes = await writer.apply([op for _, op in ops]) if ops else []
-    for (index, _), outcome in zip(ops, outcomes, strict=True):
-        if isinstance(outcome, Exception):
-            raise outcome
-        results[index] = {"index": index, "status": outcome.status, "body": outcome.body}
+    for (index, op), outcome in zip(ops, outcomes, strict=True):
+        done = failure_outcome(outcome, op) if isinstance(outcome, Exception) else outcome
+        # A valid item names its operation, the member its body is under.
+        results[index] = _item_result(index, str(items[index]["operation"]), done)
     return {"results": [results[i] for i in range(len(items))]}
+
+
+def _item_result(index: int, operation: str, outcome: Outcome) -> dict[str, Any]:
+    """One item's answer. A problem names what is wrong in the request that was sent: a
+    field of the item's operation, or its key, as a pointer into the batch's body (the
+    response kept under the key names them as a single request has them)."""
+    body = outcome.body
+    if outcome.status >= 400 and operation and isinstance(body, dict) and body.get("errors"):
+        item = f"/items/{index}"
+        body = {
+            **body,
+            "errors": [_in_batch(error, f"{item}/{operation}", item) for error in body["errors"]],
+        }
+    return {"index": index, "status": outcome.status, "body": body, "replayed": outcome.replayed}
+
+
+def _in_batch(error: dict[str, Any], operation: str, item: str) -> dict[str, Any]:
+    if error.get("parameter") == "Idempotency-Key":
+        return {"detail": error["detail"], "pointer": f"{item}/idempotency_key"}
+    if error.get("pointer") is not None:
+        return {**error, "pointer": operation + error["pointer"]}
+    return error
+
+
+def _item_field_errors(index: int, raw: Any, exc: ValidationError) -> list[FieldError]:
+    """Validation errors of one batch item, as pointers into the whole request body."""
+    tag = raw.get("operation") if isinstance(raw, dict) else None
+    located = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        if tag is not None and loc[:1] == (tag,):
+            loc = loc[1:]  # the union's tag, not a place in the item
+        located.append({**err, "loc": ("body", "items", index, *loc)})
+    return validation_field_errors(located)
+
+
+class Unstorable(Unprocessable):
+    """A value the service let through that the database refuses to store."""
+
+    type_slug = "unstorable-value"
+
+
+class RetryLater(TenureError):
+    """The database could not finish the write; sending it again is safe."""
+
+    status_code = 503
+    title = "Service Unavailable"
+    type_slug = "retry"
+
+
+def failure_outcome(exc: Exception, op: WriteOp) -> Outcome:
+    """The answer for a write that failed on its own (see ``apply_each``), as a problem.
+
+    A value the database refuses is the caller's to fix (422); a lost connection, deadlock
+    or shutdown may be sent again (503; nothing was kept under its key); anything else is
+    logged and is a 500 for that write alone.
+    """
+    state = database_error_state(exc)
+    reason = database_error_message(exc)
+    error: TenureError
+    if state is not None and state.startswith(("22", "23")):
+        error = Unstorable(f"A value in the request cannot be stored: {reason}")
+    elif (
+        state in RETRYABLE_STATES
+        or (state or "").startswith("08")
+        or isinstance(exc, asyncpg.ConnectionDoesNotExistError | ConnectionError)
+    ):
+        error = RetryLater(
+            "The database could not finish this write; send it again (a repeat with the same"
+            " Idempotency-Key is safe)."
+        )
+    else:
+        _log.error("write_failed", exc_info=exc, operation=op.operation)
+        error = TenureError("An unexpected error occurred; quote the request id when reporting it.")
+    return _refused(error, op)
 
 
 async def expire_due(

@@ -6,14 +6,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
 from services.ledger import repository as repo
 from services.ledger.schemas import GrantIn, RedemptionIn
-from services.ledger.writer import Outcome, WriteOp, apply_each, apply_group
+from services.ledger.writer import Outcome, WriteOp, apply_each, apply_group, connect
 from shared.db import driver_dsn, service_url
+from shared.errors import KeyInFlight, KeyReused, problem_type
 
 
 @pytest.fixture
@@ -69,6 +72,8 @@ async def test_a_key_used_twice_in_one_group_runs_once(conn: asyncpg.Connection)
     first, repeat, changed = await apply_group(conn, [same, same, other])
     assert (first.status, repeat.status, changed.status) == (201, 201, 422)
     assert repeat.body == first.body
+    assert (first.replayed, repeat.replayed) == (False, True)
+    assert isinstance(changed.refusal, KeyReused)
     assert await balance(conn, account_id) == 500
 
 
@@ -82,7 +87,8 @@ async def test_a_key_another_transaction_holds_is_in_flight(
             assert await repo.open_group(other, [("writer-test", key)], []) == [(True, None)]
             (outcome,) = await apply_group(conn, [keyed(grant(uuid.uuid4().hex), key)])
         assert outcome.status == 409
-        assert outcome.refusal is not None
+        assert isinstance(outcome.refusal, KeyInFlight)
+        assert outcome.body["type"] == problem_type("key-in-flight")
     finally:
         await other.close()
 
@@ -93,3 +99,37 @@ async def test_writes_in_one_group_see_each_other(conn: asyncpg.Connection) -> N
     granted, redeemed = await apply_group(conn, [keyed(grant(account_id)), keyed(redeem)])
     assert granted.status == 201
     assert (redeemed.body["applied"], await balance(conn, account_id)) == (500, 0)
+
+
+async def test_the_group_writers_cached_plans_probe_by_key_on_a_small_ledger(
+    fresh_database: str,
+) -> None:
+    # Plans cached while the ledger is small are kept as it grows (see WRITER_SETTINGS):
+    # on an empty ledger, the writer's plans must already probe by index, never scan.
+    writer = await connect(driver_dsn(service_url(fresh_database, "ledger")))
+    try:
+        account_id = uuid.uuid4().hex
+        for _ in range(6):  # past the five runs after which a generic plan is kept
+            redeem = RedemptionIn(account_id=account_id, unit="USD", amount=5, invoice_id="i")
+            await apply_group(writer, [keyed(grant(account_id, 10)), keyed(redeem)])
+        assert await balance(writer, account_id) == 30
+        statements = await writer.fetch(
+            "SELECT name, cardinality(parameter_types) AS params FROM pg_prepared_statements"
+            " WHERE statement LIKE '%ledger.%' AND cardinality(parameter_types) > 0"
+        )
+        assert len(statements) >= 4  # open, lock, load, write
+        await writer.execute("SET plan_cache_mode = force_generic_plan")
+        scans = []
+        for name, params in statements:
+            nulls = ", ".join(["NULL"] * params)
+            plan = await writer.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE {name}({nulls})")
+            scans += _scans(orjson.loads(plan)[0]["Plan"])
+        assert any(scan.startswith(("Index", "Bitmap")) for scan in scans), scans
+        assert not [scan for scan in scans if scan.startswith("Seq Scan")], scans
+    finally:
+        await writer.close()
+
+
+def _scans(node: dict[str, Any]) -> list[str]:
+    own = [f"{node['Node Type']} on {node['Relation Name']}"] if "Relation Name" in node else []
+    return own + [scan for child in node.get("Plans", []) for scan in _scans(child)]

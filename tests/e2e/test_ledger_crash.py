@@ -69,6 +69,7 @@ async def test_sigkill_under_load_keeps_every_acknowledged_transaction_once(
     ledger = ServiceProcess("ledger", fresh_database, env={"TENURE_IDEMPOTENCY_LOCK_SECONDS": "1"})
     await asyncio.to_thread(ledger.start)
     key = await make_key(fresh_database, "ledger:write", "ledger:read")
+    admin = await make_key(fresh_database, "admin")  # the audit reads the whole ledger
     acked: dict[str, dict[str, Any]] = {}
     progress = asyncio.Event()
     total = CLIENTS * OPERATIONS
@@ -90,7 +91,7 @@ async def test_sigkill_under_load_keeps_every_acknowledged_transaction_once(
             timeout=240,
         )
         async with httpx.AsyncClient(
-            base_url=ledger.url, headers={"Authorization": f"Bearer {key}"}
+            base_url=ledger.url, headers={"Authorization": f"Bearer {admin}"}
         ) as client:
             audit = (await client.get("/v1/audit/verify")).json()
     finally:

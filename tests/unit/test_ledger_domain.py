@@ -80,7 +80,7 @@ def test_reversal_rules() -> None:
         grant_reversal(granted=1000, remaining=0)
 
 
-def test_opposite_postings_balance_and_scale_exactly() -> None:
+def test_opposite_postings_balance_and_scale() -> None:
     lines = [PostingLine("expense", "USD", 1000), PostingLine("customer", "USD", -1000)]
     assert opposite(lines) == [
         PostingLine("expense", "USD", -1000),
@@ -92,8 +92,11 @@ def test_opposite_postings_balance_and_scale_exactly() -> None:
     ]
     assert balanced(opposite(lines, (400, 1000)))
     assert not balanced([PostingLine("a", "USD", 1), PostingLine("b", "EUR", -1)])
-    with pytest.raises(ValueError, match="exactly"):
-        opposite([PostingLine("a", "USD", 3), PostingLine("b", "USD", -3)], (1, 2))
+    # Half of 3 is not a whole minor unit: rounded so the unit still sums to zero.
+    assert opposite([PostingLine("a", "USD", 3), PostingLine("b", "USD", -3)], (1, 2)) == [
+        PostingLine("a", "USD", -1),
+        PostingLine("b", "USD", 1),
+    ]
 
 
 def content(**changes: object) -> ChainedContent:
@@ -172,3 +175,25 @@ def test_a_book_links_each_transaction_to_the_one_before_it() -> None:
         20,
         second.fields["hash"],
     )
+
+
+def test_a_partial_reversal_of_many_lines_scales_each_and_still_balances() -> None:
+    lines = [
+        PostingLine("adjustments:USD", "USD", 300),
+        PostingLine("expense:program:p:USD", "USD", 100),
+        PostingLine("customer:acme:USD", "USD", -250),
+        PostingLine("customer:acme:USD", "USD", -150),
+        PostingLine("adjustments:EUR", "EUR", 5),
+        PostingLine("breakage:program:p:EUR", "EUR", -5),
+    ]
+    undone = opposite(lines, (250, 400))  # 250 of the 400 credited is left to take back
+    assert balanced(undone)
+    by_account = {(p.account, p.unit): p.amount for p in undone}
+    assert by_account == {
+        ("adjustments:USD", "USD"): -187,  # -187.5 and -62.5: the tie goes to the first line
+        ("expense:program:p:USD", "USD"): -63,
+        ("customer:acme:USD", "USD"): 250,  # netted, and exact
+        ("adjustments:EUR", "EUR"): -3,  # -3.125 and 3.125: the larger fraction rounds up
+        ("breakage:program:p:EUR", "EUR"): 3,
+    }
+    assert opposite(lines) == [PostingLine(p.account, p.unit, -p.amount) for p in lines]

@@ -7,8 +7,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from services.ledger import repository as repo
+from services.ledger.domain.amounts import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR
 from services.ledger.domain.book import Book, BookLot, Head
 from services.ledger.schemas import (
     AdjustmentIn,
@@ -22,7 +24,7 @@ from services.ledger.schemas import (
     TransactionOut,
 )
 from services.ledger.writer import Expiry, WriteOp, iso, lot_json, plan_write
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import Conflict, NotFound, NotReversible, Unprocessable
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, 250_000, tzinfo=UTC)
 CUSTOMER = "customer:acme:USD"
@@ -171,3 +173,63 @@ def test_lots_and_times_are_written_as_the_models_write_them() -> None:
     )
     assert lot_json(stored, NOW)["status"] == "used"
     assert iso(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05Z"
+
+
+def test_a_balance_past_its_bound_is_refused_at_the_field_that_would_pass_it() -> None:
+    near = MAX_BALANCE_MINOR - 10
+    b = book(lot(near, 30, amount=near), balance=near)
+    with pytest.raises(Unprocessable) as refused:
+        plan(b, grant_body(11))
+    assert refused.value.errors[0].pointer == "/amount"
+    assert "past the maximum" in refused.value.errors[0].detail
+    assert (b.entries, b.heads[CUSTOMER].balance) == ([], near)
+    assert plan(b, grant_body(10))[0] == 201  # up to the bound is fine
+
+    credit = AdjustmentIn(
+        postings=[
+            {"ledger_account_id": "adjustments:USD", "unit": "USD", "amount": 1},
+            {"ledger_account_id": CUSTOMER, "unit": "USD", "amount": -1},
+        ],
+        reason="goodwill",
+        expires_at=NOW + timedelta(days=10),
+    )
+    with pytest.raises(Unprocessable) as adjusted:
+        plan(b, credit)
+    assert adjusted.value.errors[0].pointer == "/postings"
+
+
+def test_reversing_a_redemption_past_the_balance_bound_is_not_reversible() -> None:
+    taken_from = lot(MAX_BALANCE_MINOR - 5, 30, amount=MAX_BALANCE_MINOR)
+    b = book(taken_from, balance=MAX_BALANCE_MINOR - 5)
+    b.heads[CUSTOMER].balance = MAX_BALANCE_MINOR  # granted back up to the bound since
+    redemption = repo.TxRow(
+        id=uuid.uuid4(),
+        kind="redemption",
+        customer_account_id="acme",
+        offer_id=None,
+        program_id=None,
+        invoice_id="i",
+        tier=None,
+        postings=[(CUSTOMER, "USD", 5), ("invoices:applied:USD", "USD", -5)],
+        movements=[(taken_from.id, -5)],
+    )
+    with pytest.raises(NotReversible) as refused:
+        plan(b, ReversalIn(transaction_id=redemption.id, reason="void"), redemption)
+    assert "past the maximum" in str(refused.value.detail)
+
+
+def test_amounts_are_bounded_in_every_write_schema() -> None:
+    too_big = MAX_AMOUNT_MINOR + 1
+    with pytest.raises(ValidationError, match="amount"):
+        grant_body(too_big)
+    with pytest.raises(ValidationError, match="amount"):
+        RedemptionIn(account_id="acme", unit="USD", amount=too_big, invoice_id="i")
+    for amount in (too_big, -too_big):
+        with pytest.raises(ValidationError, match=r"postings\.0\.amount"):
+            AdjustmentIn(
+                postings=[
+                    {"ledger_account_id": "adjustments:USD", "unit": "USD", "amount": amount},
+                    {"ledger_account_id": CUSTOMER, "unit": "USD", "amount": -amount},
+                ],
+                reason="huge",
+            )

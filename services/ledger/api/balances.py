@@ -13,20 +13,22 @@ from services.ledger import service, writer
 from services.ledger.api.deps import Reader
 from services.ledger.schemas import BalancesOut, LotOut, Unit
 from shared.deps import Session
-from shared.errors import NotFound, responses
+from shared.errors import NotFound, Unprocessable, responses
 from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
-from shared.validation import PathId, Text
+from shared.validation import Instant, PathId, Text
 
 router = APIRouter(prefix="/v1", tags=["balances"])
 
 
-@router.get("/balances/{account_id}", responses=responses(NotFound))
+@router.get("/balances/{account_id}", responses=responses(NotFound, Unprocessable))
 async def get_balances(
     account_id: PathId,
     session: Session,
     _: Reader,
     unit: Unit | None = None,
-    as_of: Annotated[datetime | None, Query(description="A past time; now when absent")] = None,
+    as_of: Annotated[
+        Instant | None, Query(description="A past time, with its UTC offset; now when absent")
+    ] = None,
 ) -> BalancesOut:
     """A customer's credit per unit, now or as of any past time."""
     return BalancesOut(balances=await service.balances(session, account_id, unit, as_of))

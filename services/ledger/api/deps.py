@@ -14,6 +14,7 @@ from shared.logging import current_request_id
 
 Writer = Annotated[Principal, Depends(require("ledger:write"))]
 Reader = Annotated[Principal, Depends(require("ledger:read"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
 IdempotencyKey = Annotated[
     str,
     Header(
@@ -26,10 +27,16 @@ IdempotencyKey = Annotated[
 
 
 async def write(request: Request, principal: Principal, key: str, body: WriteOp.Body) -> Response:
-    """Apply one write once per key and answer with its (kept) response."""
+    """Apply one write once per key and answer with its (kept) response; a response sent
+    again for a repeat of the key says so in ``Idempotent-Replayed: true``."""
     writer: GroupWriter = request.app.state.writer
-    op = WriteOp(body, principal.name, key, request.url.path, current_request_id())
+    op = WriteOp(
+        body, principal.name, key, request.url.path, current_request_id(), principal.scopes
+    )
     outcome = await writer.submit(op)
     if outcome.refusal is not None:
         raise outcome.refusal
-    return json_response(outcome.status, outcome.body)
+    response = json_response(outcome.status, outcome.body)
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"  # as Stripe's API says it
+    return response

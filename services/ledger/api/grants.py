@@ -7,13 +7,16 @@ from fastapi.responses import Response
 
 from services.ledger.api.deps import IdempotencyKey, Writer, write
 from services.ledger.schemas import GrantIn, GrantOut
-from shared.errors import Conflict, Unprocessable, responses
+from shared.errors import KeyInFlight, KeyReused, Unprocessable, responses
 
 router = APIRouter(prefix="/v1/grants", tags=["grants"])
 
 
 @router.post(
-    "", status_code=201, response_model=GrantOut, responses=responses(Unprocessable, Conflict)
+    "",
+    status_code=201,
+    response_model=GrantOut,
+    responses=responses(Unprocessable, KeyReused, KeyInFlight),
 )
 async def create_grant(
     body: GrantIn, request: Request, principal: Writer, key: IdempotencyKey

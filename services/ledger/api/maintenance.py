@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from services.ledger import service, writer
-from services.ledger.api.deps import Reader, Writer
+from services.ledger.api.deps import Admin
 from services.ledger.schemas import AuditOut, ExpirationRunIn, ExpirationRunOut
 from shared.deps import Session
 from shared.errors import Unprocessable, responses
@@ -14,21 +14,23 @@ router = APIRouter(prefix="/v1", tags=["maintenance"])
 
 
 @router.post("/expirations/run", responses=responses(Unprocessable))
-async def run_expirations(body: ExpirationRunIn, request: Request, _: Writer) -> ExpirationRunOut:
+async def run_expirations(body: ExpirationRunIn, request: Request, _: Admin) -> ExpirationRunOut:
     """Expire every lot past its date as of ``as_of``; a second run expires nothing more.
 
-    Idempotent by nature, so it needs no Idempotency-Key.
+    Idempotent by nature, so it needs no Idempotency-Key; admin scope, as it moves every
+    customer's credit.
     """
     now = writer.utc_now()
     as_of = body.as_of or now
-    if as_of.tzinfo is None or as_of > now:
-        raise Unprocessable.for_field("/as_of", "must be a time zone-aware time, not in the future")
+    if as_of > now:
+        raise Unprocessable.for_field("/as_of", "must not be in the future")
     return await writer.expire_due(
         request.app.state.session_factory, request.app.state.writer, as_of
     )
 
 
 @router.get("/audit/verify", responses=responses())
-async def verify(session: Session, _: Reader) -> AuditOut:
-    """Recompute every hash, posting sum, balance and lot remainder; name the first break."""
+async def verify(session: Session, _: Admin) -> AuditOut:
+    """Recompute every hash, posting sum, chain head, balance and lot remainder; name the
+    first break (admin scope: it reads the whole ledger)."""
     return await service.verify(session)

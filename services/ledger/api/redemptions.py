@@ -7,13 +7,22 @@ from fastapi.responses import Response
 
 from services.ledger.api.deps import IdempotencyKey, Writer, write
 from services.ledger.schemas import RedemptionIn, RedemptionOut
-from shared.errors import Conflict, NotFound, Unprocessable, responses
+from shared.errors import (
+    InsufficientCredit,
+    KeyInFlight,
+    KeyReused,
+    NotFound,
+    Unprocessable,
+    responses,
+)
 
 router = APIRouter(prefix="/v1/redemptions", tags=["redemptions"])
 
 
 @router.post(
-    "", response_model=RedemptionOut, responses=responses(NotFound, Conflict, Unprocessable)
+    "",
+    response_model=RedemptionOut,
+    responses=responses(NotFound, InsufficientCredit, KeyInFlight, Unprocessable, KeyReused),
 )
 async def create_redemption(
     body: RedemptionIn, request: Request, principal: Writer, key: IdempotencyKey

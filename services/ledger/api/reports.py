@@ -13,7 +13,7 @@ from services.ledger.schemas import ExpiringRow, LiabilityOut, MonthlyOut, State
 from shared.deps import Session
 from shared.errors import BadRequest, NotFound, Unprocessable, responses
 from shared.pagination import PageParams, decode_cursor, page_params
-from shared.validation import PathId
+from shared.validation import Instant, PathId
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
@@ -27,8 +27,13 @@ async def get_statement(
     _: Reader,
     page: Annotated[PageParams, Depends(page_params)],
     unit: Unit,
-    start: Annotated[datetime, Query(alias="from", description="Start of the period")],
-    end: Annotated[datetime, Query(alias="to", description="End of the period (exclusive)")],
+    start: Annotated[
+        Instant, Query(alias="from", description="Start of the period, with its UTC offset")
+    ],
+    end: Annotated[
+        Instant,
+        Query(alias="to", description="End of the period (exclusive), with its UTC offset"),
+    ],
 ) -> StatementOut:
     """Opening balance, each transaction with the balance after it, closing balance."""
     position = decode_cursor(page.cursor)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from services.ledger import repository as repo
 from services.ledger import service, writer
-from services.ledger.api.deps import IdempotencyKey, Reader, Writer, write
+from services.ledger.api.deps import Admin, IdempotencyKey, Reader, Writer, write
 from services.ledger.schemas import (
     AdjustmentIn,
     BatchIn,
@@ -21,14 +21,21 @@ from services.ledger.schemas import (
     ReverseIn,
     TransactionOut,
 )
-from shared.auth import Principal, require
 from shared.deps import Session
-from shared.errors import Conflict, NotFound, Unprocessable, json_response, responses
+from shared.errors import (
+    InsufficientCredit,
+    KeyInFlight,
+    KeyReused,
+    NotFound,
+    NotReversible,
+    Unprocessable,
+    json_response,
+    responses,
+)
 from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
 from shared.validation import Text
 
 router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
-Admin = Annotated[Principal, Depends(require("admin"))]
 
 
 @router.get("/{transaction_id}", responses=responses(NotFound))
@@ -76,7 +83,7 @@ async def list_transactions(
 @router.post(
     "/{transaction_id}/reverse",
     response_model=ReversalOut,
-    responses=responses(NotFound, Conflict, Unprocessable),
+    responses=responses(NotFound, NotReversible, KeyInFlight, Unprocessable, KeyReused),
 )
 async def reverse_transaction(
     transaction_id: uuid.UUID,
@@ -97,6 +104,7 @@ async def batch(body: BatchIn, request: Request, principal: Writer) -> Response:
     result = await writer.run_batch(
         request.app.state.writer,
         principal=principal.name,
+        scopes=principal.scopes,
         instance=request.url.path,
         items=body.items,
     )
@@ -107,7 +115,7 @@ async def batch(body: BatchIn, request: Request, principal: Writer) -> Response:
     "",
     status_code=201,
     response_model=TransactionOut,
-    responses=responses(Unprocessable, Conflict),
+    responses=responses(Unprocessable, KeyReused, InsufficientCredit, KeyInFlight),
 )
 async def create_adjustment(
     body: AdjustmentIn, request: Request, principal: Admin, key: IdempotencyKey

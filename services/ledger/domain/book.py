@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services.ledger.domain.amounts import check_balance
 from services.ledger.domain.hashing import GENESIS, ChainedContent, chain_hash
 from services.ledger.domain.lots import Allocation, Lot
 from services.ledger.domain.reversals import PostingLine, balanced
@@ -158,7 +159,8 @@ class Book:
         """Link a balanced transaction into ``head_id``'s chain and apply it to the book.
 
         The head's balance moves by minus its postings on the head's account (a customer's
-        credit is a liability); lots move by the movements. Nothing changes if it raises.
+        credit is a liability); lots move by the movements. Nothing changes if it raises
+        (``BalanceLimit`` when the balance would pass its bound).
         """
         if not balanced(postings):
             raise ValueError("postings must sum to zero in every unit")
@@ -177,6 +179,7 @@ class Book:
             balance -= sum(p.amount for p in postings if p.account == head_id)
             if balance < 0:
                 raise ValueError("a customer's balance would go negative")
+            check_balance(balance)
         fields: dict[str, Any] = {
             "id": transaction_id or uuid.uuid4(),
             "kind": kind,

@@ -31,21 +31,42 @@ def check_reversible(kind: str, already_reversed: bool) -> None:
 
 
 def opposite(postings: list[PostingLine], fraction: tuple[int, int] = (1, 1)) -> list[PostingLine]:
-    """The postings that undo ``postings`` (scaled by an exact fraction for partial reversals)."""
+    """The postings that undo ``postings``, or ``num/den`` of them for a partial reversal.
+
+    A partial reversal nets the lines per account, then scales each by the fraction. A line
+    the fraction scales to a whole number of minor units keeps it exactly (the customer's
+    line always does: it is scaled to what is left of its lot); where lines scale to parts of
+    a minor unit, each unit is rounded back to a sum of zero by giving the leftover minor
+    units to the lines with the largest fractions (ties in line order). Lines that round to
+    nothing are left out.
+    """
     num, den = fraction
-    lines = []
+    if num == den:
+        return [PostingLine(p.account, p.unit, -p.amount) for p in postings]
+    net: dict[tuple[str, str], int] = {}
     for p in postings:
-        scaled = -p.amount * num
-        if scaled % den:
-            raise ValueError("a partial reversal must scale every posting exactly")
-        lines.append(PostingLine(p.account, p.unit, scaled // den))
-    return lines
+        net[(p.account, p.unit)] = net.get((p.account, p.unit), 0) + p.amount
+    scaled = {where: divmod(-amount * num, den) for where, amount in net.items()}
+    for unit in {u for _, u in net}:
+        lines = [where for where in net if where[1] == unit]
+        # The floors sum to minus the leftover minor units (the exact values sum to zero).
+        leftover = -sum(scaled[where][0] for where in lines)
+        by_fraction = sorted(lines, key=lambda where: -scaled[where][1])
+        for where in by_fraction[:leftover]:
+            scaled[where] = (scaled[where][0] + 1, 0)
+    return [
+        PostingLine(account, unit, whole)
+        for (account, unit), (whole, _) in scaled.items()
+        if whole != 0
+    ]
 
 
 def grant_reversal(granted: int, remaining: int) -> int:
-    """A grant is reversible only for what is left unredeemed in its lot."""
+    """A grant (or a credit adjustment) is reversible only for what is left in its lot."""
     if remaining <= 0:
-        raise NotReversible("nothing of this grant is left unredeemed")
+        raise NotReversible(
+            "nothing of the credit it granted is left (it was redeemed, expired or taken back)"
+        )
     return min(granted, remaining)
 
 

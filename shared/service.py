@@ -21,6 +21,7 @@ from shared.logging import configure_logging
 from shared.metrics import RequestContextMiddleware, metrics_endpoint
 from shared.migrate import head_revision
 from shared.outbox import OutboxDispatcher, OutboxMixin
+from shared.pagination import CursorSigner
 from shared.settings import ServiceSettings
 
 
@@ -47,6 +48,7 @@ def build_app(spec: ServiceSpec, lifespan: object) -> FastAPI:
     )
     app.state.spec = spec
     app.state.service_name = spec.settings.service_name
+    app.state.cursor_signer = CursorSigner.for_settings(spec.settings)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, service=spec.settings.service_name)
     app.include_router(health.router)

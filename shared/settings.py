@@ -45,6 +45,10 @@ class ServiceSettings(BaseSettings):
     outbox_max_backoff_seconds: float = 60.0
     # How long an accepted API key stays cached before it is checked again (revocation delay).
     api_key_cache_seconds: float = 5.0
+    # Key that signs list cursors. Unset, it is derived from service_api_key (so cursors work
+    # across this service's processes until its key is re-issued); with neither set, each
+    # process signs with a random key of its own and cursors do not survive a restart.
+    cursor_secret: SecretStr = SecretStr("")
 
     def effective_port(self) -> int:
         """The configured port, or the service's well-known default."""

@@ -12,11 +12,12 @@ from pydantic import BaseModel, Field
 from shared.auth import SCOPES, Principal, create_key, list_keys, require, revoke_key
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
-from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
+from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Text
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 Admin = Annotated[Principal, Depends(require("admin"))]
+Position = tuple[datetime, uuid.UUID]  # (created_at, id)
 
 
 class KeyCreate(BaseModel):
@@ -54,17 +55,14 @@ async def create(body: KeyCreate, session: Session, _: Admin) -> KeyCreated:
 
 @router.get("", responses=responses())
 async def list_api_keys(
-    session: Session, _: Admin, page: Annotated[PageParams, Depends(page_params)]
+    session: Session, _: Admin, page: Annotated[PageRequest[Position], Depends(paginated(Position))]
 ) -> Page[KeyOut]:
     """Every key, newest last."""
-    position = decode_cursor(page.cursor)
-    after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1])) if position else None
-    rows = await list_keys(session, after=after, limit=page.limit + 1)
-    return page_of(
+    rows = await list_keys(session, after=page.after, limit=page.limit + 1)
+    return page.page(
         rows,
-        page.limit,
         lambda r: KeyOut.model_validate(r, from_attributes=True),
-        lambda r: [r.created_at.isoformat(), str(r.id)],
+        lambda r: (r.created_at, r.id),
     )
 
 

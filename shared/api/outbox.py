@@ -10,10 +10,11 @@ from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import NotFound, responses
 from shared.outbox import OutboxEntry, OutboxMixin, list_entries, retry_parked
-from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
+from shared.pagination import Page, PageRequest, paginated
 from shared.validation import PathSerial
 
 Admin = Annotated[Principal, Depends(require("admin"))]
+Position = tuple[int]  # (id,)
 
 
 def outbox_router(model: type[OutboxMixin]) -> APIRouter:
@@ -24,16 +25,15 @@ def outbox_router(model: type[OutboxMixin]) -> APIRouter:
     async def list_outbox(
         session: Session,
         _: Admin,
-        page: Annotated[PageParams, Depends(page_params)],
+        page: Annotated[PageRequest[Position], Depends(paginated(Position))],
         parked: Annotated[bool | None, Query(description="Only parked (true) or pending")] = None,
     ) -> Page[OutboxEntry]:
         """Messages not yet acknowledged by their receiver, oldest first."""
-        position = decode_cursor(page.cursor)
-        after = int(position[0]) if position else None
+        after = page.after[0] if page.after else None
         rows = await list_entries(
             session, model, parked=parked, after_id=after, limit=page.limit + 1
         )
-        return page_of(rows, page.limit, lambda r: r, lambda r: [r.id])
+        return page.page(rows, lambda r: r, lambda r: (r.id,))
 
     @router.post("/{entry_id}/retry", status_code=202, responses=responses(NotFound))
     async def retry(entry_id: PathSerial, session: Session, _: Admin) -> dict[str, int]:

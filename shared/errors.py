@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -157,6 +158,18 @@ class Duplicate(Conflict):
     type_slug = "duplicate"
 
 
+class ConstraintViolated(Unprocessable):
+    """The request would break a rule the database keeps (a check or a required value)."""
+
+    type_slug = "constraint-violated"
+
+
+class UnknownReference(Unprocessable):
+    """The request refers to something that does not exist."""
+
+    type_slug = "unknown-reference"
+
+
 def problem_response(
     status: int,
     title: str,
@@ -284,6 +297,48 @@ def database_error_message(exc: Exception) -> str:
     return message[:300]
 
 
+_KEY_COLUMNS = re.compile(r"^Key \((?P<columns>[^)]*(?:\([^)]*\)[^)]*)*)\)=")
+
+
+def constraint_error(exc: Exception) -> TenureError | None:
+    """The caller's error behind an integrity violation (SQLSTATE class 23), if it is one.
+
+    Names the columns or constraint at fault, never a value: the value may be a secret (a
+    write key's hash) or another tenant's data.
+    """
+    orig = _driver_error(exc)
+    state = database_error_state(exc) or ""
+    constraint = getattr(orig, "constraint_name", None) or "a constraint"
+    match = _KEY_COLUMNS.match(str(getattr(orig, "detail", None) or ""))
+    columns = [c.strip().strip('"') for c in match["columns"].split(",")] if match else []
+    if state == "23505":
+        names = ", ".join(columns) or constraint
+        return Duplicate(
+            f"Another record already has this {names}; it must be unique.",
+            errors=[FieldError(detail="already taken", pointer=f"/{c}") for c in columns]
+            or [FieldError(detail=f"violates {constraint}", pointer="")],
+        )
+    if state == "23503":
+        names = ", ".join(columns) or constraint
+        return UnknownReference(
+            f"The {names} refers to something that does not exist ({constraint}).",
+            errors=[FieldError(detail="does not exist", pointer=f"/{c}") for c in columns]
+            or [FieldError(detail=f"violates {constraint}", pointer="")],
+        )
+    if state == "23502":
+        column = getattr(orig, "column_name", None) or "a required field"
+        return ConstraintViolated(
+            f"The {column} is required.",
+            errors=[FieldError(detail="is required", pointer=f"/{column}")],
+        )
+    if state.startswith("23"):  # check (23514), exclusion (23P01) and the rest of the class
+        return ConstraintViolated(
+            f"The request breaks the rule {constraint}.",
+            errors=[FieldError(detail=f"violates {constraint}", pointer="")],
+        )
+    return None
+
+
 # SQLSTATEs after which the request may be sent again: a deadlock or serialization failure
 # changed nothing, and after a server shutdown or a lost connection every write path here is
 # safe to repeat (idempotency keys, event ids).
@@ -351,6 +406,9 @@ def install_error_handlers(app: FastAPI) -> None:
             reason=database_error_message(exc),
             statement=(statement or "")[:200],
         )
+        refused = constraint_error(exc)
+        if refused is not None:
+            return await _tenure_error(request, refused)
         if state is not None and state.startswith("22"):
             return problem_response(
                 422,

@@ -203,6 +203,70 @@ async def test_database_errors_become_problems_the_caller_can_act_on(
         assert response.headers["retry-after"] == "1"
 
 
+def postgres_error(fields: dict[str, str]) -> Exception:
+    """An asyncpg error as the server sends it (SQLSTATE, message, detail, names)."""
+    error: Exception = asyncpg.PostgresError.new({"S": "ERROR", "M": "violation", **fields})
+    return error
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "slug", "pointer"),
+    [
+        (
+            {"C": "23505", "D": "Key (write_key_hash)=(s3cret) already exists.", "n": "uq_x"},
+            409,
+            "duplicate",
+            "/write_key_hash",
+        ),
+        (
+            {"C": "23505", "D": "Key (a, b)=(s3cret, 1) already exists.", "n": "uq_ab"},
+            409,
+            "duplicate",
+            "/a",
+        ),
+        (
+            {"C": "23503", "D": 'Key (account_id)=(s3cret) is not present in table "a".'},
+            422,
+            "unknown-reference",
+            "/account_id",
+        ),
+        (
+            {"C": "23502", "c": "name", "D": "Failing row contains (s3cret)."},
+            422,
+            "constraint-violated",
+            "/name",
+        ),
+        (
+            {"C": "23514", "n": "ck_accounts_renewal_after_start", "D": "Failing row (s3cret)."},
+            422,
+            "constraint-violated",
+            "",
+        ),
+        ({"C": "23P01", "n": "ex_overlap"}, 422, "constraint-violated", ""),
+    ],
+)
+async def test_integrity_violations_are_the_callers_errors_naming_the_field(
+    fields: dict[str, str], status: int, slug: str, pointer: str
+) -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/write")
+    async def write() -> None:
+        raise postgres_error(fields)
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tenure") as client:
+        response = await client.post("/write")
+    assert response.status_code == status
+    problem = response.json()
+    assert problem["type"].endswith(f"/{slug}")
+    assert problem["errors"][0]["pointer"] == pointer
+    assert "s3cret" not in response.text  # values may be secrets: only names are shown
+    if "n" in fields and status == 422:
+        assert fields["n"] in problem["detail"]
+
+
 def nested(depth: int) -> list[object]:
     value: list[object] = []
     for _ in range(depth):

@@ -19,7 +19,7 @@ from services.ingest.schemas import (
 )
 from shared.auth import Principal, require
 from shared.deps import Session
-from shared.errors import NotFound, Unprocessable, responses
+from shared.errors import ConstraintViolated, Duplicate, NotFound, Unprocessable, responses
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import PathId
 
@@ -30,7 +30,7 @@ AccountId = PathId
 Position = tuple[datetime, str]  # (updated_at, external_id)
 
 
-@router.put("/{external_id}", responses=responses(Unprocessable))
+@router.put("/{external_id}", responses=responses(Unprocessable, Duplicate, ConstraintViolated))
 async def put_account(
     external_id: AccountId, body: AccountFields, session: Session, _: Writer, response: Response
 ) -> AccountOut:
@@ -40,7 +40,7 @@ async def put_account(
     return AccountOut.model_validate(account)
 
 
-@router.post("/batch", responses=responses(Unprocessable))
+@router.post("/batch", responses=responses(Unprocessable, Duplicate, ConstraintViolated))
 async def batch_accounts(body: AccountBatch, session: Session, _: Writer) -> BatchUpsertResult:
     """Create or replace up to 1,000 accounts at once, all or nothing."""
     return await service.upsert_accounts(session, body.accounts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -112,6 +113,12 @@ class Unprocessable(TenureError):
     type_slug = "validation"
 
 
+class UnsupportedEncoding(TenureError):
+    status_code = 415
+    title = "Unsupported Media Type"
+    type_slug = "unsupported-encoding"
+
+
 class TooManyRequests(TenureError):
     status_code = 429
     title = "Too Many Requests"
@@ -168,6 +175,18 @@ class UnknownReference(Unprocessable):
     """The request refers to something that does not exist."""
 
     type_slug = "unknown-reference"
+
+
+class EdgeRefusal(StarletteHTTPException):
+    """An error met while the request body is read, carried to its own handler.
+
+    FastAPI turns any error raised while it reads a body into a 400, except HTTP exceptions:
+    the request edge (``shared.limits``) wraps its refusals in this one to keep their cause.
+    """
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(status_code=400)
+        self.error = error
 
 
 def problem_response(
@@ -359,6 +378,15 @@ def install_error_handlers(app: FastAPI) -> None:
             request=request,
             headers=exc.headers,
         )
+
+    @app.exception_handler(EdgeRefusal)
+    async def _edge_refusal(request: Request, exc: EdgeRefusal) -> Response:
+        for cls in type(exc.error).__mro__:
+            handler = app.exception_handlers.get(cls)
+            if handler is not None:
+                response = handler(request, exc.error)
+                return await response if inspect.isawaitable(response) else response
+        return await _unexpected(request, exc.error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -17,6 +17,7 @@ from shared.auth import KeyVerifier
 from shared.db import create_engine, service_url, session_factory
 from shared.errors import BadRequest, PayloadTooLarge, install_error_handlers
 from shared.http import ServiceClient
+from shared.limits import RequestEdgeMiddleware
 from shared.logging import configure_logging
 from shared.metrics import RequestContextMiddleware, metrics_endpoint
 from shared.migrate import head_revision
@@ -50,6 +51,8 @@ def build_app(spec: ServiceSpec, lifespan: object) -> FastAPI:
     app.state.service_name = spec.settings.service_name
     app.state.cursor_signer = CursorSigner.for_settings(spec.settings)
     install_error_handlers(app)
+    # Innermost first: the edge runs inside the request context (request id, metrics).
+    app.add_middleware(RequestEdgeMiddleware, settings=spec.settings)
     app.add_middleware(RequestContextMiddleware, service=spec.settings.service_name)
     app.include_router(health.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)

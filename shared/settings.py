@@ -49,6 +49,8 @@ class ServiceSettings(BaseSettings):
     # across this service's processes until its key is re-issued); with neither set, each
     # process signs with a random key of its own and cursors do not survive a restart.
     cursor_secret: SecretStr = SecretStr("")
+    # Largest request body a route takes unless it declares its own limit (shared.limits).
+    max_body_bytes: int = 1024 * 1024
 
     def effective_port(self) -> int:
         """The configured port, or the service's well-known default."""

@@ -13,7 +13,8 @@ from services.ingest.settings import IngestSettings
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import BadRequest, PayloadTooLarge, Unprocessable, responses
-from shared.service import parse_json, read_limited_body
+from shared.limits import accepts_body
+from shared.service import parse_json
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 Writer = Annotated[Principal, Depends(require("ingest:write"))]
@@ -52,6 +53,7 @@ _BATCH_EXAMPLE = {
         }
     },
 )
+@accepts_body("max_batch_bytes")
 async def post_events(
     request: Request,
     session: Session,
@@ -59,7 +61,7 @@ async def post_events(
 ) -> EventBatchResult:
     """Accept a batch event by event; 200 whenever the batch itself could be read."""
     settings: IngestSettings = request.app.state.settings
-    body = await read_limited_body(request, settings.max_batch_bytes)
+    body = await request.body()  # bounded by the request edge (shared.limits)
     doc = parse_json(body)
     events = doc.get("events") if isinstance(doc, dict) else None
     if not isinstance(events, list):

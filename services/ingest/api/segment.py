@@ -17,7 +17,8 @@ from services.ingest.settings import IngestSettings
 from shared.auth import hash_key
 from shared.deps import Session
 from shared.errors import Unauthorized, Unprocessable
-from shared.service import parse_json, read_limited_body
+from shared.limits import accepts_body
+from shared.service import parse_json
 
 router = APIRouter(prefix="/v1", tags=["segment"])
 _SEGMENT_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -61,8 +62,7 @@ async def _accept(
     request: Request, session: Session, default_type: str | None, *, batch: bool
 ) -> SegmentResult:
     settings: IngestSettings = request.app.state.settings
-    limit = settings.segment_max_batch_bytes if batch else settings.segment_max_message_bytes
-    body = await read_limited_body(request, limit)
+    body = await request.body()  # bounded by the request edge (shared.limits)
     doc = parse_json(body)
     if not isinstance(doc, dict):
         raise Unprocessable.for_field("", "must be a JSON object")
@@ -100,12 +100,14 @@ async def _accept(
 
 
 @router.post("/batch", responses=_SEGMENT_ERRORS, openapi_extra=_BODY_DOC)
+@accepts_body("segment_max_batch_bytes")
 async def segment_batch(request: Request, session: Session) -> SegmentResult:
     """Segment ``/v1/batch``: up to 500 KB of messages, each at most 32 KB."""
     return await _accept(request, session, None, batch=True)
 
 
 def _single(kind: str) -> Any:
+    @accepts_body("segment_max_message_bytes")
     async def endpoint(request: Request, session: Session) -> SegmentResult:
         return await _accept(request, session, kind, batch=False)
 

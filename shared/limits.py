@@ -88,7 +88,7 @@ def _required_scopes(dependant: Dependant) -> tuple[str, ...]:
     return tuple(sorted(set(scopes)))
 
 
-class _Inflater:
+class Inflater:
     """Inflates a gzip or zlib stream chunk by chunk, never past ``limit`` bytes out."""
 
     def __init__(self, limit: int) -> None:
@@ -97,6 +97,7 @@ class _Inflater:
         self._stream = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip or zlib header
 
     def feed(self, data: bytes) -> bytes:
+        """The bytes ``data`` inflates to; a 413 once the total passes the limit."""
         parts: list[bytes] = []
         while data:
             if self._stream.eof:  # a further gzip member follows
@@ -113,6 +114,7 @@ class _Inflater:
         return b"".join(parts)
 
     def finish(self) -> None:
+        """Called after the last chunk: a stream that did not end is corrupt (400)."""
         if not self._stream.eof:
             raise _corrupt()
 
@@ -174,7 +176,7 @@ class _BodyGate:
         self._opened = False
         self._limit = 0
         self._read = 0
-        self._inflater: _Inflater | None = None
+        self._inflater: Inflater | None = None
 
     async def _open(self) -> None:
         policy = self._edge.policy(self._scope)
@@ -191,7 +193,7 @@ class _BodyGate:
                     f"{accepted}).",
                     errors=[FieldError(detail="not accepted", parameter="Content-Encoding")],
                 )
-            self._inflater = _Inflater(policy.limit)
+            self._inflater = Inflater(policy.limit)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > policy.limit:
             raise _too_large(policy.limit)

@@ -69,7 +69,7 @@ from services.ingest.schemas import (
     WebhookResult,
 )
 from shared.auth import hash_key
-from shared.errors import BadRequest, Conflict, FieldError, NotFound, Unprocessable
+from shared.errors import BadRequest, Conflict, FieldError, NotFound, Unauthorized, Unprocessable
 from shared.outbox import enqueue
 from shared.service import parse_json
 from shared.validation import unstorable
@@ -800,3 +800,31 @@ async def apply_pending_webhooks(session: AsyncSession, account_ids: Sequence[st
             data = row.payload["data"]
             await _apply_generic(session, account, row.type, data, row.occurred_at)
             await repo.mark_applied(session, [row.event_id])
+
+
+def _segment_write_key(authorization: str | None, doc: dict[str, Any]) -> str | None:
+    """The write key of a Segment call: the HTTP Basic username, else the body's writeKey."""
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() == "basic" and value:
+        try:
+            user, _, _ = base64.b64decode(value).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return user or None
+    key = doc.get("writeKey")
+    return key if isinstance(key, str) and key else None
+
+
+async def segment_source(
+    session: AsyncSession, authorization: str | None, doc: dict[str, Any]
+) -> Source:
+    """The live Segment source whose write key a Tracking API call carries, or a 401."""
+    key = _segment_write_key(authorization, doc)
+    if key is None:
+        raise Unauthorized("A write key is required (HTTP Basic username, or writeKey).")
+    source = await repo.source_by_write_key(session, hash_key(key))
+    if source is None or source.kind != "segment":
+        raise Unauthorized("The write key is not known.")
+    if source.disabled_at is not None:
+        raise Unauthorized("The source of this write key is disabled.")
+    return source

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
@@ -19,10 +20,13 @@ from services.ingest.settings import IngestSettings
 from services.scoring.domain.changes import changed_accounts
 from shared.auth import Principal, generate_key, hash_key, validate_scopes
 from shared.errors import (
+    BadRequest,
+    PayloadTooLarge,
     Unprocessable,
     install_error_handlers,
     validation_field_errors,
 )
+from shared.limits import Inflater
 from shared.outbox import backoff_seconds
 from shared.pagination import CursorSigner, PageRequest, paginated
 from shared.validation import Instant, unstorable
@@ -304,3 +308,31 @@ def test_instants_refuse_naive_and_unrepresentable_times(raw: str) -> None:
 def test_instants_are_normalised_to_utc() -> None:
     instant = TypeAdapter(Instant).validate_python("2026-11-20T10:00:00+02:00")
     assert instant.isoformat() == "2026-11-20T08:00:00+00:00"
+
+
+def test_a_gzip_bomb_is_refused_while_inflating_not_after() -> None:
+    limit = 1024 * 1024
+    compressed = gzip.compress(b"\0" * (50 * 1024 * 1024), compresslevel=9)
+    inflater = Inflater(limit)
+
+    def feed_all() -> int:
+        fed = 0
+        for start in range(0, len(compressed), 1024):
+            fed += 1024
+            try:
+                inflater.feed(compressed[start : start + 1024])
+            except PayloadTooLarge:
+                return fed
+        return fed
+
+    assert feed_all() < len(compressed) // 10  # stopped within the first tenth of the input
+
+
+def test_inflating_takes_several_gzip_members_and_refuses_a_truncated_one() -> None:
+    inflater = Inflater(100)
+    assert inflater.feed(gzip.compress(b"ab") + gzip.compress(b"cd")) == b"abcd"
+    inflater.finish()
+    truncated = Inflater(100)
+    truncated.feed(gzip.compress(b"abcdef")[:-4])
+    with pytest.raises(BadRequest):
+        truncated.finish()

@@ -13,7 +13,7 @@ from services.ingest.settings import IngestSettings
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import BadRequest, PayloadTooLarge, Unprocessable, responses
-from shared.limits import accepts_body
+from shared.limits import COMPRESSED, accepts_body
 from shared.service import parse_json
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -53,7 +53,7 @@ _BATCH_EXAMPLE = {
         }
     },
 )
-@accepts_body("max_batch_bytes")
+@accepts_body("max_batch_bytes", encodings=COMPRESSED)
 async def post_events(
     request: Request,
     session: Session,

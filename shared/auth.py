@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import schema_metadata
 from shared.errors import Forbidden, Unauthorized, Unprocessable
+from shared.ratelimit import EXEMPT_PRINCIPALS, RateLimiter
 
 KEY_PREFIX = "tnr_"
 SCOPES = (
@@ -211,8 +212,8 @@ class Requirement:
 
 
 async def admit(request: Request, scopes: Sequence[str]) -> Principal:
-    """The caller, once its key is known and holds every one of ``scopes``; the key is checked
-    once per request (the edge and each dependency share the answer)."""
+    """The caller, once its key is known, holds every one of ``scopes`` and is within its rate
+    limit for them; checked once per request (the edge and each dependency share the answer)."""
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
         raw = bearer_token(request)
@@ -220,6 +221,10 @@ async def admit(request: Request, scopes: Sequence[str]) -> Principal:
             raise Unauthorized("An API key is required (Authorization: Bearer tnr_...).")
         verifier: KeyVerifier = request.app.state.key_verifier
         principal = await verifier.verify(raw)
+        if principal.name not in EXEMPT_PRINCIPALS:
+            limiter: RateLimiter = request.app.state.rate_limiter
+            for scope in scopes:
+                limiter.take(str(principal.key_id), scope)
         request.state.principal = principal
     for scope in scopes:
         if not principal.allows(scope):

@@ -254,7 +254,7 @@ def responses(*errors: type[TenureError]) -> dict[int | str, dict[str, Any]]:
     Several causes may share a status code: the description lists each cause's problem type.
     """
     by_status: dict[int, list[type[TenureError]]] = {}
-    declared: tuple[type[TenureError], ...] = (Unauthorized, Forbidden, *errors)
+    declared: tuple[type[TenureError], ...] = (Unauthorized, Forbidden, TooManyRequests, *errors)
     for error in declared:
         causes = by_status.setdefault(error.status_code, [])
         if error not in causes:

@@ -23,6 +23,7 @@ from shared.metrics import RequestContextMiddleware, metrics_endpoint
 from shared.migrate import head_revision
 from shared.outbox import OutboxDispatcher, OutboxMixin
 from shared.pagination import CursorSigner
+from shared.ratelimit import RateLimiter
 from shared.settings import ServiceSettings
 
 
@@ -50,6 +51,7 @@ def build_app(spec: ServiceSpec, lifespan: object) -> FastAPI:
     app.state.spec = spec
     app.state.service_name = spec.settings.service_name
     app.state.cursor_signer = CursorSigner.for_settings(spec.settings)
+    app.state.rate_limiter = RateLimiter.for_settings(spec.settings)
     install_error_handlers(app)
     # Innermost first: the edge runs inside the request context (request id, metrics).
     app.add_middleware(RequestEdgeMiddleware, settings=spec.settings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_NAMES = ("ingest", "scoring", "offers", "ledger")
@@ -51,6 +51,13 @@ class ServiceSettings(BaseSettings):
     cursor_secret: SecretStr = SecretStr("")
     # Largest request body a route takes unless it declares its own limit (shared.limits).
     max_body_bytes: int = 1024 * 1024
+    # Requests a second, and burst, each API key may make per scope (shared.ratelimit; per
+    # process). The services' own keys are not limited.
+    rate_limit_per_second: PositiveFloat = 1000.0
+    rate_limit_burst: PositiveInt = 2000
+    # Per-scope overrides as JSON, e.g. TENURE_RATE_LIMITS='{"ledger:write": [50, 100]}';
+    # the scope "segment" is each Segment source's (write key's) allowance.
+    rate_limits: dict[str, tuple[PositiveFloat, PositiveInt]] = Field(default_factory=dict)
 
     def effective_port(self) -> int:
         """The configured port, or the service's well-known default."""

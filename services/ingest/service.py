@@ -71,6 +71,7 @@ from services.ingest.schemas import (
 from shared.auth import hash_key
 from shared.errors import BadRequest, Conflict, FieldError, NotFound, Unauthorized, Unprocessable
 from shared.outbox import enqueue
+from shared.ratelimit import RateLimiter
 from shared.service import parse_json
 from shared.validation import unstorable
 
@@ -816,9 +817,10 @@ def _segment_write_key(authorization: str | None, doc: dict[str, Any]) -> str | 
 
 
 async def segment_source(
-    session: AsyncSession, authorization: str | None, doc: dict[str, Any]
+    session: AsyncSession, authorization: str | None, doc: dict[str, Any], limiter: RateLimiter
 ) -> Source:
-    """The live Segment source whose write key a Tracking API call carries, or a 401."""
+    """The live Segment source whose write key a Tracking API call carries (a 401 if none),
+    within its rate limit (a 429 if not)."""
     key = _segment_write_key(authorization, doc)
     if key is None:
         raise Unauthorized("A write key is required (HTTP Basic username, or writeKey).")
@@ -827,4 +829,5 @@ async def segment_source(
         raise Unauthorized("The write key is not known.")
     if source.disabled_at is not None:
         raise Unauthorized("The source of this write key is disabled.")
+    limiter.take(f"source:{source.id}", "segment")
     return source

@@ -22,6 +22,7 @@ from shared.auth import Principal, generate_key, hash_key, validate_scopes
 from shared.errors import (
     BadRequest,
     PayloadTooLarge,
+    TooManyRequests,
     Unprocessable,
     install_error_handlers,
     validation_field_errors,
@@ -29,6 +30,7 @@ from shared.errors import (
 from shared.limits import Inflater
 from shared.outbox import backoff_seconds
 from shared.pagination import CursorSigner, PageRequest, paginated
+from shared.ratelimit import Allowance, RateLimiter
 from shared.validation import Instant, unstorable
 
 
@@ -336,3 +338,19 @@ def test_inflating_takes_several_gzip_members_and_refuses_a_truncated_one() -> N
     truncated.feed(gzip.compress(b"abcdef")[:-4])
     with pytest.raises(BadRequest):
         truncated.finish()
+
+
+def test_token_buckets_refill_at_their_rate_and_say_when_to_retry() -> None:
+    now = [0.0]
+    limiter = RateLimiter(Allowance(1000, 100), {"ledger:write": Allowance(0.5, 2)}, lambda: now[0])
+    limiter.take("a", "ledger:write")
+    limiter.take("a", "ledger:write")
+    with pytest.raises(TooManyRequests) as refused:
+        limiter.take("a", "ledger:write")
+    assert refused.value.headers["Retry-After"] == "2"  # one request every 2 s
+    limiter.take("b", "ledger:write")  # another caller has its own bucket
+    limiter.take("a", "ledger:read")  # and another scope its own allowance
+    now[0] = 2.0
+    limiter.take("a", "ledger:write")
+    with pytest.raises(TooManyRequests):
+        limiter.take("a", "ledger:write")

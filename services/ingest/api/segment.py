@@ -24,6 +24,7 @@ _SEGMENT_ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "Unknown write key"),
         (413, "Too large (inflated size, when compressed)"),
         (415, "Content-Encoding other than gzip or deflate"),
+        (429, "Too many requests from this source (Retry-After says when to retry)"),
     )
 }
 _BODY_DOC = {
@@ -42,7 +43,9 @@ async def _accept(
     doc = parse_json(body)
     if not isinstance(doc, dict):
         raise Unprocessable.for_field("", "must be a JSON object")
-    source = await service.segment_source(session, request.headers.get("authorization"), doc)
+    source = await service.segment_source(
+        session, request.headers.get("authorization"), doc, request.app.state.rate_limiter
+    )
     received_at = datetime.now(UTC)
     batch_sent_at = None
     if batch:

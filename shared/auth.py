@@ -205,7 +205,6 @@ class Requirement:
 
     def __init__(self, scope: str) -> None:
         self.scope = scope
-        self.__name__ = f"require_{scope.replace(':', '_')}"
 
     async def __call__(self, request: Request) -> Principal:
         return await admit(request, (self.scope,))

@@ -136,13 +136,15 @@ class RequestEdgeMiddleware:
     def __init__(self, app: ASGIApp, settings: ServiceSettings) -> None:
         self.app = app
         self.settings = settings
-        # By route identity: routes live as long as the app (and are not hashable).
-        self._policies: dict[int, RoutePolicy] = {}
+        # By path template and methods, which name a route (route objects are not hashable).
+        self._policies: dict[tuple[str, str], RoutePolicy] = {}
 
     def policy(self, scope: Scope) -> RoutePolicy:
         """The rules of the route the request was routed to (defaults when none matched)."""
         route = scope.get("route")
-        cached = self._policies.get(id(route))
+        methods = getattr(route, "methods", None) or ()
+        key = (str(getattr(route, "path", "")), ",".join(sorted(methods)))
+        cached = self._policies.get(key)
         if cached is not None:
             return cached
         rules = _DECLARED.get(getattr(route, "endpoint", None))  # type: ignore[arg-type]
@@ -155,7 +157,7 @@ class RequestEdgeMiddleware:
             scopes=_required_scopes(dependant) if isinstance(dependant, Dependant) else (),
             sdk_errors=rules.sdk_errors if rules else False,
         )
-        self._policies[id(route)] = policy
+        self._policies[key] = policy
         return policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -147,7 +147,8 @@ class RequestEdgeMiddleware:
         cached = self._policies.get(key)
         if cached is not None:
             return cached
-        rules = _DECLARED.get(getattr(route, "endpoint", None))  # type: ignore[arg-type]
+        endpoint = getattr(route, "endpoint", None)
+        rules = _DECLARED.get(endpoint) if endpoint is not None else None
         dependant = getattr(route, "dependant", None)
         policy = RoutePolicy(
             limit=int(getattr(self.settings, rules.limit_setting))

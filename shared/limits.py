@@ -10,7 +10,9 @@ first read of the body, before a byte of it is taken:
   is inflated as it is read, the limit applying to the inflated size (a bomb is a 413 after
   at most the limit), and a corrupt one is a 400.
 
-The limit is ``max_body_bytes`` unless the endpoint declares its own with ``@accepts_body``.
+The limit is ``max_body_bytes`` unless the endpoint declares its own with ``@accepts_body``,
+which also names the encodings it takes and whether its problem bodies carry the analytics
+SDKs' ``code`` and ``message`` members (the Segment-compatible routes).
 """
 
 from __future__ import annotations

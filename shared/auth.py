@@ -14,7 +14,7 @@ import hmac
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import schema_metadata
 from shared.errors import Forbidden, Unauthorized, Unprocessable, database_error_state
+from shared.ratelimit import EXEMPT_PRINCIPALS, RateLimiter
 
 KEY_PREFIX = "tnr_"
 SCOPES = (
@@ -227,19 +228,41 @@ def bearer_token(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
-    """A FastAPI dependency admitting callers whose key holds ``scope``."""
+class Requirement:
+    """A FastAPI dependency admitting callers whose key holds ``scope``.
 
-    async def dependency(request: Request) -> Principal:
+    The request edge (``shared.limits``) runs the same check before a body is read, so a
+    caller without a valid key is refused before it can make the server hold its upload.
+    """
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+
+    async def __call__(self, request: Request) -> Principal:
+        return await admit(request, (self.scope,))
+
+
+async def admit(request: Request, scopes: Sequence[str]) -> Principal:
+    """The caller, once its key is known, holds every one of ``scopes`` and is within its rate
+    limit for them; checked once per request (the edge and each dependency share the answer)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
         raw = bearer_token(request)
         if not raw:
             raise Unauthorized("An API key is required (Authorization: Bearer tnr_...).")
         verifier: KeyVerifier = request.app.state.key_verifier
         principal = await verifier.verify(raw)
+        if principal.name not in EXEMPT_PRINCIPALS:
+            limiter: RateLimiter = request.app.state.rate_limiter
+            for scope in scopes:
+                limiter.take(str(principal.key_id), scope)
+        request.state.principal = principal
+    for scope in scopes:
         if not principal.allows(scope):
             raise Forbidden(f"The API key lacks the '{scope}' scope.")
-        request.state.principal = principal
-        return principal
+    return principal
 
-    dependency.__name__ = f"require_{scope.replace(':', '_')}"
-    return dependency
+
+def require(scope: str) -> Requirement:
+    """A FastAPI dependency admitting callers whose key holds ``scope``."""
+    return Requirement(scope)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -111,6 +113,12 @@ class Unprocessable(TenureError):
     type_slug = "validation"
 
 
+class UnsupportedEncoding(TenureError):
+    status_code = 415
+    title = "Unsupported Media Type"
+    type_slug = "unsupported-encoding"
+
+
 class TooManyRequests(TenureError):
     status_code = 429
     title = "Too Many Requests"
@@ -171,6 +179,30 @@ class InvalidSignature(Unauthorized):
     def __init__(self, detail: str | None = None, *, errors: Sequence[FieldError] = ()) -> None:
         super().__init__(detail)
         self.errors = list(errors)
+
+
+class ConstraintViolated(Unprocessable):
+    """The request would break a rule the database keeps (a check or a required value)."""
+
+    type_slug = "constraint-violated"
+
+
+class UnknownReference(Unprocessable):
+    """The request refers to something that does not exist."""
+
+    type_slug = "unknown-reference"
+
+
+class EdgeRefusal(StarletteHTTPException):
+    """An error met while the request body is read, carried to its own handler.
+
+    FastAPI turns any error raised while it reads a body into a 400, except HTTP exceptions:
+    the request edge (``shared.limits``) wraps its refusals in this one to keep their cause.
+    """
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(status_code=400)
+        self.error = error
 
 
 def problem_response(
@@ -238,7 +270,7 @@ def responses(*errors: type[TenureError]) -> dict[int | str, dict[str, Any]]:
     Several causes may share a status code: the description lists each cause's problem type.
     """
     by_status: dict[int, list[type[TenureError]]] = {}
-    declared: tuple[type[TenureError], ...] = (Unauthorized, Forbidden, *errors)
+    declared: tuple[type[TenureError], ...] = (Unauthorized, Forbidden, TooManyRequests, *errors)
     for error in declared:
         causes = by_status.setdefault(error.status_code, [])
         if error not in causes:
@@ -300,6 +332,48 @@ def database_error_message(exc: Exception) -> str:
     return message[:300]
 
 
+_KEY_COLUMNS = re.compile(r"^Key \((?P<columns>[^)]*(?:\([^)]*\)[^)]*)*)\)=")
+
+
+def constraint_error(exc: Exception) -> TenureError | None:
+    """The caller's error behind an integrity violation (SQLSTATE class 23), if it is one.
+
+    Names the columns or constraint at fault, never a value: the value may be a secret (a
+    write key's hash) or another tenant's data.
+    """
+    orig = _driver_error(exc)
+    state = database_error_state(exc) or ""
+    constraint = getattr(orig, "constraint_name", None) or "a constraint"
+    match = _KEY_COLUMNS.match(str(getattr(orig, "detail", None) or ""))
+    columns = [c.strip().strip('"') for c in match["columns"].split(",")] if match else []
+    if state == "23505":
+        names = ", ".join(columns) or constraint
+        return Duplicate(
+            f"Another record already has this {names}; it must be unique.",
+            errors=[FieldError(detail="already taken", pointer=f"/{c}") for c in columns]
+            or [FieldError(detail=f"violates {constraint}", pointer="")],
+        )
+    if state == "23503":
+        names = ", ".join(columns) or constraint
+        return UnknownReference(
+            f"The {names} refers to something that does not exist ({constraint}).",
+            errors=[FieldError(detail="does not exist", pointer=f"/{c}") for c in columns]
+            or [FieldError(detail=f"violates {constraint}", pointer="")],
+        )
+    if state == "23502":
+        column = getattr(orig, "column_name", None) or "a required field"
+        return ConstraintViolated(
+            f"The {column} is required.",
+            errors=[FieldError(detail="is required", pointer=f"/{column}")],
+        )
+    if state.startswith("23"):  # check (23514), exclusion (23P01) and the rest of the class
+        return ConstraintViolated(
+            f"The request breaks the rule {constraint}.",
+            errors=[FieldError(detail=f"violates {constraint}", pointer="")],
+        )
+    return None
+
+
 # SQLSTATEs after which the request may be sent again: a deadlock or serialization failure
 # changed nothing, and after a server shutdown or a lost connection every write path here is
 # safe to repeat (idempotency keys, event ids).
@@ -320,6 +394,15 @@ def install_error_handlers(app: FastAPI) -> None:
             request=request,
             headers=exc.headers,
         )
+
+    @app.exception_handler(EdgeRefusal)
+    async def _edge_refusal(request: Request, exc: EdgeRefusal) -> Response:
+        for cls in type(exc.error).__mro__:
+            handler = app.exception_handlers.get(cls)
+            if handler is not None:
+                response = handler(request, exc.error)
+                return await response if inspect.isawaitable(response) else response
+        return await _unexpected(request, exc.error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -367,6 +450,9 @@ def install_error_handlers(app: FastAPI) -> None:
             reason=database_error_message(exc),
             statement=(statement or "")[:200],
         )
+        refused = constraint_error(exc)
+        if refused is not None:
+            return await _tenure_error(request, refused)
         if state is not None and state.startswith("22"):
             return problem_response(
                 422,

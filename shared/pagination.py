@@ -1,20 +1,42 @@
-"""Opaque cursor pagination for every list endpoint."""
+"""Signed, typed cursor pagination for every list endpoint.
+
+A cursor is the sort key of the last row of a page, serialised as JSON and signed with
+HMAC-SHA256 under the service's cursor secret, bound to the route that made it. A client
+cannot make one up or alter one: anything not signed here for this route is a 400 naming
+the ``cursor`` parameter, before any router code sees it.
+
+Each list declares the shape of its position once, for example::
+
+    Position = tuple[datetime, str]
+    Pages = Annotated[PageRequest[Position], Depends(paginated(Position))]
+
+and answers with ``page.page(rows, item, position)``.
+"""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+import binascii
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
-from fastapi import Query
-from pydantic import BaseModel
+from fastapi import Query, Request
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from shared.errors import BadRequest, FieldError
+from shared.settings import ServiceSettings
 
 MAX_LIMIT = 500
 T = TypeVar("T")
 R = TypeVar("R")
+P = TypeVar("P")
+
+_KEY_LABEL = b"tenure cursor v1"
 
 
 class Page(BaseModel, Generic[T]):
@@ -24,53 +46,118 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
-class PageParams(BaseModel):
-    """Where a page starts and how long it is."""
-
-    cursor: str | None
-    limit: int
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def page_params(
-    cursor: Annotated[str | None, Query(description="Opaque cursor from a previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-) -> PageParams:
-    """FastAPI dependency reading ``cursor`` and ``limit``."""
-    return PageParams(cursor=cursor, limit=limit)
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode("ascii"))
 
 
-def page_of(
-    rows: Sequence[R],
-    limit: int,
-    item: Callable[[R], T],
-    position: Callable[[R], list[Any]],
-) -> Page[T]:
-    """A page from up to ``limit + 1`` rows: the extra row only says a next page exists.
-
-    ``position`` gives the sort key of a row; the cursor holds that of the last row shown.
-    """
-    cursor = encode_cursor(position(rows[limit - 1])) if len(rows) > limit else None
-    return Page(items=[item(row) for row in rows[:limit]], next_cursor=cursor)
+def _invalid_cursor(why: str) -> BadRequest:
+    return BadRequest(
+        f"The cursor is not valid: {why}. Use the next_cursor of a previous page as it is.",
+        errors=[FieldError(detail=why, parameter="cursor")],
+    )
 
 
-def encode_cursor(position: list[Any]) -> str:
-    """An opaque cursor for the position after which the next page starts."""
-    return base64.urlsafe_b64encode(orjson.dumps(position)).decode().rstrip("=")
+class CursorSigner:
+    """Signs positions into cursors and checks cursors back into typed positions."""
 
+    def __init__(self, key: bytes) -> None:
+        self._key = key
 
-def decode_cursor(cursor: str | None) -> list[Any] | None:
-    """The position a cursor stands for; a cursor that was not made here is a 400."""
-    if cursor is None:
-        return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, orjson.JSONDecodeError) as exc:
-        raise BadRequest(
-            "The cursor is not valid.", errors=[FieldError(detail="invalid", parameter="cursor")]
-        ) from exc
-    if not isinstance(value, list):
-        raise BadRequest(
-            "The cursor is not valid.", errors=[FieldError(detail="invalid", parameter="cursor")]
+    @classmethod
+    def for_settings(cls, settings: ServiceSettings) -> CursorSigner:
+        """The signer of a service: keyed by ``cursor_secret``, else derived from the service's
+        own API key, else (neither set) a random key of this process only."""
+        secret = settings.cursor_secret.get_secret_value() or (
+            settings.service_api_key.get_secret_value()
         )
-    return value
+        if not secret:
+            # Cursors then stop working across processes and restarts: documented in settings.
+            return cls(secrets.token_bytes(32))
+        return cls(hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest())
+
+    def _mac(self, scope: str, payload: str) -> bytes:
+        return hmac.new(self._key, f"{scope}\n{payload}".encode(), hashlib.sha256).digest()
+
+    def sign(self, scope: str, position: Sequence[Any]) -> str:
+        """A cursor for ``position`` (JSON-ready parts) that only ``scope`` accepts back."""
+        payload = _b64(orjson.dumps(list(position)))
+        return f"{payload}.{_b64(self._mac(scope, payload))}"
+
+    def open(self, scope: str, cursor: str) -> Any:
+        """The JSON position a cursor signed for ``scope`` holds; a 400 for any other."""
+        payload, dot, tag = cursor.partition(".")
+        if not dot or not payload or not tag:
+            raise _invalid_cursor("not a cursor of this list")
+        try:
+            given = _unb64(tag)
+        except (ValueError, binascii.Error) as exc:
+            raise _invalid_cursor("not a cursor of this list") from exc
+        if not hmac.compare_digest(given, self._mac(scope, payload)):
+            raise _invalid_cursor("not a cursor of this list")
+        try:
+            return orjson.loads(_unb64(payload))
+        except (ValueError, binascii.Error, orjson.JSONDecodeError) as exc:
+            raise _invalid_cursor("unreadable") from exc
+
+
+@dataclass(frozen=True)
+class PageRequest(Generic[P]):
+    """Where a page starts (``after``, a typed position or None) and how long it is."""
+
+    after: P | None
+    limit: int
+    scope: str
+    signer: CursorSigner
+    adapter: TypeAdapter[P]
+
+    def cursor(self, position: P) -> str:
+        """The cursor of the page after ``position``."""
+        return self.signer.sign(self.scope, self.adapter.dump_python(position, mode="json"))
+
+    def page(
+        self, rows: Sequence[R], item: Callable[[R], T], position: Callable[[R], P]
+    ) -> Page[T]:
+        """A page from up to ``limit + 1`` rows: the extra row only says a next page exists.
+
+        ``position`` gives the sort key of a row; the cursor holds that of the last row shown.
+        """
+        more = len(rows) > self.limit
+        next_cursor = self.cursor(position(rows[self.limit - 1])) if more else None
+        return Page(items=[item(row) for row in rows[: self.limit]], next_cursor=next_cursor)
+
+
+def paginated(
+    shape: type[P], *, default_limit: int = 100
+) -> Callable[..., Awaitable[PageRequest[P]]]:
+    """A FastAPI dependency reading ``cursor`` and ``limit`` for a list whose rows are ordered
+    by a key of type ``shape`` (a tuple such as ``tuple[datetime, uuid.UUID]``).
+
+    The cursor is checked (signature, route, shape) before the endpoint runs: a forged,
+    garbled, altered or foreign cursor is a 400 naming ``cursor``.
+    """
+    adapter: TypeAdapter[P] = TypeAdapter(shape)
+
+    async def dependency(
+        request: Request,
+        cursor: Annotated[
+            str | None, Query(description="Opaque cursor: the next_cursor of a previous page")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = default_limit,
+    ) -> PageRequest[P]:
+        route = request.scope.get("route")
+        # Bound to the route template, so one list's cursor is not taken by another.
+        scope = f"{request.method} {getattr(route, 'path', request.url.path)}"
+        signer: CursorSigner = request.app.state.cursor_signer
+        after = None
+        if cursor is not None:
+            try:
+                after = adapter.validate_python(signer.open(scope, cursor))
+            except ValidationError as exc:
+                raise _invalid_cursor("not a position of this list") from exc
+        return PageRequest(after=after, limit=limit, scope=scope, signer=signer, adapter=adapter)
+
+    return dependency

@@ -17,12 +17,22 @@ from shared.api import health, keys
 from shared.api.outbox import outbox_router
 from shared.auth import KeyVerifier
 from shared.db import create_engine, service_url, session_factory
-from shared.errors import BadRequest, PayloadTooLarge, install_error_handlers
+from shared.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    TenureError,
+    UnsupportedEncoding,
+    install_error_handlers,
+    problem_type,
+)
 from shared.http import ServiceClient
+from shared.limits import RequestEdgeMiddleware
 from shared.logging import configure_logging
 from shared.metrics import RequestContextMiddleware, metrics_endpoint
 from shared.migrate import head_revision
 from shared.outbox import OutboxDispatcher, OutboxMixin
+from shared.pagination import CursorSigner
+from shared.ratelimit import RateLimiter
 from shared.settings import ServiceSettings
 
 
@@ -54,7 +64,11 @@ def build_app(spec: ServiceSpec, lifespan: object) -> FastAPI:
     )
     app.state.spec = spec
     app.state.service_name = spec.settings.service_name
+    app.state.cursor_signer = CursorSigner.for_settings(spec.settings)
+    app.state.rate_limiter = RateLimiter.for_settings(spec.settings)
     install_error_handlers(app)
+    # Innermost first: the edge runs inside the request context (request id, metrics).
+    app.add_middleware(RequestEdgeMiddleware, settings=spec.settings)
     app.add_middleware(RequestContextMiddleware, service=spec.settings.service_name)
     app.include_router(health.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
@@ -63,7 +77,46 @@ def build_app(spec: ServiceSpec, lifespan: object) -> FastAPI:
         app.include_router(outbox_router(spec.outbox_model))
     for router in spec.routers:
         app.include_router(router)
+    document_shared_errors(app)
     return app
+
+
+def document_shared_errors(app: FastAPI) -> None:
+    """List in the OpenAPI the errors the shared machinery gives, beside each router's own:
+    the request edge's 413 and 415 on every operation with a body, and the 400 of a cursor
+    not signed here on every list."""
+    build = app.openapi
+    content = {
+        "application/problem+json": {},
+        "application/json": {"schema": {"$ref": "#/components/schemas/Problem"}},
+    }
+
+    def documented(error: type[TenureError]) -> dict[str, Any]:
+        return {
+            "description": f"{error.title}: `{problem_type(error.type_slug)}`",
+            "content": content,
+        }
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                if not isinstance(operation, dict):
+                    continue
+                listed = operation.setdefault("responses", {})
+                errors: list[type[TenureError]] = []
+                if "requestBody" in operation:
+                    errors += [PayloadTooLarge, UnsupportedEncoding]
+                if any(p.get("name") == "cursor" for p in operation.get("parameters", [])):
+                    errors.append(BadRequest)
+                for error in errors:
+                    listed.setdefault(str(error.status_code), documented(error))
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 @asynccontextmanager

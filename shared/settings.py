@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_NAMES = ("ingest", "scoring", "offers", "ledger")
@@ -48,6 +48,20 @@ class ServiceSettings(BaseSettings):
     outbox_max_backoff_seconds: float = 60.0
     # How long an accepted API key stays cached before it is checked again (revocation delay).
     api_key_cache_seconds: float = 5.0
+    # Key that signs list cursors. Unset, it is derived from service_api_key (so cursors work
+    # across this service's processes until its key is re-issued); with neither set, each
+    # process signs with a random key of its own and cursors do not survive a restart.
+    cursor_secret: SecretStr = SecretStr("")
+    # Largest request body a route takes unless it declares its own limit (shared.limits).
+    max_body_bytes: int = 1024 * 1024
+    # Requests a second, and burst, each API key may make per scope (shared.ratelimit; per
+    # process). The services' own keys are not limited. The default stays above what one
+    # process serves (the ledger benchmark's single key included); tighten it per scope.
+    rate_limit_per_second: PositiveFloat = 5000.0
+    rate_limit_burst: PositiveInt = 10000
+    # Per-scope overrides as JSON, e.g. TENURE_RATE_LIMITS='{"ledger:write": [50, 100]}';
+    # the scope "segment" is each Segment source's (write key's) allowance.
+    rate_limits: dict[str, tuple[PositiveFloat, PositiveInt]] = Field(default_factory=dict)
 
     def effective_port(self) -> int:
         """The configured port, or the service's well-known default."""

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from services.ingest.api import (
     accounts,
     config,
-    event_log,
     events,
     rejected,
     rollups,
@@ -43,7 +42,6 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             accounts.router,
             users.router,
             events.router,
-            event_log.router,
             segment.router,
             sources.router,
             config.router,

@@ -101,12 +101,14 @@ from shared.errors import (
     MalformedSignatureHeader,
     NotFound,
     TenureError,
+    Unauthorized,
     UnknownAccount,
     Unprocessable,
     database_error_message,
     database_error_state,
 )
 from shared.outbox import enqueue
+from shared.ratelimit import RateLimiter
 from shared.service import parse_json
 from shared.validation import unstorable
 
@@ -1123,3 +1125,33 @@ def _webhook_row(row: WebhookEvent) -> dict[str, Any]:
         "occurred_at": row.occurred_at,
         "payload": row.payload,
     }
+
+
+def _segment_write_key(authorization: str | None, doc: dict[str, Any]) -> str | None:
+    """The write key of a Segment call: the HTTP Basic username, else the body's writeKey."""
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() == "basic" and value:
+        try:
+            user, _, _ = base64.b64decode(value).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return user or None
+    key = doc.get("writeKey")
+    return key if isinstance(key, str) and key else None
+
+
+async def segment_source(
+    session: AsyncSession, authorization: str | None, doc: dict[str, Any], limiter: RateLimiter
+) -> Source:
+    """The live Segment source whose write key a Tracking API call carries (a 401 if none),
+    within its rate limit (a 429 if not)."""
+    key = _segment_write_key(authorization, doc)
+    if key is None:
+        raise Unauthorized("A write key is required (HTTP Basic username, or writeKey).")
+    source = await repo.source_by_write_key(session, hash_key(key))
+    if source is None or source.kind != "segment":
+        raise Unauthorized("The write key is not known.")
+    if source.disabled_at is not None:
+        raise Unauthorized("The source of this write key is disabled.")
+    limiter.take(f"source:{source.id}", "segment")
+    return source

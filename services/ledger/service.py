@@ -34,7 +34,7 @@ from services.ledger.schemas import (
 )
 from services.ledger.writer import transaction_json, utc_now
 from shared.errors import FieldError, NotFound, Unprocessable
-from shared.pagination import encode_cursor
+from shared.pagination import PageRequest
 
 
 def _fields(tx: LedgerTransaction) -> dict[str, Any]:
@@ -173,8 +173,7 @@ async def statement(
     unit: str,
     start: datetime,
     end: datetime,
-    after: tuple[datetime, int] | None,
-    limit: int,
+    page: PageRequest[tuple[datetime, int]],
 ) -> StatementOut:
     """Opening balance at ``start``, each movement in [start, end), closing balance at ``end``."""
     if end <= start:
@@ -186,6 +185,7 @@ async def statement(
         raise NotFound(f"Account '{account_id}' has no {unit} credit in the ledger.")
     opening = -await repo.posted_before(session, account, start)
     closing = -await repo.posted_before(session, account, end)
+    after, limit = page.after, page.limit
     rows = await repo.statement_rows(session, account, start, end, after, limit + 1)
     balance = opening
     if after is not None:
@@ -207,7 +207,7 @@ async def statement(
             )
         )
         last = (at, posting_id)
-    cursor = encode_cursor([last[0].isoformat(), last[1]]) if len(rows) > limit else None
+    cursor = page.cursor(last) if len(rows) > limit else None
     return StatementOut(
         account_id=account_id,
         unit=unit,

@@ -18,10 +18,11 @@ from shared.outbox import (
     retry_parked,
     retry_parked_matching,
 )
-from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
+from shared.pagination import Page, PageRequest, paginated
 from shared.validation import PathSerial
 
 Admin = Annotated[Principal, Depends(require("admin"))]
+Position = tuple[int]  # (id,)
 
 
 def outbox_router(model: type[OutboxMixin]) -> APIRouter:
@@ -32,16 +33,15 @@ def outbox_router(model: type[OutboxMixin]) -> APIRouter:
     async def list_outbox(
         session: Session,
         _: Admin,
-        page: Annotated[PageParams, Depends(page_params)],
+        page: Annotated[PageRequest[Position], Depends(paginated(Position))],
         parked: Annotated[bool | None, Query(description="Only parked (true) or pending")] = None,
     ) -> Page[OutboxEntry]:
         """Messages not yet acknowledged by their receiver, oldest first."""
-        position = decode_cursor(page.cursor)
-        after = int(position[0]) if position else None
+        after = page.after[0] if page.after else None
         rows = await list_entries(
             session, model, parked=parked, after_id=after, limit=page.limit + 1
         )
-        return page_of(rows, page.limit, lambda r: r, lambda r: [r.id])
+        return page.page(rows, lambda r: r, lambda r: (r.id,))
 
     @router.post("/retry", status_code=202, responses=responses(Unprocessable))
     async def retry_matching(where: ParkedFilter, session: Session, _: Admin) -> RetryCount:

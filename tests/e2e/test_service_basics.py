@@ -112,3 +112,18 @@ async def test_limit_over_500_is_refused(ingest: httpx.AsyncClient) -> None:
     response = await ingest.get("/v1/accounts", params={"limit": 501})
     assert response.status_code == 422
     assert response.json()["errors"][0]["parameter"] == "limit"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_openapi_lists_the_shared_refusals(platform: Platform, service: str) -> None:
+    async with httpx.AsyncClient(base_url=getattr(platform, service).url) as client:
+        spec = (await client.get("/openapi.json")).json()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            listed = operation["responses"]
+            if "requestBody" in operation:
+                assert {"413", "415"} <= set(listed), (method, path)
+            if any(p["name"] == "cursor" for p in operation.get("parameters", [])):
+                assert "400" in listed, (method, path)
+            if "401" in listed:  # a keyed route: its key may run out of requests
+                assert "429" in listed, (method, path)

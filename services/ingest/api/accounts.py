@@ -19,17 +19,18 @@ from services.ingest.schemas import (
 )
 from shared.auth import Principal, require
 from shared.deps import Session
-from shared.errors import NotFound, Unprocessable, responses
-from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
+from shared.errors import ConstraintViolated, Duplicate, NotFound, Unprocessable, responses
+from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Instant, PathId
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 Writer = Annotated[Principal, Depends(require("ingest:write"))]
 Reader = Annotated[Principal, Depends(require("ingest:read"))]
 AccountId = PathId
+Position = tuple[datetime, str]  # (updated_at, external_id)
 
 
-@router.put("/{external_id}", responses=responses(Unprocessable))
+@router.put("/{external_id}", responses=responses(Unprocessable, Duplicate, ConstraintViolated))
 async def put_account(
     external_id: AccountId, body: AccountFields, session: Session, _: Writer, response: Response
 ) -> AccountOut:
@@ -39,7 +40,7 @@ async def put_account(
     return AccountOut.model_validate(account)
 
 
-@router.post("/batch", responses=responses(Unprocessable))
+@router.post("/batch", responses=responses(Unprocessable, Duplicate, ConstraintViolated))
 async def batch_accounts(body: AccountBatch, session: Session, _: Writer) -> BatchUpsertResult:
     """Create or replace up to 1,000 accounts at once, all or nothing."""
     return await service.upsert_accounts(session, body.accounts)
@@ -55,25 +56,18 @@ async def get_account(external_id: AccountId, session: Session, _: Reader) -> Ac
 async def list_accounts(
     session: Session,
     _: Reader,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Annotated[PageRequest[Position], Depends(paginated(Position))],
     status: AccountStatus | None = None,
     motion_segment: MotionSegment | None = None,
     updated_since: Annotated[Instant | None, Query()] = None,
 ) -> Page[AccountOut]:
     """Accounts in order of last update, filtered by status, motion segment, update time."""
-    position = decode_cursor(page.cursor)
-    after = (datetime.fromisoformat(position[0]), str(position[1])) if position else None
     rows = await repo.list_accounts(
         session,
         status=status,
         motion_segment=motion_segment,
         updated_since=updated_since,
-        after=after,
+        after=page.after,
         limit=page.limit + 1,
     )
-    return page_of(
-        rows,
-        page.limit,
-        AccountOut.model_validate,
-        lambda r: [r.updated_at.isoformat(), r.external_id],
-    )
+    return page.page(rows, AccountOut.model_validate, lambda r: (r.updated_at, r.external_id))

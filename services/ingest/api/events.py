@@ -1,22 +1,27 @@
-"""Native product events: ``POST /v1/events``."""
+"""Native product events: ``POST /v1/events`` takes them in, ``GET /v1/events`` lists them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from services.ingest import service
-from services.ingest.schemas import EventBatchResult
+from services.ingest.schemas import EventBatchResult, StoredEventOut
 from services.ingest.settings import IngestSettings
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import BadRequest, PayloadTooLarge, Unprocessable, responses
-from shared.service import parse_json, read_limited_body
+from shared.limits import COMPRESSED, accepts_body
+from shared.pagination import Page, PageRequest, paginated
+from shared.service import parse_json
+from shared.validation import Instant, Text
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 Writer = Annotated[Principal, Depends(require("ingest:write"))]
+Reader = Annotated[Principal, Depends(require("ingest:read"))]
+Position = tuple[datetime, str]  # (timestamp, id), newest first
 
 _BATCH_EXAMPLE = {
     "events": [
@@ -52,6 +57,7 @@ _BATCH_EXAMPLE = {
         }
     },
 )
+@accepts_body("max_batch_bytes", encodings=COMPRESSED)
 async def post_events(
     request: Request,
     session: Session,
@@ -59,7 +65,7 @@ async def post_events(
 ) -> EventBatchResult:
     """Accept a batch event by event; 200 whenever the batch itself could be read."""
     settings: IngestSettings = request.app.state.settings
-    body = await read_limited_body(request, settings.max_batch_bytes)
+    body = await request.body()  # bounded by the request edge (shared.limits)
     doc = parse_json(body)
     events = doc.get("events") if isinstance(doc, dict) else None
     if not isinstance(events, list):
@@ -76,3 +82,29 @@ async def post_events(
     return await service.accept_events(
         session, parsed=parsed, source_label="native", source_id=None
     )
+
+
+@router.get("", responses=responses(Unprocessable))
+async def list_events(
+    session: Session,
+    _: Reader,
+    page: Annotated[PageRequest[Position], Depends(paginated(Position))],
+    account_id: Annotated[Text | None, Query(max_length=200)] = None,
+    user_id: Annotated[Text | None, Query(max_length=200)] = None,
+    name: Annotated[Text | None, Query(max_length=200)] = None,
+    since: Annotated[Instant | None, Query(alias="from", description="Inclusive")] = None,
+    until: Annotated[Instant | None, Query(alias="to", description="Exclusive")] = None,
+) -> Page[StoredEventOut]:
+    """The stored events of an account or a user (one is required), newest first: each with
+    its source, id, and the timestamp the client sent next to the one stored (corrected)."""
+    rows = await service.list_events(
+        session,
+        account_id=account_id,
+        user_id=user_id,
+        name=name,
+        since=since,
+        until=until,
+        before=page.after,
+        limit=page.limit + 1,
+    )
+    return page.page(rows, lambda r: r, lambda r: (r.timestamp, r.id))

@@ -13,32 +13,32 @@ from services.ingest.settings import IngestSettings
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses
-from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
+from shared.pagination import Page, PageRequest, paginated
 from shared.validation import PathSerial, Text
 
 router = APIRouter(prefix="/v1/rejected", tags=["rejected events"])
+Position = tuple[int]  # (id,)
 
 
 @router.get("", responses=responses())
 async def list_rejected(
     session: Session,
     _: Annotated[Principal, Depends(require("ingest:read"))],
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Annotated[PageRequest[Position], Depends(paginated(Position))],
     source: Text | None = None,
     reason_contains: Text | None = None,
     resolved: bool | None = None,
 ) -> Page[RejectedOut]:
     """Rejected events, oldest first, filtered by source, reason, or whether resolved."""
-    position = decode_cursor(page.cursor)
     rows = await repo.list_rejections(
         session,
         source=source,
         reason_contains=reason_contains,
         resolved=resolved,
-        after_id=int(position[0]) if position else None,
+        after_id=page.after[0] if page.after else None,
         limit=page.limit + 1,
     )
-    return page_of(rows, page.limit, RejectedOut.model_validate, lambda r: [r.id])
+    return page.page(rows, RejectedOut.model_validate, lambda r: (r.id,))
 
 
 @router.post("/replay", responses=responses(Unprocessable))

@@ -14,10 +14,11 @@ from services.ingest.schemas import SourceCreate, SourceOut, SourceWithSecret
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses
-from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
+from shared.pagination import Page, PageRequest, paginated
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 Admin = Annotated[Principal, Depends(require("admin"))]
+Position = tuple[datetime, uuid.UUID]  # (created_at, id)
 
 
 @router.post("", status_code=201, responses=responses(Unprocessable))
@@ -28,15 +29,11 @@ async def create_source(body: SourceCreate, session: Session, _: Admin) -> Sourc
 
 @router.get("", responses=responses())
 async def list_sources(
-    session: Session, _: Admin, page: Annotated[PageParams, Depends(page_params)]
+    session: Session, _: Admin, page: Annotated[PageRequest[Position], Depends(paginated(Position))]
 ) -> Page[SourceOut]:
     """Every source, oldest first."""
-    position = decode_cursor(page.cursor)
-    after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1])) if position else None
-    rows = await repo.list_sources(session, after=after, limit=page.limit + 1)
-    return page_of(
-        rows, page.limit, SourceOut.model_validate, lambda r: [r.created_at.isoformat(), str(r.id)]
-    )
+    rows = await repo.list_sources(session, after=page.after, limit=page.limit + 1)
+    return page.page(rows, SourceOut.model_validate, lambda r: (r.created_at, r.id))
 
 
 @router.post("/{source_id}/rotate", responses=responses(NotFound, Conflict))

@@ -13,13 +13,14 @@ from services.ingest.schemas import UserBatch, UserBatchResult, UserFields, User
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import NotFound, UnknownAccount, Unprocessable, responses
-from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
+from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Instant, PathId, Text
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 Writer = Annotated[Principal, Depends(require("ingest:write"))]
 Reader = Annotated[Principal, Depends(require("ingest:read"))]
 UserId = PathId
+Position = tuple[datetime, str]  # (updated_at, external_id)
 
 
 @router.put("/{external_id}", responses=responses(Unprocessable, UnknownAccount))
@@ -49,23 +50,16 @@ async def get_user(external_id: UserId, session: Session, _: Reader) -> UserOut:
 async def list_users(
     session: Session,
     _: Reader,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Annotated[PageRequest[Position], Depends(paginated(Position))],
     account_id: Text | None = None,
     updated_since: Annotated[Instant | None, Query()] = None,
 ) -> Page[UserOut]:
     """Users in order of last update, optionally of one account."""
-    position = decode_cursor(page.cursor)
-    after = (datetime.fromisoformat(position[0]), str(position[1])) if position else None
     rows = await repo.list_users(
         session,
         account_id=account_id,
         updated_since=updated_since,
-        after=after,
+        after=page.after,
         limit=page.limit + 1,
     )
-    return page_of(
-        rows,
-        page.limit,
-        UserOut.model_validate,
-        lambda r: [r.updated_at.isoformat(), r.external_id],
-    )
+    return page.page(rows, UserOut.model_validate, lambda r: (r.updated_at, r.external_id))

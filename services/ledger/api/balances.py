@@ -14,10 +14,11 @@ from services.ledger.api.deps import Reader
 from services.ledger.schemas import BalancesOut, LotOut, Unit
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
-from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
+from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Instant, PathId, Text
 
 router = APIRouter(prefix="/v1", tags=["balances"])
+Position = tuple[datetime, uuid.UUID]  # (granted_at, id)
 
 
 @router.get("/balances/{account_id}", responses=responses(NotFound, Unprocessable))
@@ -38,20 +39,22 @@ async def get_balances(
 async def list_lots(
     session: Session,
     _: Reader,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Annotated[PageRequest[Position], Depends(paginated(Position))],
     account_id: Text | None = None,
     status: Literal["active", "used", "expired"] | None = None,
 ) -> Page[LotOut]:
     """Credit lots in grant order, by customer and status."""
     now = writer.utc_now()
-    position = decode_cursor(page.cursor)
-    after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1])) if position else None
     rows = await repo.list_lots(
-        session, account_id=account_id, status=status, now=now, after=after, limit=page.limit + 1
+        session,
+        account_id=account_id,
+        status=status,
+        now=now,
+        after=page.after,
+        limit=page.limit + 1,
     )
-    return page_of(
+    return page.page(
         rows,
-        page.limit,
         lambda lot: LotOut.model_validate(writer.lot_json(lot, now)),
-        lambda lot: [lot.granted_at.isoformat(), str(lot.id)],
+        lambda lot: (lot.granted_at, lot.id),
     )

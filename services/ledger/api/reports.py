@@ -12,10 +12,11 @@ from services.ledger.api.deps import Reader
 from services.ledger.schemas import ExpiringRow, LiabilityOut, MonthlyOut, StatementOut, Unit
 from shared.deps import Session
 from shared.errors import BadRequest, NotFound, Unprocessable, responses
-from shared.pagination import PageParams, decode_cursor, page_params
+from shared.pagination import PageRequest, paginated
 from shared.validation import Instant, PathId
 
 router = APIRouter(prefix="/v1", tags=["reports"])
+StatementPosition = tuple[datetime, int]  # (effective_at, posting id)
 
 
 @router.get(
@@ -25,7 +26,7 @@ async def get_statement(
     account_id: PathId,
     session: Session,
     _: Reader,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Annotated[PageRequest[StatementPosition], Depends(paginated(StatementPosition))],
     unit: Unit,
     start: Annotated[
         Instant, Query(alias="from", description="Start of the period, with its UTC offset")
@@ -36,9 +37,7 @@ async def get_statement(
     ],
 ) -> StatementOut:
     """Opening balance, each transaction with the balance after it, closing balance."""
-    position = decode_cursor(page.cursor)
-    after = (datetime.fromisoformat(position[0]), int(position[1])) if position else None
-    return await service.statement(session, account_id, unit, start, end, after, page.limit)
+    return await service.statement(session, account_id, unit, start, end, page)
 
 
 @router.get("/reports/liability", responses=responses())

@@ -32,10 +32,11 @@ from shared.errors import (
     json_response,
     responses,
 )
-from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
+from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Text
 
 router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
+Position = tuple[datetime, uuid.UUID]  # (created_at, id)
 
 
 @router.get("/{transaction_id}", responses=responses(NotFound))
@@ -52,7 +53,7 @@ async def get_transaction(transaction_id: uuid.UUID, session: Session, _: Reader
 async def list_transactions(
     session: Session,
     _: Reader,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Annotated[PageRequest[Position], Depends(paginated(Position))],
     offer_id: Text | None = None,
     program_id: Text | None = None,
     invoice_id: Text | None = None,
@@ -71,13 +72,11 @@ async def list_transactions(
         )
         if value is not None
     }
-    position = decode_cursor(page.cursor)
-    after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1])) if position else None
-    rows = await repo.list_transactions(session, filters=filters, after=after, limit=page.limit + 1)
-    shown = {out.id: out for out in await service.transactions_out(session, rows[: page.limit])}
-    return page_of(
-        rows, page.limit, lambda r: shown[r.id], lambda r: [r.created_at.isoformat(), str(r.id)]
+    rows = await repo.list_transactions(
+        session, filters=filters, after=page.after, limit=page.limit + 1
     )
+    shown = {out.id: out for out in await service.transactions_out(session, rows[: page.limit])}
+    return page.page(rows, lambda r: shown[r.id], lambda r: (r.created_at, r.id))
 
 
 @router.post(

@@ -14,9 +14,10 @@ from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import Unprocessable, responses
 from shared.outbox import Delivery, DeliveryAck, record_new
-from shared.pagination import Page, PageParams, decode_cursor, page_of, page_params
+from shared.pagination import Page, PageRequest, paginated
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
+Position = tuple[str]  # (account_id,)
 
 
 @router.post("/notifications", responses=responses(Unprocessable))
@@ -39,11 +40,10 @@ async def receive(
 async def list_changes(
     session: Session,
     _: Annotated[Principal, Depends(require("scores:read"))],
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Annotated[PageRequest[Position], Depends(paginated(Position))],
 ) -> Page[AccountChangeOut]:
     """Accounts whose signals changed and that wait to be rescored."""
-    position = decode_cursor(page.cursor)
     rows = await repo.pending_changes(
-        session, after=str(position[0]) if position else None, limit=page.limit + 1
+        session, after=page.after[0] if page.after else None, limit=page.limit + 1
     )
-    return page_of(rows, page.limit, AccountChangeOut.model_validate, lambda r: [r.account_id])
+    return page.page(rows, AccountChangeOut.model_validate, lambda r: (r.account_id,))

@@ -33,6 +33,9 @@ from tests.conftest import (
 from tests.support import scratch_database_name, with_database
 
 SERVICES = ("ingest", "scoring", "offers", "ledger")
+# Services whose OpenAPI has links a sequence can follow (a created resource read back, say);
+# scoring and offers have none yet; their operations are fuzzed one by one.
+SEQUENCED_SERVICES = ("ingest", "ledger")
 EXAMPLES_PER_OPERATION = 20
 SEQUENCES = 25
 STEPS_PER_SEQUENCE = 6
@@ -131,7 +134,7 @@ async def test_no_generated_request_gets_a_server_error(
     assert failures == []
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", SEQUENCED_SERVICES)
 async def test_no_generated_sequence_gets_a_server_error(
     fuzz_platform: Platform, service: str
 ) -> None:

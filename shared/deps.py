@@ -1,4 +1,8 @@
-"""FastAPI dependencies shared by every service: the unit of work and the caller."""
+"""FastAPI dependencies shared by every service: the unit of work and the caller.
+
+Each service names its own ``Reader`` and ``Writer`` in its ``api/deps.py``; ``Admin`` is the
+same everywhere.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.auth import Principal, require
 from shared.db import unit_of_work
 
 
@@ -22,3 +27,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+# A caller whose key holds the ``admin`` scope.
+Admin = Annotated[Principal, Depends(require("admin"))]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gc
 import json
 import re
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,13 +54,20 @@ class ServiceSpec:
             raise ValueError("an outbox and the destinations it delivers to go together")
 
 
-def build_app(spec: ServiceSpec, lifespan: object) -> FastAPI:
-    """A FastAPI app with problem details, auth, health, metrics and the spec's routers."""
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def build_app(spec: ServiceSpec, lifespan: Lifespan | None = None) -> FastAPI:
+    """A FastAPI app with problem details, auth, health, metrics and the spec's routers.
+
+    ``lifespan`` defaults to ``service_resources``; a service with work of its own to start
+    (the ledger's group writer) passes one that wraps it.
+    """
     app = FastAPI(
         title=spec.title,
         description=spec.description,
         version="0.1.0",
-        lifespan=lifespan,  # type: ignore[arg-type]
+        lifespan=lifespan or service_resources,
     )
     app.state.spec = spec
     app.state.service_name = spec.settings.service_name

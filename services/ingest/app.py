@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
 from services.ingest.api import (
@@ -22,14 +19,7 @@ from services.ingest.api import (
 )
 from services.ingest.models import Outbox
 from services.ingest.settings import IngestSettings
-from shared.service import ServiceSpec, build_app, service_resources
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the database, key store and outbox dispatcher for the app's lifetime."""
-    async with service_resources(app):
-        yield
+from shared.service import ServiceSpec, build_app
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -54,4 +44,4 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         outbox_model=Outbox,
         destinations=("scoring",),
     )
-    return build_app(spec, lifespan)
+    return build_app(spec)

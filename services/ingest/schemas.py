@@ -9,11 +9,9 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from services.ingest.domain.support import SURVEY_RANGES
+from shared.contracts import AccountStatus, BillingPeriod, MotionSegment
 from shared.validation import ID_PATTERN, INT32_MAX, INT64_MAX, Instant, JsonObject, Text
 
-MotionSegment = Literal["smb", "mid_market", "enterprise"]
-BillingPeriod = Literal["monthly", "annual", "multi_year"]
-AccountStatus = Literal["trial", "active", "paused", "cancelled"]
 SourceKind = Literal["segment", "stripe", "standard_webhooks"]
 ExternalId = Field(min_length=1, max_length=200, pattern=ID_PATTERN)
 

@@ -94,6 +94,7 @@ from services.ingest.schemas import (
     WebhookResult,
 )
 from shared.auth import hash_key
+from shared.contracts import ACCOUNTS_CHANGED, AccountsChanged
 from shared.errors import (
     Conflict,
     FieldError,
@@ -112,13 +113,12 @@ from shared.ratelimit import RateLimiter
 from shared.service import parse_json
 from shared.validation import unstorable
 
-ACCOUNTS_CHANGED = "accounts.changed"
-
 
 def notify_changed(session: AsyncSession, account_ids: set[str]) -> None:
     """Tell scoring, in this transaction, which accounts' signals changed (one message)."""
     if account_ids:
-        enqueue(session, Outbox, "scoring", ACCOUNTS_CHANGED, {"account_ids": sorted(account_ids)})
+        message = AccountsChanged(account_ids=sorted(account_ids))
+        enqueue(session, Outbox, "scoring", ACCOUNTS_CHANGED, message.model_dump())
 
 
 # --- accounts and users -------------------------------------------------------------------

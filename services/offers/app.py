@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
 from services.offers.settings import OffersSettings
-from shared.service import ServiceSpec, build_app, service_resources
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the database and key store for the app's lifetime."""
-    async with service_resources(app):
-        yield
+from shared.service import ServiceSpec, build_app
 
 
 def create_app(settings: OffersSettings | None = None) -> FastAPI:
@@ -26,4 +16,4 @@ def create_app(settings: OffersSettings | None = None) -> FastAPI:
         description="Incentive programs, decisions, approvals, budgets and holdouts.",
         routers=[],
     )
-    return build_app(spec, lifespan)
+    return build_app(spec)

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
 from services.scoring.api import notifications
 from services.scoring.settings import ScoringSettings
-from shared.service import ServiceSpec, build_app, service_resources
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the database and key store for the app's lifetime."""
-    async with service_resources(app):
-        yield
+from shared.service import ServiceSpec, build_app
 
 
 def create_app(settings: ScoringSettings | None = None) -> FastAPI:
@@ -27,4 +17,4 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         description="Health scores, segments, tiers and milestones for every account.",
         routers=[notifications.router],
     )
-    return build_app(spec, lifespan)
+    return build_app(spec)

@@ -11,20 +11,17 @@ from pydantic import BaseModel, Field
 
 from shared.auth import (
     SCOPES,
-    Principal,
     bearer_token,
     create_key,
     list_keys,
-    require,
     revoke_key,
 )
-from shared.deps import Session
+from shared.deps import Admin, Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Text
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
-Admin = Annotated[Principal, Depends(require("admin"))]
 Position = tuple[datetime, uuid.UUID]  # (created_at, id)
 
 

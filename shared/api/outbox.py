@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from shared.auth import Principal, require
-from shared.deps import Session
+from shared.deps import Admin, Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.outbox import (
     OutboxEntry,
@@ -21,7 +20,6 @@ from shared.outbox import (
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import PathSerial
 
-Admin = Annotated[Principal, Depends(require("admin"))]
 Position = tuple[int]  # (id,)
 
 

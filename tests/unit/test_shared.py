@@ -168,7 +168,10 @@ def test_changed_accounts_counts_only_account_change_messages() -> None:
     counts = changed_accounts(
         [
             ("accounts.changed", {"account_ids": ["a", "b"]}),
-            ("accounts.changed", {"account_ids": ["a", 5, ""]}),
+            ("accounts.changed", {"account_ids": ["a"]}),
+            # Malformed messages are ignored whole: a non-string id, an empty one, no list.
+            ("accounts.changed", {"account_ids": ["a", 5]}),
+            ("accounts.changed", {"account_ids": ["b", ""]}),
             ("something.else", {"account_ids": ["c"]}),
             ("accounts.changed", {"account_ids": "not-a-list"}),
         ]

@@ -13,11 +13,10 @@ from services.ingest.schemas import (
     AccountBatch,
     AccountFields,
     AccountOut,
-    AccountStatus,
     BatchUpsertResult,
-    MotionSegment,
 )
 from shared.auth import Principal, require
+from shared.contracts import AccountStatus, MotionSegment
 from shared.deps import Session
 from shared.errors import ConstraintViolated, Duplicate, NotFound, Unprocessable, responses
 from shared.pagination import Page, PageRequest, paginated

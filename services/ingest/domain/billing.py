@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from fractions import Fraction
-from typing import Any
+from typing import Any, get_args
+
+from shared.contracts import AccountStatus, BillingPeriod
+
+BILLING_PERIODS: tuple[str, ...] = get_args(BillingPeriod)
+ACCOUNT_STATUSES: tuple[str, ...] = get_args(AccountStatus)
 
 STRIPE_SUBSCRIPTION_EVENTS = frozenset(
     {
@@ -215,10 +220,12 @@ def generic_subscription_fields(data: dict[str, Any]) -> dict[str, Any]:
             fields["renewal_date"] = date.fromisoformat(fields["renewal_date"])
         except ValueError as exc:
             raise BillingEventError("data.renewal_date", "must be a date") from exc
-    if fields.get("billing_period", "monthly") not in ("monthly", "annual", "multi_year"):
-        raise BillingEventError("data.billing_period", "must be monthly, annual or multi_year")
-    if fields.get("status", "active") not in ("trial", "active", "paused", "cancelled"):
-        raise BillingEventError("data.status", "must be trial, active, paused or cancelled")
+    if fields.get("billing_period", "monthly") not in BILLING_PERIODS:
+        raise BillingEventError(
+            "data.billing_period", f"must be one of {', '.join(BILLING_PERIODS)}"
+        )
+    if fields.get("status", "active") not in ACCOUNT_STATUSES:
+        raise BillingEventError("data.status", f"must be one of {', '.join(ACCOUNT_STATUSES)}")
     if "currency" in fields:
         if len(fields["currency"]) != 3 or not fields["currency"].isalpha():
             raise BillingEventError("data.currency", "must be an ISO 4217 code")

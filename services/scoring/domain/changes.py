@@ -6,20 +6,18 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-ACCOUNTS_CHANGED = "accounts.changed"
+from shared.contracts import AccountsChanged
 
 
 def changed_accounts(payloads: Iterable[tuple[str, Mapping[str, Any]]]) -> Counter[str]:
     """How many notifications named each account, over ``accounts.changed`` messages.
 
-    Messages of other topics are ignored; non-string ids are skipped rather than trusted.
+    Messages of other topics, and malformed ones (the contract's ``AccountsChanged`` decides),
+    are ignored whole rather than trusted in part.
     """
     counts: Counter[str] = Counter()
     for topic, payload in payloads:
-        if topic != ACCOUNTS_CHANGED:
-            continue
-        ids = payload.get("account_ids", ())
-        if not isinstance(ids, list):
-            continue
-        counts.update(i for i in ids if isinstance(i, str) and 0 < len(i) <= 200)
+        message = AccountsChanged.read(topic, payload)
+        if message is not None:
+            counts.update(message.account_ids)
     return counts

@@ -9,7 +9,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from services.ingest.domain.support import SURVEY_RANGES
-from shared.contracts import AccountStatus, BillingPeriod, MotionSegment
+from shared.contracts import AccountId, AccountStatus, BillingPeriod, MotionSegment
 from shared.validation import ID_PATTERN, INT32_MAX, INT64_MAX, Instant, JsonObject, Text
 
 SourceKind = Literal["segment", "stripe", "standard_webhooks"]
@@ -249,7 +249,7 @@ class SignalsQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_ids: list[Text] = Field(min_length=1, max_length=1000)
+    account_ids: list[AccountId] = Field(min_length=1, max_length=1000)
     days: int = Field(default=60, ge=1, le=400)
     as_of: date | None = Field(
         default=None,
@@ -411,7 +411,7 @@ class RebuildRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_ids: list[Text] | None = Field(default=None, min_length=1, max_length=1000)
+    account_ids: list[AccountId] | None = Field(default=None, min_length=1, max_length=1000)
     after: Text | None = Field(default=None, description="Page mode: start after this account")
     limit: int = Field(default=500, ge=1, le=1000, description="Page mode: accounts per call")
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import Platform, make_key
 from tests.e2e.test_accounts import account, new_id
@@ -171,3 +172,16 @@ async def test_bulk_replays_and_rebuilds_are_admin_only(platform: Platform) -> N
         assert replay.json()["type"] == "https://tenure.dev/problems/forbidden"
         rebuild = await client.post("/v1/rollups/rebuild", json={"limit": 1})
         assert rebuild.status_code == 403
+
+
+@pytest.mark.parametrize("bad_id", ["", "x" * 201])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/rollups/rebuild", {}), ("/v1/signals/query", {"days": 7})],
+)
+async def test_account_id_lists_refuse_ids_no_account_can_have(
+    ingest: httpx.AsyncClient, path: str, body: dict[str, object], bad_id: str
+) -> None:
+    response = await ingest.post(path, json={**body, "account_ids": ["acme", bad_id]})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "/account_ids/1"

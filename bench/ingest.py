@@ -105,6 +105,8 @@ def deployed_env(**extra: str) -> dict[str, str]:
         "outbox_poll_seconds",
         "outbox_max_backoff_seconds",
         "api_key_cache_seconds",
+        "rate_limit_per_second",
+        "rate_limit_burst",
     ]
     return {**{f"TENURE_{n.upper()}": str(fields[n].default) for n in names}, **extra}
 

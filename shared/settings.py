@@ -55,10 +55,10 @@ class ServiceSettings(BaseSettings):
     # Largest request body a route takes unless it declares its own limit (shared.limits).
     max_body_bytes: int = 1024 * 1024
     # Requests a second, and burst, each API key may make per scope (shared.ratelimit; per
-    # process). The services' own keys are not limited. The default stays above what one
-    # process serves (the ledger benchmark's single key included); tighten it per scope.
-    rate_limit_per_second: PositiveFloat = 5000.0
-    rate_limit_burst: PositiveInt = 10000
+    # process). The services' own keys are not limited. Stripe's live-mode figure: enough for
+    # an integration that uses the batch endpoints, and no one key can starve the others.
+    rate_limit_per_second: PositiveFloat = 100.0
+    rate_limit_burst: PositiveInt = 200
     # Per-scope overrides as JSON, e.g. TENURE_RATE_LIMITS='{"ledger:write": [50, 100]}';
     # the scope "segment" is each Segment source's (write key's) allowance.
     rate_limits: dict[str, tuple[PositiveFloat, PositiveInt]] = Field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -22,7 +23,8 @@ def unstorable(value: Any) -> str | None:
     """Why PostgreSQL (text, jsonb) or the JSON encoder cannot keep ``value``, or None.
 
     Strings, and every key and string inside lists and objects, may hold no NUL character and
-    no lone UTF-16 surrogate; documents may nest at most ``MAX_JSON_DEPTH`` levels. The walk is
+    no lone UTF-16 surrogate; numbers must come back from jsonb as they were sent
+    (``number_problem``); documents may nest at most ``MAX_JSON_DEPTH`` levels. The walk is
     iterative, so a deeply nested document is refused rather than overflowing the stack.
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
@@ -30,6 +32,10 @@ def unstorable(value: Any) -> str | None:
         item, depth = stack.pop()
         if isinstance(item, str):
             problem = _string_problem(item)
+            if problem:
+                return problem
+        elif isinstance(item, int | float):
+            problem = number_problem(item)
             if problem:
                 return problem
         elif isinstance(item, dict | list):
@@ -51,6 +57,32 @@ def _string_problem(value: str) -> str | None:
             value.encode()
         except UnicodeEncodeError:
             return "must not contain lone UTF-16 surrogates"
+    return None
+
+
+# Beyond this magnitude jsonb gives a float back as an integer (1e20 as 100000000000000000000).
+MAX_JSON_FLOAT = 1e15
+NUMBER_REASON = (
+    "must hold only numbers that are stored exactly: integers within 64 bits, other numbers"
+    f" finite, below {MAX_JSON_FLOAT:.0e} in magnitude and not -0.0"
+)
+
+
+def number_problem(value: float) -> str | None:
+    """Why jsonb, or the JSON codecs, would not give ``value`` back as it is, or None.
+
+    A stored document is read back and hashed (the ledger) or re-sent: NaN and infinities are
+    not JSON, integers past 64 bits overflow the codecs, and jsonb's numeric turns -0.0 into 0
+    and large floats into integers.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if -INT64_MAX - 1 <= value <= INT64_MAX else NUMBER_REASON
+    if not math.isfinite(value) or abs(value) >= MAX_JSON_FLOAT:
+        return NUMBER_REASON
+    if value == 0 and math.copysign(1.0, value) < 0:
+        return NUMBER_REASON
     return None
 
 

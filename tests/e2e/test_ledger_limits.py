@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import httpx
+import orjson
 
 from services.ledger.domain.amounts import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR
 from tests.e2e.test_accounts import new_id
@@ -172,3 +173,30 @@ async def test_query_times_must_name_an_instant_inside_the_calendar(
     )
     assert offset.status_code == 200, offset.text
     assert offset.json()["balances"][0]["balance"] == 100
+
+
+async def test_metadata_numbers_jsonb_would_change_are_refused_and_the_audit_holds(
+    ledger: httpx.AsyncClient,
+) -> None:
+    # The hash covers the metadata as sent; jsonb would give these back changed (or the codecs
+    # could not read them), so the audit would cry tamper or fail. They are refused instead.
+    account = new_id()
+    for raw in ("-0.0", "1e20", "123456789012345678901234567890", "NaN", "Infinity"):
+        body = (
+            orjson.dumps(grant_body(account, 10)).decode()[:-1] + f', "metadata": {{"v": {raw}}}}}'
+        )
+        response = await ledger.post(
+            "/v1/grants",
+            content=body,
+            headers={**key(), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, (raw, response.text)
+        assert pointers(response) == ["/metadata"]
+    kept = await ledger.post(
+        "/v1/grants",
+        json=grant_body(account, 10, metadata={"v": 1.5, "n": -(2**63)}),
+        headers=key(),
+    )
+    assert kept.status_code == 201, kept.text
+    audit = (await ledger.get("/v1/audit/verify")).json()
+    assert audit["ok"] is True, audit

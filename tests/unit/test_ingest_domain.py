@@ -268,3 +268,9 @@ def test_storable_keeps_any_refused_body() -> None:
         kept_text = kept_text["k"]
     assert kept_text == '{"k": {"k": "leaf\\u0000"}}'
     assert storable({"plain": "text"}) == {"plain": "text"}
+
+
+def test_storable_keeps_numbers_jsonb_would_change_as_their_text() -> None:
+    kept = storable({"properties": {"big": 2**70, "nan": float("nan"), "ok": 1.5}})
+    assert kept == {"properties": {"big": str(2**70), "nan": "nan", "ok": 1.5}}
+    assert unstorable(kept) is None

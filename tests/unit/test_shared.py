@@ -298,6 +298,20 @@ def test_unstorable_values_are_named_not_crashed_on(value: object, reason: str) 
     assert reason in problem
 
 
+@pytest.mark.parametrize(
+    "number", [float("nan"), float("inf"), -0.0, 1e20, 1e15, 2**63, -(2**63) - 1]
+)
+def test_numbers_jsonb_would_change_are_unstorable(number: float) -> None:
+    problem = unstorable({"metadata": [number]})
+    assert problem is not None
+    assert "stored exactly" in problem
+
+
+@pytest.mark.parametrize("number", [0, -0, 0.0, 1.5, -(2**63), 2**63 - 1, 1e-300, 9.99e14, True])
+def test_numbers_jsonb_keeps_are_storable(number: float) -> None:
+    assert unstorable({"metadata": [number]}) is None
+
+
 def test_storable_values_pass() -> None:
     assert unstorable({"emoji": "😀", "nested": [[[{"a": 1}]]], "n": None}) is None
 

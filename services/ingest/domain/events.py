@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.validation import MAX_JSON_DEPTH, unstorable
+from shared.validation import MAX_JSON_DEPTH, number_problem, unstorable
 
 MAX_ID_LENGTH = 200
 MAX_NAME_LENGTH = 200
@@ -150,8 +150,9 @@ def clean_text(value: str) -> str:
 def storable(raw: Any) -> Any:
     """A refused body as it can be kept (jsonb), whatever it holds.
 
-    NUL characters and lone surrogates, in keys and values, become U+FFFD; a container nested
-    deeper than ``MAX_JSON_DEPTH`` is kept as its JSON text. The copy is iterative, so no
+    NUL characters and lone surrogates, in keys and values, become U+FFFD; a number jsonb would
+    not keep exactly becomes its text; a container nested deeper than ``MAX_JSON_DEPTH`` is
+    kept as its JSON text. The copy is iterative, so no
     depth overflows the stack.
     """
     if unstorable(raw) is None:
@@ -175,6 +176,8 @@ def storable(raw: Any) -> Any:
             items: list[Any] = [None] * len(value)
             parent[key] = items
             stack.extend((v, items, i, depth + 1) for i, v in enumerate(value))
+        elif isinstance(value, int | float) and number_problem(value):
+            parent[key] = repr(value)  # as text: jsonb would not keep the number as sent
         else:
             parent[key] = value
     return root[0]

@@ -1,8 +1,8 @@
 """Signed, typed cursor pagination for every list endpoint.
 
 A cursor is the sort key of the last row of a page, serialised as JSON and signed with
-HMAC-SHA256 under the service's cursor secret, bound to the route that made it. A client
-cannot make one up or alter one: anything not signed here for this route is a 400 naming
+HMAC-SHA256 under the service's cursor secret, bound to the list and filters that made it. A client
+cannot make one up or alter one: anything not signed here for this list is a 400 naming
 the ``cursor`` parameter, before any router code sees it.
 
 Each list declares the shape of its position once, for example::
@@ -96,7 +96,8 @@ class CursorSigner:
             given = _unb64(tag)
         except (ValueError, binascii.Error) as exc:
             raise _invalid_cursor("not a cursor of this list") from exc
-        if not hmac.compare_digest(given, self._mac(scope, payload)):
+        # One spelling per cursor: padding or other alternative encodings of the tag are refused.
+        if _b64(given) != tag or not hmac.compare_digest(given, self._mac(scope, payload)):
             raise _invalid_cursor("not a cursor of this list")
         try:
             return orjson.loads(_unb64(payload))
@@ -130,13 +131,25 @@ class PageRequest(Generic[P]):
         return Page(items=[item(row) for row in rows[: self.limit]], next_cursor=next_cursor)
 
 
+def cursor_scope(request: Request) -> str:
+    """What a cursor is bound to: the method, the path (path parameters included) and every
+    query parameter but the cursor and the page length, so a cursor taken from one list, one
+    account's statement or one filter is not accepted by another."""
+    query = sorted(
+        (name, value)
+        for name, value in request.query_params.multi_items()
+        if name not in ("cursor", "limit")
+    )
+    return f"{request.method} {request.url.path}?{orjson.dumps(query).decode()}"
+
+
 def paginated(
     shape: type[P], *, default_limit: int = 100
 ) -> Callable[..., Awaitable[PageRequest[P]]]:
     """A FastAPI dependency reading ``cursor`` and ``limit`` for a list whose rows are ordered
     by a key of type ``shape`` (a tuple such as ``tuple[datetime, uuid.UUID]``).
 
-    The cursor is checked (signature, route, shape) before the endpoint runs: a forged,
+    The cursor is checked (signature, list and filters, shape) before the endpoint runs: a forged,
     garbled, altered or foreign cursor is a 400 naming ``cursor``.
     """
     adapter: TypeAdapter[P] = TypeAdapter(shape)
@@ -148,9 +161,7 @@ def paginated(
         ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = default_limit,
     ) -> PageRequest[P]:
-        route = request.scope.get("route")
-        # Bound to the route template, so one list's cursor is not taken by another.
-        scope = f"{request.method} {getattr(route, 'path', request.url.path)}"
+        scope = cursor_scope(request)
         signer: CursorSigner = request.app.state.cursor_signer
         after = None
         if cursor is not None:

@@ -124,3 +124,23 @@ async def test_real_cursors_page_accounts_and_lots(platform: Platform) -> None:
         lots = await page_through(ledger, "/v1/lots", "id", account_id=marker)
     assert len(lots) == 3 == len(set(lots))
     assert [g["lot"]["id"] for g in grants] == lots
+
+
+async def test_a_cursor_is_bound_to_its_filters_path_and_spelling(platform: Platform) -> None:
+    marker = new_id("bound")
+    async with platform.client("ledger") as ledger:
+        for amount in (100, 200):
+            await grant(ledger, marker, amount)
+        first = await ledger.get("/v1/lots", params={"account_id": marker, "limit": 1})
+        cursor = first.json()["next_cursor"]
+        assert cursor
+        same = await ledger.get("/v1/lots", params={"account_id": marker, "cursor": cursor})
+        assert same.status_code == 200  # the page length may change between pages
+        for params in (
+            {"account_id": f"{marker}-other", "cursor": cursor, "limit": 1},
+            {"cursor": cursor, "limit": 1},
+            {"account_id": marker, "cursor": cursor + "==", "limit": 1},
+        ):
+            refused = await ledger.get("/v1/lots", params=params)
+            assert refused.status_code == 400, params
+            assert refused.json()["errors"][0]["parameter"] == "cursor"

@@ -77,14 +77,14 @@ async def get_things(cursor: str) -> httpx.Response:
 def test_cursor_round_trip(at: datetime, row_id: uuid.UUID) -> None:
     position: ListPosition = (at, row_id)
     adapter: TypeAdapter[ListPosition] = TypeAdapter(ListPosition)
-    page = PageRequest(after=None, limit=1, scope="GET /things", signer=SIGNER, adapter=adapter)
-    opened = adapter.validate_python(SIGNER.open("GET /things", page.cursor(position)))
+    page = PageRequest(after=None, limit=1, scope="GET /things?[]", signer=SIGNER, adapter=adapter)
+    opened = adapter.validate_python(SIGNER.open("GET /things?[]", page.cursor(position)))
     assert opened == position
 
 
 async def test_a_signed_cursor_comes_back_as_a_typed_position() -> None:
     row_id = uuid.uuid4()
-    cursor = SIGNER.sign("GET /things", ["2026-11-20T10:00:00+00:00", str(row_id)])
+    cursor = SIGNER.sign("GET /things?[]", ["2026-11-20T10:00:00+00:00", str(row_id)])
     response = await get_things(cursor)
     assert response.status_code == 200
     assert response.json()["after"] == ["2026-11-20T10:00:00Z", str(row_id)]
@@ -96,7 +96,7 @@ def tampered(cursor: str) -> str:
     return f"{forged}.{tag}"
 
 
-GOOD = SIGNER.sign("GET /things", ["2026-11-20T10:00:00+00:00", str(uuid.uuid4())])
+GOOD = SIGNER.sign("GET /things?[]", ["2026-11-20T10:00:00+00:00", str(uuid.uuid4())])
 
 
 @pytest.mark.parametrize(
@@ -110,12 +110,12 @@ GOOD = SIGNER.sign("GET /things", ["2026-11-20T10:00:00+00:00", str(uuid.uuid4()
         ".",
         tampered(GOOD),
         GOOD[:-2],
-        CursorSigner(b"another key").sign("GET /things", ["2026-11-20T10:00:00+00:00", "x"]),
-        SIGNER.sign("GET /other", ["2026-11-20T10:00:00+00:00", str(uuid.uuid4())]),
+        CursorSigner(b"another key").sign("GET /things?[]", ["2026-11-20T10:00:00+00:00", "x"]),
+        SIGNER.sign("GET /other?[]", ["2026-11-20T10:00:00+00:00", str(uuid.uuid4())]),
         # Signed here for this list, but not its shape: refused, never a crash in the router.
-        SIGNER.sign("GET /things", [1]),
-        SIGNER.sign("GET /things", ["not a time", "not a uuid"]),
-        SIGNER.sign("GET /things", ["2026-11-20T10:00:00+00:00"]),
+        SIGNER.sign("GET /things?[]", [1]),
+        SIGNER.sign("GET /things?[]", ["not a time", "not a uuid"]),
+        SIGNER.sign("GET /things?[]", ["2026-11-20T10:00:00+00:00"]),
     ],
 )
 async def test_any_cursor_not_signed_for_the_list_and_its_shape_is_a_400(cursor: str) -> None:

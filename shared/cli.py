@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
 import os
 import signal
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,7 +30,7 @@ from shared.auth import (
 )
 from shared.db import standalone_unit_of_work
 from shared.errors import TenureError
-from shared.settings import DEFAULT_PORTS, SERVICE_NAMES, PlatformSettings
+from shared.settings import DEFAULT_PORTS, SERVICE_NAMES, PlatformSettings, service_principal
 from shared.supervisor import Child, GaveUp, Supervisor
 
 app = typer.Typer(help="Tenure: run the platform and administer it.", no_args_is_help=True)
@@ -75,7 +78,7 @@ async def issue_service_keys(url: str) -> dict[str, str]:
     keys: dict[str, str] = {}
     async with standalone_unit_of_work(url) as session:
         for service in SERVICE_NAMES:
-            principal = f"service:{service}"
+            principal = service_principal(service)
             await revoke_principal_keys(session, principal)
             _key, raw = await create_key(session, principal, list(SERVICE_SCOPES[service]))
             keys[service] = raw
@@ -128,6 +131,27 @@ def uvicorn_command(service: str, host: str, port: int) -> list[str]:
     ]
 
 
+@contextmanager
+def single_platform(url: str) -> Iterator[None]:
+    """Hold, for as long as the platform runs, a lock that a second ``tenure up`` on the same
+    database is refused by: it would revoke this one's service keys and fight for its ports."""
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    path = DATA_DIR.resolve() / f"up-{digest}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            console.print(f"[red]tenure up is already running on this database (pid {holder}).[/]")
+            raise typer.Exit(1) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
 @app.command()
 def up(
     host: Annotated[str, typer.Option(help="Address the services listen on")] = "127.0.0.1",
@@ -141,6 +165,11 @@ def up(
     within 60 s stops the platform. Ctrl-C stops everything.
     """
     url = database_url()
+    with single_platform(url):
+        _run_platform(url, host, base_port)
+
+
+def _run_platform(url: str, host: str, base_port: int) -> None:
     passwords = PlatformSettings().role_passwords()
     asyncio.run(migrate.upgrade(url, role_passwords=passwords))
     admin_key = asyncio.run(ensure_admin_key(url))
@@ -158,7 +187,10 @@ def up(
     def stop(*_: Any) -> None:
         supervisor.stop()
 
+    # Both, explicitly: a shell without job control starts background jobs with SIGINT
+    # ignored, and then Ctrl-C would reach the services but not their supervisor.
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     for service in SERVICE_NAMES:
         console.print(f"{service} on http://{host}:{ports[service]}")
     try:

@@ -74,6 +74,12 @@ class BadRequest(TenureError):
     type_slug = "bad-request"
 
 
+class MalformedJson(BadRequest):
+    """The request body is not JSON (or not UTF-8)."""
+
+    type_slug = "malformed-json"
+
+
 class Unauthorized(TenureError):
     status_code = 401
     title = "Unauthorized"
@@ -427,9 +433,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "Not Found", 405: "Method Not Allowed", 400: "Bad Request"}
+        # Routing refusals, and FastAPI's own 400 for a body it could not decode (the services
+        # raise TenureErrors, never bare HTTP exceptions), each get a type naming the cause.
+        slugs = {404: "not-found", 405: "method-not-allowed", 400: MalformedJson.type_slug}
         return problem_response(
             exc.status_code,
             titles.get(exc.status_code, "Error"),
+            type_slug=slugs.get(exc.status_code, ""),
             detail=str(exc.detail) if exc.detail else None,
             request=request,
             headers=dict(exc.headers or {}),

@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from shared.errors import TooManyRequests
-from shared.settings import SERVICE_NAMES, ServiceSettings
+from shared.settings import SERVICE_NAMES, ServiceSettings, service_principal
 
 # The services' own keys carry the platform's traffic (outbox deliveries): never limited.
-EXEMPT_PRINCIPALS = frozenset(f"service:{name}" for name in SERVICE_NAMES)
+EXEMPT_PRINCIPALS = frozenset(service_principal(name) for name in SERVICE_NAMES)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from shared.auth import KeyVerifier
 from shared.db import create_engine, service_url, session_factory
 from shared.errors import (
     BadRequest,
+    MalformedJson,
     PayloadTooLarge,
     TenureError,
     UnsupportedEncoding,
@@ -202,11 +203,11 @@ def parse_json(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         if _SURROGATE_ESCAPE.search(body) is None:
-            raise BadRequest("The request body is not valid JSON.") from exc
+            raise MalformedJson("The request body is not valid JSON.") from exc
     try:
         return json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
-        raise BadRequest("The request body is not valid JSON.") from exc
+        raise MalformedJson("The request body is not valid JSON.") from exc
 
 
 def _refuse_constant(name: str) -> Any:

@@ -8,6 +8,15 @@ from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_NAMES = ("ingest", "scoring", "offers", "ledger")
+# The principal of each service's own key, which tenure up issues (and re-issues) itself.
+SERVICE_PRINCIPAL_PREFIX = "service:"
+
+
+def service_principal(service: str) -> str:
+    """The principal name of ``service``'s own API key."""
+    return f"{SERVICE_PRINCIPAL_PREFIX}{service}"
+
+
 DEFAULT_PORTS = {"ingest": 8001, "scoring": 8002, "offers": 8003, "ledger": 8004}
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from shared.auth import (
     SCOPES,
@@ -19,6 +19,7 @@ from shared.auth import (
 from shared.deps import Admin, Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.pagination import Page, PageRequest, paginated
+from shared.settings import SERVICE_PRINCIPAL_PREFIX
 from shared.validation import Text
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
@@ -36,6 +37,15 @@ class KeyCreate(BaseModel):
         description=f"Any of: {', '.join(SCOPES)}",
         json_schema_extra={"items": {"type": "string", "enum": list(SCOPES)}},
     )
+
+    @field_validator("principal")
+    @classmethod
+    def _not_a_service(cls, principal: str) -> str:
+        # Service keys are issued by tenure up, revoked at its next start and not rate limited:
+        # a key minted under such a name would be both.
+        if principal.startswith(SERVICE_PRINCIPAL_PREFIX):
+            raise ValueError(f"names starting with {SERVICE_PRINCIPAL_PREFIX!r} are reserved")
+        return principal
 
 
 class KeyOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from shared.errors import problem_type
 from tests.conftest import Platform, make_key
 
 SERVICES = ("ingest", "scoring", "offers", "ledger")
@@ -84,9 +85,38 @@ async def test_404_and_405_are_problems(ingest: httpx.AsyncClient) -> None:
     missing = await ingest.get("/v1/no-such-thing")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["type"] == problem_type("not-found")
     wrong = await ingest.delete("/v1/accounts")
     assert wrong.status_code == 405
     assert wrong.headers["content-type"] == "application/problem+json"
+    assert wrong.json()["type"] == problem_type("method-not-allowed")
+
+
+@pytest.mark.parametrize(
+    ("service", "path"),
+    [("ingest", "/v1/events"), ("ledger", "/v1/grants"), ("ingest", "/v1/tickets")],
+)
+async def test_a_body_that_is_not_json_is_malformed_json_on_every_route(
+    platform: Platform, service: str, path: str
+) -> None:
+    async with platform.client(service) as client:
+        for body in (b"{not json", b"\xff\xfe", b'{"a": ' * 5000):
+            response = await client.post(
+                path,
+                content=body,
+                headers={"Content-Type": "application/json", "Idempotency-Key": "k"},
+            )
+            assert response.status_code == 400, (path, body[:10], response.text)
+            assert response.json()["type"] == problem_type("malformed-json")
+
+
+async def test_service_principals_are_reserved(platform: Platform) -> None:
+    async with platform.client("ingest") as admin:
+        response = await admin.post(
+            "/v1/api-keys", json={"principal": "service:ingest", "scopes": ["ingest:read"]}
+        )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "/principal"
 
 
 async def test_request_id_is_echoed(ingest: httpx.AsyncClient) -> None:

@@ -112,6 +112,12 @@ async def test_tenure_up_restarts_a_killed_service_and_ctrl_c_stops_everything(
         async with httpx.AsyncClient(base_url=urls["ingest"], headers=headers) as ingest:
             assert (await ingest.put(f"/v1/accounts/{before}", json=account())).status_code == 201
 
+        # A second platform on the same database is refused: it would revoke this one's keys.
+        second_log = tmp_path / "second.log"
+        second = await asyncio.to_thread(start_up, free_port_run(4), env, second_log)
+        assert await asyncio.to_thread(second.wait, 60) == 1
+        assert "already running" in second_log.read_text()
+
         killed = service_pid(up, "ingest")
         assert killed is not None
         os.kill(killed, signal.SIGKILL)

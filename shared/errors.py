@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from shared.logging import current_request_id
 
@@ -483,6 +484,18 @@ def install_error_handlers(app: FastAPI) -> None:
                 headers={"Retry-After": "1"},
             )
         return await _unexpected(request, exc)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client hung up before its body arrived: nothing was done, nobody reads this.
+        _log.warning("client_disconnected", path=request.url.path)
+        return problem_response(
+            400,
+            "Bad Request",
+            type_slug="bad-request",
+            detail="The client disconnected before sending its whole body.",
+            request=request,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -188,3 +188,28 @@ async def test_segment_routes_keep_their_own_limits(platform: Platform) -> None:
         [message],
     )
     assert answer.status == 413  # a message is at most 32 KB, key or not
+
+
+async def test_a_client_that_hangs_up_mid_body_is_no_server_error(
+    platform: Platform, database_url: str
+) -> None:
+    key = await make_key(database_url, "ingest:write")
+    where = urlsplit(platform.ingest.url)
+    _reader, writer = await asyncio.open_connection(where.hostname, where.port)
+    head = (
+        f"POST /v1/events HTTP/1.1\r\nHost: {where.netloc}\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n"
+    )
+    writer.write(head.encode() + b'{"events": [')
+    await writer.drain()
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+    log = platform.ingest.log_path
+    assert log is not None
+    deadline = asyncio.get_running_loop().time() + 30
+    while "client_disconnected" not in log.read_text(errors="replace"):
+        assert asyncio.get_running_loop().time() < deadline, "the hang-up was never noticed"
+        await asyncio.sleep(0.1)
+    assert "ClientDisconnect" not in log.read_text(errors="replace")  # no traceback logged

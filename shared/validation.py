@@ -101,13 +101,25 @@ PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
 PathSerial = Annotated[int, Path(ge=1, le=INT64_MAX)]
 
 
-def _in_utc(value: datetime) -> datetime:
+OUT_OF_RANGE_REASON = "is outside the range of representable times"
+# asyncpg writes these two as -infinity and infinity and reads them back naive: they are
+# refused like the times past them, so every stored time comes back as it was sent.
+_INFINITY_SENTINELS = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+
+
+def to_instant(value: datetime) -> datetime:
+    """``value`` (aware) in UTC, or ``ValueError`` when it has no exact stored form: its UTC
+    form leaves years 1 to 9999, or is one of the driver's infinity sentinels (the first and
+    last representable microsecond)."""
     try:
-        return value.astimezone(UTC)
+        utc = value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("is outside the range of representable times") from None
+        raise ValueError(OUT_OF_RANGE_REASON) from None
+    if utc in _INFINITY_SENTINELS:
+        raise ValueError(OUT_OF_RANGE_REASON)
+    return utc
 
 
 # An instant: a time with a UTC offset (a naive time is refused, as it names no instant),
-# normalised to UTC; times whose UTC form falls outside years 1 to 9999 are refused.
-Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+# normalised to UTC; times with no exact stored form (``to_instant``) are refused.
+Instant = Annotated[AwareDatetime, AfterValidator(to_instant)]

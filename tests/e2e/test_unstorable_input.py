@@ -56,7 +56,7 @@ async def test_segment_batch_refuses_only_the_messages_that_cannot_be_stored(
         message(account_id, timestamp=YEAR_ZERO),
         message(account_id, timestamp=None, originalTimestamp=YEAR_ZERO),
         message(account_id, sentAt=YEAR_10000),
-        message(account_id, timestamp="0001-01-01T00:00:00Z", sentAt="9999-12-30T00:00:00Z"),
+        message(account_id, timestamp="0001-01-02T00:00:00Z", sentAt="9999-12-30T00:00:00Z"),
         message(account_id, userId="u\ud800"),
         message(account_id, event="login\udfff"),
         message(account_id, properties={"title": "half an emoji \ud83d"}),
@@ -194,3 +194,29 @@ async def test_naive_or_out_of_range_times_in_query_parameters_are_422_naming_th
             assert response.json()["errors"][0]["parameter"] == "updated_since"
         fine = await ingest.get(path, params={"updated_since": "2026-11-20T10:00:00+02:00"})
         assert fine.status_code == 200
+
+
+async def test_the_drivers_infinity_times_are_refused_so_nothing_stored_reads_back_naive(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    # asyncpg stores the first and last representable instants as -infinity and infinity and
+    # reads them back naive: a rejected message kept with such a sentAt broke every replay.
+    account_id = await make_account(ingest)
+    write_key = await segment_source(ingest)
+    async with httpx.AsyncClient(base_url=platform.ingest.url, headers=basic(write_key)) as c:
+        whole = await c.post(
+            "/v1/batch", json={"batch": [message(account_id)], "sentAt": "0001-01-01T00:00:00Z"}
+        )
+        assert whole.status_code == 422
+        assert whole.json()["errors"][0]["pointer"] == "/sentAt"
+        one = await c.post(
+            "/v1/batch",
+            json={
+                "batch": [message(account_id, sentAt="0001-01-01T00:00:00Z"), message(account_id)]
+            },
+        )
+    assert one.status_code == 200
+    assert one.json()["accepted"] == 1
+    assert [r["field"] for r in one.json()["rejected"]] == ["sentAt"]
+    replay = await ingest.post("/v1/rejected/replay", json={})
+    assert replay.status_code == 200, replay.text

@@ -134,7 +134,10 @@ TRACK = {"type": "track", "messageId": "m", "userId": "u", "event": "x"}
         (TRACK | {"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp"),
         (TRACK | {"originalTimestamp": "0001-01-01T00:00:00+01:00"}, "originalTimestamp"),
         (TRACK | {"sentAt": "9999-12-31T23:59:59-01:00"}, "sentAt"),
-        (TRACK | {"timestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-12-30T00:00:00Z"}, "sentAt"),
+        (TRACK | {"timestamp": "0001-01-02T00:00:00Z", "sentAt": "9999-12-30T00:00:00Z"}, "sentAt"),
+        # The driver's infinity sentinels (stored as -infinity, read back naive).
+        (TRACK | {"timestamp": "0001-01-01T00:00:00Z"}, "timestamp"),
+        (TRACK | {"sentAt": "0001-01-01T00:00:00Z"}, "sentAt"),
         # Lone surrogates and NUL in ids and names.
         (TRACK | {"userId": "u\ud800"}, "userId"),
         (TRACK | {"messageId": "m\udfff"}, "messageId"),

@@ -317,7 +317,14 @@ def test_storable_values_pass() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "2026-11-20T10:00:00"]
+    "raw",
+    [
+        "9999-12-31T23:59:59-01:00",
+        "0001-01-01T00:00:00+01:00",
+        "2026-11-20T10:00:00",
+        "0001-01-01T00:00:00Z",  # asyncpg's -infinity
+        "9999-12-31T23:59:59.999999Z",  # and infinity
+    ],
 )
 def test_instants_refuse_naive_and_unrepresentable_times(raw: str) -> None:
     with pytest.raises(ValidationError):

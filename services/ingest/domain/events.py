@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.validation import MAX_JSON_DEPTH, number_problem, unstorable
+from shared.validation import MAX_JSON_DEPTH, number_problem, to_instant, unstorable
 
 MAX_ID_LENGTH = 200
 MAX_NAME_LENGTH = 200
@@ -72,8 +72,8 @@ def parse_timestamp(value: Any, field_name: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
-        return parsed.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        return to_instant(parsed)  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+    except ValueError:
         raise InvalidEvent(field_name, OUT_OF_RANGE_REASON) from None
 
 
@@ -244,8 +244,8 @@ def segment_timestamp(
     if sent_at is None:
         return ts, ts
     try:
-        return received_at - (sent_at - ts), ts
-    except OverflowError:
+        return to_instant(received_at - (sent_at - ts)), ts
+    except (OverflowError, ValueError):
         raise InvalidEvent(
             "sentAt", "corrected by sentAt, the timestamp " + OUT_OF_RANGE_REASON
         ) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -27,26 +28,41 @@ def unstorable(value: Any) -> str | None:
     (``number_problem``); documents may nest at most ``MAX_JSON_DEPTH`` levels. The walk is
     iterative, so a deeply nested document is refused rather than overflowing the stack.
     """
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    found = unstorable_at(value)
+    return found[1] if found else None
+
+
+def unstorable_at(value: Any) -> tuple[str, str] | None:
+    """Where (a JSON pointer into ``value``) and why it cannot be kept, or None (see
+    ``unstorable``)."""
+    stack: list[tuple[Any, int, tuple[str, ...]]] = [(value, 0, ())]
     while stack:
-        item, depth = stack.pop()
+        item, depth, path = stack.pop()
+        problem = None
         if isinstance(item, str):
             problem = _string_problem(item)
-            if problem:
-                return problem
         elif isinstance(item, int | float):
             problem = number_problem(item)
-            if problem:
-                return problem
         elif isinstance(item, dict | list):
             if depth >= MAX_JSON_DEPTH:
-                return f"must not be nested deeper than {MAX_JSON_DEPTH} levels"
-            if isinstance(item, dict):
-                stack.extend((k, depth) for k in item)
-                stack.extend((v, depth + 1) for v in item.values())
+                problem = f"must not be nested deeper than {MAX_JSON_DEPTH} levels"
+            elif isinstance(item, dict):
+                stack.extend((k, depth, (*path, str(k))) for k in item)
+                stack.extend((v, depth + 1, (*path, str(k))) for k, v in item.items())
             else:
-                stack.extend((v, depth + 1) for v in item)
+                stack.extend((v, depth + 1, (*path, str(i))) for i, v in enumerate(item))
+        if problem:
+            return _pointer(path), problem
     return None
+
+
+_UNPRINTABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _pointer(path: tuple[str, ...]) -> str:
+    # A key may itself be what cannot be kept: it is shown with U+FFFD in its place.
+    parts = (_UNPRINTABLE.sub("\ufffd", p).replace("~", "~0").replace("/", "~1") for p in path)
+    return "".join(f"/{part}" for part in parts)
 
 
 def _string_problem(value: str) -> str | None:

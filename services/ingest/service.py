@@ -111,7 +111,7 @@ from shared.errors import (
 from shared.outbox import enqueue
 from shared.ratelimit import RateLimiter
 from shared.service import parse_json
-from shared.validation import unstorable
+from shared.validation import unstorable_at
 
 
 def notify_changed(session: AsyncSession, account_ids: set[str]) -> None:
@@ -1011,9 +1011,9 @@ def _json_object(payload: bytes) -> dict[str, Any]:
     doc = parse_json(payload)
     if not isinstance(doc, dict):
         raise Unprocessable.for_field("", "must be a JSON object")
-    problem = unstorable(doc)
-    if problem:
-        raise Unprocessable.for_field("", problem)
+    found = unstorable_at(doc)
+    if found:
+        raise Unprocessable.for_field(*found)
     return doc
 
 

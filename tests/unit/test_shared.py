@@ -31,7 +31,7 @@ from shared.limits import Inflater
 from shared.outbox import backoff_seconds
 from shared.pagination import CursorSigner, PageRequest, paginated
 from shared.ratelimit import Allowance, RateLimiter
-from shared.validation import Instant, unstorable
+from shared.validation import Instant, unstorable, unstorable_at
 
 
 def test_validation_errors_become_json_pointers() -> None:
@@ -378,3 +378,15 @@ def test_token_buckets_refill_at_their_rate_and_say_when_to_retry() -> None:
     limiter.take("a", "ledger:write")
     with pytest.raises(TooManyRequests):
         limiter.take("a", "ledger:write")
+
+
+def test_unstorable_at_points_at_the_value() -> None:
+    assert unstorable_at({"data": {"mrr_minor": 2**63}}) == (
+        "/data/mrr_minor",
+        unstorable(2**63),
+    )
+    pointer, _why = unstorable_at({"a/b": [0, "x\x00"]}) or ("", "")
+    assert pointer == "/a~1b/1"
+    pointer, _why = unstorable_at({"k\ud800": 1}) or ("", "")
+    assert pointer == "/k\ufffd"
+    assert unstorable_at({"fine": [1, "two", {"three": 3.0}]}) is None

@@ -11,8 +11,7 @@ from datetime import timedelta
 import structlog
 from fastapi import FastAPI
 
-from services.ledger import repository as repo
-from services.ledger import writer
+from services.ledger import group_writer, rendering
 from services.ledger.api import (
     balances,
     grants,
@@ -21,6 +20,8 @@ from services.ledger.api import (
     reports,
     transactions,
 )
+from services.ledger.repository import idempotency as repo
+from services.ledger.service import expirations
 from services.ledger.settings import LedgerSettings
 from shared.db import driver_dsn, unit_of_work
 from shared.service import ServiceSpec, build_app, service_resources
@@ -34,8 +35,8 @@ async def housekeeping(app: FastAPI, settings: LedgerSettings) -> None:
     while True:
         await asyncio.sleep(settings.expiry_interval_seconds)
         try:
-            now = writer.utc_now()
-            run = await writer.expire_due(factory, app.state.writer, now)
+            now = rendering.utc_now()
+            run = await expirations.expire_due(factory, app.state.writer, now)
             async with unit_of_work(factory) as session:
                 cutoff = now - timedelta(days=settings.idempotency_retention_days)
                 forgotten = await repo.delete_keys_before(session, cutoff)
@@ -49,7 +50,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the database and key store; start the group writer and housekeeping."""
     async with service_resources(app):
         settings: LedgerSettings = app.state.settings
-        app.state.writer = writer.GroupWriter(
+        app.state.writer = group_writer.GroupWriter(
             driver_dsn(app.state.engine.url),
             group_size=settings.write_group_size,
             concurrency=settings.write_groups_in_flight,

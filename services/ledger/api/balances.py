@@ -8,10 +8,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from services.ledger import repository as repo
-from services.ledger import service, writer
+from services.ledger import rendering
 from services.ledger.api.deps import Reader
+from services.ledger.repository import lots as repo
 from services.ledger.schemas import BalancesOut, LotOut, Unit
+from services.ledger.service import balances as service
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.pagination import Page, PageRequest, paginated
@@ -44,7 +45,7 @@ async def list_lots(
     status: Literal["active", "used", "expired"] | None = None,
 ) -> Page[LotOut]:
     """Credit lots in grant order, by customer and status."""
-    now = writer.utc_now()
+    now = rendering.utc_now()
     rows = await repo.list_lots(
         session,
         account_id=account_id,
@@ -55,6 +56,6 @@ async def list_lots(
     )
     return page.page(
         rows,
-        lambda lot: LotOut.model_validate(writer.lot_json(lot, now)),
+        lambda lot: LotOut.model_validate(rendering.lot_json(lot, now)),
         lambda lot: (lot.granted_at, lot.id),
     )

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 
-from services.ledger.writer import GroupWriter, WriteOp
+from services.ledger.domain.writes import WriteOp
+from services.ledger.group_writer import GroupWriter
 from shared.auth import Principal, require
 from shared.errors import json_response
 from shared.logging import current_request_id

@@ -9,9 +9,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from services.ledger import repository as repo
-from services.ledger import service, writer
 from services.ledger.api.deps import Admin, IdempotencyKey, Reader, Writer, write
+from services.ledger.repository import transactions as repo
 from services.ledger.schemas import (
     AdjustmentIn,
     BatchIn,
@@ -21,6 +20,8 @@ from services.ledger.schemas import (
     ReverseIn,
     TransactionOut,
 )
+from services.ledger.service import batches
+from services.ledger.service import transactions as service
 from shared.deps import Session
 from shared.errors import (
     InsufficientCredit,
@@ -100,7 +101,7 @@ async def reverse_transaction(
 async def batch(body: BatchIn, request: Request, principal: Writer) -> Response:
     """Up to 1,000 grants, redemptions and reversals, each under its own idempotency key,
     each atomic on its own, committed together; one result per item, in order."""
-    result = await writer.run_batch(
+    result = await batches.run_batch(
         request.app.state.writer,
         principal=principal.name,
         scopes=principal.scopes,

@@ -6,12 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
 
-from services.ledger import group_writer, rendering
+from services.ledger import group_writer
 from services.ledger.api import (
     balances,
     grants,
@@ -20,27 +19,22 @@ from services.ledger.api import (
     reports,
     transactions,
 )
-from services.ledger.repository import idempotency as repo
-from services.ledger.service import expirations
+from services.ledger.service import housekeeping
 from services.ledger.settings import LedgerSettings
-from shared.db import driver_dsn, unit_of_work
+from shared.db import driver_dsn
 from shared.service import ServiceSpec, build_app, service_resources
 
 _log = structlog.get_logger("tenure.ledger")
 
 
-async def housekeeping(app: FastAPI, settings: LedgerSettings) -> None:
+async def run_housekeeping(app: FastAPI, settings: LedgerSettings) -> None:
     """Sweep expired lots to breakage and forget old idempotency keys, on an interval."""
-    factory = app.state.session_factory
     while True:
         await asyncio.sleep(settings.expiry_interval_seconds)
         try:
-            now = rendering.utc_now()
-            run = await expirations.expire_due(factory, app.state.writer, now)
-            async with unit_of_work(factory) as session:
-                cutoff = now - timedelta(days=settings.idempotency_retention_days)
-                forgotten = await repo.delete_keys_before(session, cutoff)
-            _log.info("housekeeping", expired_lots=run.expired_lots, keys_forgotten=forgotten)
+            await housekeeping.sweep(
+                app.state.session_factory, app.state.writer, settings.idempotency_retention_days
+            )
         except Exception:
             _log.exception("housekeeping_failed")
 
@@ -57,7 +51,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         task = None
         if settings.expiry_interval_seconds > 0:
-            task = asyncio.create_task(housekeeping(app, settings), name="ledger-housekeeping")
+            task = asyncio.create_task(run_housekeeping(app, settings), name="ledger-housekeeping")
         try:
             yield
         finally:

@@ -8,9 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from services.ledger import rendering
 from services.ledger.api.deps import Reader
-from services.ledger.repository import lots as repo
 from services.ledger.schemas import BalancesOut, LotOut, Unit
 from services.ledger.service import balances as service
 from shared.deps import Session
@@ -45,17 +43,4 @@ async def list_lots(
     status: Literal["active", "used", "expired"] | None = None,
 ) -> Page[LotOut]:
     """Credit lots in grant order, by customer and status."""
-    now = rendering.utc_now()
-    rows = await repo.list_lots(
-        session,
-        account_id=account_id,
-        status=status,
-        now=now,
-        after=page.after,
-        limit=page.limit + 1,
-    )
-    return page.page(
-        rows,
-        lambda lot: LotOut.model_validate(rendering.lot_json(lot, now)),
-        lambda lot: (lot.granted_at, lot.id),
-    )
+    return await service.list_lots(session, page, account_id, status)

@@ -9,10 +9,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.ledger.domain.writes import Expiry, WriteOp
 from services.ledger.group_writer import GroupWriter
-from services.ledger.repository import lots as lots_repo
-from services.ledger.schemas import (
-    ExpirationRunOut,
-)
+from services.ledger.rendering import utc_now
+from services.ledger.repository import lots as repo
+from services.ledger.schemas import ExpirationRunOut
+from shared.errors import Unprocessable
+
+# Accounts swept per group (one database transaction each).
+_EXPIRY_GROUP = 200
+
+
+async def run_expirations(
+    factory: async_sessionmaker[AsyncSession], writer: GroupWriter, as_of: datetime | None
+) -> ExpirationRunOut:
+    """Expire every lot past its date as of ``as_of`` (now when absent; never in the future)."""
+    now = utc_now()
+    as_of = as_of or now
+    if as_of > now:
+        raise Unprocessable.for_field("/as_of", "must not be in the future")
+    return await expire_due(factory, writer, as_of)
 
 
 async def expire_due(
@@ -27,7 +41,7 @@ async def expire_due(
     amounts: dict[str, int] = defaultdict(int)
     while True:
         async with factory() as session:
-            due = await lots_repo.due_accounts(session, as_of, _EXPIRY_GROUP)
+            due = await repo.due_accounts(session, as_of, _EXPIRY_GROUP)
         if not due:
             break
         ops = [WriteOp(Expiry(d.ledger_account_id, d.unit, d.programs, as_of)) for d in due]
@@ -38,6 +52,3 @@ async def expire_due(
             for unit, amount in outcome.body["amounts"].items():
                 amounts[unit] += amount
     return ExpirationRunOut(as_of=as_of, expired_lots=lots_expired, amounts=dict(amounts))
-
-
-_EXPIRY_GROUP = 200

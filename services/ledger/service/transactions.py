@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,9 +15,9 @@ from services.ledger.domain.reversals import PostingLine
 from services.ledger.models import LedgerTransaction
 from services.ledger.rendering import transaction_json
 from services.ledger.repository import transactions as repo
-from services.ledger.schemas import (
-    TransactionOut,
-)
+from services.ledger.schemas import TransactionOut
+from shared.errors import NotFound
+from shared.pagination import Page, PageRequest
 
 
 def transaction_fields(tx: LedgerTransaction) -> dict[str, Any]:
@@ -58,3 +60,26 @@ async def transactions_out(
         )
         for tx in txs
     ]
+
+
+async def get_transaction(session: AsyncSession, transaction_id: uuid.UUID) -> TransactionOut:
+    """One transaction with its postings and lot movements."""
+    tx = await repo.get_transaction(session, transaction_id)
+    if tx is None:
+        raise NotFound(f"No transaction {transaction_id}.")
+    (out,) = await transactions_out(session, [tx])
+    return out
+
+
+async def list_transactions(
+    session: AsyncSession,
+    page: PageRequest[tuple[datetime, uuid.UUID]],
+    references: dict[str, str | None],
+) -> Page[TransactionOut]:
+    """Transactions matching every reference given (None: any), oldest first, a page at a time."""
+    filters = {name: value for name, value in references.items() if value is not None}
+    rows = await repo.list_transactions(
+        session, filters=filters, after=page.after, limit=page.limit + 1
+    )
+    shown = {out.id: out for out in await transactions_out(session, rows[: page.limit])}
+    return page.page(rows, lambda r: shown[r.id], lambda r: (r.created_at, r.id))

@@ -127,11 +127,13 @@ async def load_lots(
 ) -> list[BookLot]:
     """The lots a group's writes can touch.
 
-    ``fifo``: for each account, its unexpired lots in redemption order (expiry, grant time,
-    id) up to the first that covers the amount (a customer may hold many lots; the writes
-    cannot reach past those). ``due``: each account's lots with credit left that expire by
-    its time. Plus lots by creating transaction or id. Read after the accounts' heads are
-    locked: every change to a lot is made under its account's head lock.
+    ``fifo``: for each account, its unexpired lots in redemption order up to the first that
+    covers the amount (a customer may hold many lots; the writes cannot reach past those).
+    The order is ``domain.lots.allocate``'s, repeated here so that only those lots load;
+    ``tests/db/test_ledger_fifo.py`` checks the two agree. ``due``: each account's lots with
+    credit left that expire by its time. Plus lots by creating transaction or id. Read after
+    the accounts' heads are locked: every change to a lot is made under its account's head
+    lock.
     """
     rows = await conn.fetch(
         f"""

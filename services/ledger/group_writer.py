@@ -29,15 +29,11 @@ from services.ledger.schemas import (
     ReversalIn,
 )
 from shared.errors import (
-    RETRYABLE_STATES,
     FieldError,
     Forbidden,
     KeyInFlight,
     KeyReused,
     TenureError,
-    Unprocessable,
-    database_error_message,
-    database_error_state,
 )
 
 _log = structlog.get_logger("tenure.ledger.writer")
@@ -256,44 +252,3 @@ class GroupWriter:
         finally:
             if conn is not None:
                 await conn.close()
-
-
-class Unstorable(Unprocessable):
-    """A value the service let through that the database refuses to store."""
-
-    type_slug = "unstorable-value"
-
-
-class RetryLater(TenureError):
-    """The database could not finish the write; sending it again is safe."""
-
-    status_code = 503
-    title = "Service Unavailable"
-    type_slug = "retry"
-
-
-def failure_outcome(exc: Exception, op: WriteOp) -> Outcome:
-    """The answer for a write that failed on its own (see ``apply_each``), as a problem.
-
-    A value the database refuses is the caller's to fix (422); a lost connection, deadlock
-    or shutdown may be sent again (503; nothing was kept under its key); anything else is
-    logged and is a 500 for that write alone.
-    """
-    state = database_error_state(exc)
-    reason = database_error_message(exc)
-    error: TenureError
-    if state is not None and state.startswith(("22", "23")):
-        error = Unstorable(f"A value in the request cannot be stored: {reason}")
-    elif (
-        state in RETRYABLE_STATES
-        or (state or "").startswith("08")
-        or isinstance(exc, asyncpg.ConnectionDoesNotExistError | ConnectionError)
-    ):
-        error = RetryLater(
-            "The database could not finish this write; send it again (a repeat with the same"
-            " Idempotency-Key is safe)."
-        )
-    else:
-        _log.error("write_failed", exc_info=exc, operation=op.operation)
-        error = TenureError("An unexpected error occurred; quote the request id when reporting it.")
-    return refused(error, op)

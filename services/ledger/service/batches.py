@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 
-from services.ledger.domain.writes import Outcome, WriteOp
-from services.ledger.group_writer import GroupWriter, failure_outcome
+from services.ledger.domain.writes import Outcome, WriteOp, refused
+from services.ledger.group_writer import GroupWriter
 from services.ledger.schemas import (
     BATCH_ITEM,
     BatchGrant,
@@ -19,11 +20,15 @@ from services.ledger.schemas import (
 )
 from shared.errors import (
     FieldError,
+    TenureError,
     Unprocessable,
+    database_problem,
     problem_body,
     validation_field_errors,
 )
 from shared.logging import current_request_id
+
+_log = structlog.get_logger("tenure.ledger.writer")
 
 
 async def run_batch(
@@ -103,3 +108,17 @@ def _item_field_errors(index: int, raw: Any, exc: ValidationError) -> list[Field
             loc = loc[1:]  # the union's tag, not a place in the item
         located.append({**err, "loc": ("body", "items", index, *loc)})
     return validation_field_errors(located)
+
+
+def failure_outcome(exc: Exception, op: WriteOp) -> Outcome:
+    """The answer for an item that failed on its own (see ``apply_each``), as a problem.
+
+    What the database refused is said as the HTTP safety net says it (``database_problem``),
+    a constraint as an unstorable value: the rows are the ledger's, their columns are not
+    the item's fields. Anything else is logged and is a 500 for that item alone.
+    """
+    error = database_problem(exc, name_constraints=False)
+    if error is None:
+        _log.error("write_failed", exc_info=exc, operation=op.operation)
+        error = TenureError("An unexpected error occurred; quote the request id when reporting it.")
+    return refused(error, op)

@@ -14,6 +14,7 @@ from services.ledger.domain.book import Book, BookLot, Head, TxRow
 from services.ledger.domain.planning import plan_write
 from services.ledger.domain.writes import Expiry, WriteOp
 from services.ledger.rendering import iso, lot_json
+from services.ledger.repository.groups import Named
 from services.ledger.schemas import (
     AdjustmentIn,
     GrantIn,
@@ -234,3 +235,13 @@ def test_amounts_are_bounded_in_every_write_schema() -> None:
                 ],
                 reason="huge",
             )
+
+
+def test_named_parameters_become_asyncpgs_numbered_ones() -> None:
+    statement = Named("SELECT :a::text[], :b::int WHERE x = ANY(:a::text[]) AND y::int = :b")
+    assert statement.sql == "SELECT $1::text[], $2::int WHERE x = ANY($1::text[]) AND y::int = $2"
+    assert statement.args({"b": 2, "a": ["x"]}) == [["x"], 2]
+    with pytest.raises(ValueError, match="c"):
+        statement.args({"a": [], "b": 1, "c": 3})
+    with pytest.raises(ValueError, match="b"):
+        statement.args({"a": []})

@@ -4,6 +4,7 @@ lock its heads, load its lots and originals, write everything it planned in one 
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -212,54 +213,120 @@ async def reversed_among(conn: Conn, ids: Sequence[uuid.UUID]) -> list[uuid.UUID
     return [row[0] for row in rows]
 
 
+class Named:
+    """A statement written with ``:name`` parameters, as asyncpg takes it (``$1``, ``$2``...).
+
+    A name used twice is one parameter; ``::type`` casts are left alone.
+    """
+
+    _PARAMETER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+    def __init__(self, text: str) -> None:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match[1] not in names:
+                names.append(match[1])
+            return f"${names.index(match[1]) + 1}"
+
+        self.sql = self._PARAMETER.sub(number, text)
+        self.names = tuple(names)
+
+    def args(self, values: dict[str, Any]) -> list[Any]:
+        """The values in the statement's parameter order; every name exactly once."""
+        if values.keys() != set(self.names):
+            raise ValueError(f"parameters differ: {sorted(values.keys() ^ set(self.names))}")
+        return [values[name] for name in self.names]
+
+
 # The ``= ANY`` beside each ``FROM unnest`` join is redundant for the result but hands the
 # planner an index condition: without it, a join against a growing table was planned as a
 # hash join over a full scan of it.
-_WRITE = """
+_WRITE = Named("""
     WITH tx AS (
         INSERT INTO ledger.transactions (id, kind, idempotency_key, effective_at,
             customer_account_id, offer_id, program_id, invoice_id, tier, reverses_id, metadata,
             chain_key, chain_seq, prev_hash, hash)
         SELECT id, kind, key, at, acct, offer, program, invoice, tier, reverses, meta::jsonb,
             chain, seq, prev, hash
-        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
-            $6::text[], $7::text[], $8::text[], $9::text[], $10::uuid[], $11::text[],
-            $12::text[], $13::bigint[], $14::text[], $15::text[])
+        FROM unnest(:tx_id::uuid[], :tx_kind::text[], :tx_key::text[], :tx_at::timestamptz[],
+            :tx_account::text[], :tx_offer::text[], :tx_program::text[], :tx_invoice::text[],
+            :tx_tier::text[], :tx_reverses::uuid[], :tx_metadata::text[], :tx_chain::text[],
+            :tx_seq::bigint[], :tx_prev::text[], :tx_hash::text[])
             AS t(id, kind, key, at, acct, offer, program, invoice, tier, reverses, meta,
                  chain, seq, prev, hash)
     ),
     postings AS (
         INSERT INTO ledger.postings (transaction_id, ledger_account_id, unit, amount, effective_at)
-        SELECT * FROM unnest($16::uuid[], $17::text[], $18::text[], $19::bigint[],
-            $20::timestamptz[])
+        SELECT * FROM unnest(:posting_tx::uuid[], :posting_account::text[],
+            :posting_unit::text[], :posting_amount::bigint[], :posting_at::timestamptz[])
     ),
     new_lots AS (
         INSERT INTO ledger.lots (id, grant_id, ledger_account_id, customer_account_id, unit,
             amount, remaining, expires_at, granted_at, program_id, tier)
-        SELECT * FROM unnest($21::uuid[], $22::uuid[], $23::text[], $24::text[], $25::text[],
-            $26::bigint[], $27::bigint[], $28::timestamptz[], $29::timestamptz[], $30::text[],
-            $31::text[])
+        SELECT * FROM unnest(:lot_id::uuid[], :lot_grant::uuid[], :lot_account::text[],
+            :lot_customer::text[], :lot_unit::text[], :lot_amount::bigint[],
+            :lot_remaining::bigint[], :lot_expires::timestamptz[], :lot_granted::timestamptz[],
+            :lot_program::text[], :lot_tier::text[])
     ),
     movements AS (
         INSERT INTO ledger.lot_movements (lot_id, transaction_id, amount)
-        SELECT * FROM unnest($32::uuid[], $33::uuid[], $34::bigint[])
+        SELECT * FROM unnest(:move_lot::uuid[], :move_tx::uuid[], :move_amount::bigint[])
     ),
     lots_changed AS (
         UPDATE ledger.lots AS l SET remaining = c.remaining
-        FROM unnest($35::uuid[], $36::bigint[]) AS c(id, remaining)
-        WHERE l.id = c.id AND l.id = ANY($35::uuid[])
+        FROM unnest(:changed_lot::uuid[], :changed_remaining::bigint[]) AS c(id, remaining)
+        WHERE l.id = c.id AND l.id = ANY(:changed_lot::uuid[])
     ),
     keys AS (
         INSERT INTO ledger.idempotency_keys (principal, key, fingerprint, response_status,
             response_body)
-        SELECT p, k, f, s, b::jsonb FROM unnest($37::text[], $38::text[], $39::text[],
-            $40::int[], $41::text[]) AS r(p, k, f, s, b)
+        SELECT p, k, f, s, b::jsonb FROM unnest(:key_principal::text[], :key_key::text[],
+            :key_fingerprint::text[], :key_status::int[], :key_body::text[]) AS r(p, k, f, s, b)
     )
     UPDATE ledger.ledger_accounts AS a
     SET balance = h.balance, chain_seq = h.seq, chain_hash = h.hash
-    FROM unnest($42::text[], $43::bigint[], $44::bigint[], $45::text[]) AS h(id, balance, seq, hash)
-    WHERE a.id = h.id AND a.id = ANY($42::text[])
-"""
+    FROM unnest(:head_id::text[], :head_balance::bigint[], :head_seq::bigint[],
+        :head_hash::text[]) AS h(id, balance, seq, hash)
+    WHERE a.id = h.id AND a.id = ANY(:head_id::text[])
+""")
+
+# Each group of the statement's parameters, in the order its rows are built below.
+_TX = (
+    "id",
+    "kind",
+    "key",
+    "at",
+    "account",
+    "offer",
+    "program",
+    "invoice",
+    "tier",
+    "reverses",
+    "metadata",
+    "chain",
+    "seq",
+    "prev",
+    "hash",
+)
+_POSTING = ("tx", "account", "unit", "amount", "at")
+_LOT = (
+    "id",
+    "grant",
+    "account",
+    "customer",
+    "unit",
+    "amount",
+    "remaining",
+    "expires",
+    "granted",
+    "program",
+    "tier",
+)
+_MOVE = ("lot", "tx", "amount")
+_CHANGED = ("lot", "remaining")
+_KEY = ("principal", "key", "fingerprint", "status", "body")
+_HEAD = ("id", "balance", "seq", "hash")
 
 
 @dataclass(frozen=True)
@@ -273,9 +340,11 @@ class KeptResponse:
     body: Any
 
 
-def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    """Rows to the column arrays that ``unnest`` takes."""
-    return [[row[i] for row in rows] for i in range(width)] if rows else [[]] * width
+def _columns(
+    prefix: str, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> dict[str, list[Any]]:
+    """Rows to the column arrays that ``unnest`` takes, by parameter name."""
+    return {f"{prefix}_{name}": [row[i] for row in rows] for i, name in enumerate(names)}
 
 
 async def write_book(conn: Conn, book: Book, kept: Sequence[KeptResponse]) -> None:
@@ -332,13 +401,13 @@ async def write_book(conn: Conn, book: Book, kept: Sequence[KeptResponse]) -> No
         (h.id, h.balance, h.chain_seq, h.chain_hash)
         for h in sorted((book.heads[i] for i in book.changed_heads), key=lambda h: h.id)
     ]
-    await conn.execute(
-        _WRITE,
-        *_columns(txs, 15),
-        *_columns(postings, 5),
-        *_columns(lots, 11),
-        *_columns(movements, 3),
-        *_columns(changed, 2),
-        *_columns(keys, 5),
-        *_columns(heads, 4),
-    )
+    columns = {
+        **_columns("tx", _TX, txs),
+        **_columns("posting", _POSTING, postings),
+        **_columns("lot", _LOT, lots),
+        **_columns("move", _MOVE, movements),
+        **_columns("changed", _CHANGED, changed),
+        **_columns("key", _KEY, keys),
+        **_columns("head", _HEAD, heads),
+    }
+    await conn.execute(_WRITE.sql, *_WRITE.args(columns))

@@ -24,6 +24,7 @@ from services.ledger.domain.needs import Needs, accounts_of, add_needs
 from services.ledger.domain.planning import plan_write
 from services.ledger.domain.writes import Outcome, WriteOp, refused
 from services.ledger.rendering import utc_now
+from services.ledger.repository import book as book_repo
 from services.ledger.repository import groups as repo
 from services.ledger.schemas import (
     ReversalIn,
@@ -94,7 +95,7 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
         reversed_ids = await repo.reversed_among(conn, sorted(needs.reversal_of))
         book = Book.of(heads, lots, reversed_ids, now)
 
-        kept: list[repo.KeptResponse] = []
+        kept: list[book_repo.KeptResponse] = []
         for i in todo:
             op = ops[i]
             try:
@@ -108,7 +109,7 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
             # scope, and its retry with the same key should then run.
             if op.key is not None and not isinstance(done.refusal, Forbidden):
                 kept.append(
-                    repo.KeptResponse(op.principal, op.key, marks[i], done.status, done.body)
+                    book_repo.KeptResponse(op.principal, op.key, marks[i], done.status, done.body)
                 )
         for i, j in repeats:
             done = outcomes[j]
@@ -117,7 +118,7 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
                 repo.StoredResponse(marks[j], done.status, done.body), marks[i], ops[i]
             )
         if book.entries or kept:
-            await repo.write_book(conn, book, kept)
+            await book_repo.write_book(conn, book, kept)
     return [o for o in outcomes if o is not None]
 
 

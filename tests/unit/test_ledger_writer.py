@@ -14,7 +14,7 @@ from services.ledger.domain.book import Book, BookLot, Head, TxRow
 from services.ledger.domain.planning import plan_write
 from services.ledger.domain.writes import Expiry, WriteOp
 from services.ledger.rendering import iso, lot_json
-from services.ledger.repository.groups import Named
+from services.ledger.repository.book import Named
 from services.ledger.schemas import (
     AdjustmentIn,
     GrantIn,

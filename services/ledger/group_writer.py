@@ -53,7 +53,8 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
     async with conn.transaction():
         keyed = [i for i, op in enumerate(ops) if op.key is not None]
         pairs = [_pair(ops[i]) for i in keyed]
-        accounts = [row for op in ops for row in accounts_of(op)]
+        opened = utc_now()  # a grant already expired creates no accounts
+        accounts = [row for op in ops for row in accounts_of(op, opened)]
         claims = await repo.open_group(conn, pairs, accounts)
         first: dict[tuple[str, str], int] = {}
         repeats: list[tuple[int, int]] = []

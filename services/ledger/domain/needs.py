@@ -20,7 +20,6 @@ from services.ledger.domain.units import (
     parse_account,
 )
 from services.ledger.domain.writes import Expiry, WriteOp
-from services.ledger.rendering import utc_now
 from services.ledger.schemas import (
     AdjustmentIn,
     GrantIn,
@@ -42,11 +41,11 @@ class Needs:
     reversal_of: set[uuid.UUID] = field(default_factory=set)
 
 
-def accounts_of(op: WriteOp) -> list[dict[str, Any]]:
+def accounts_of(op: WriteOp, now: datetime) -> list[dict[str, Any]]:
     """The ledger accounts a write posts to that may not exist yet (created up front)."""
     body = op.body
     if isinstance(body, GrantIn):
-        if expiry_problem(body.expires_at, utc_now()):
+        if expiry_problem(body.expires_at, now):
             return []  # refused when planned: nothing to create
         unit = body.unit
         return [

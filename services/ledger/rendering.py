@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.ledger.domain.book import Entry
+from services.ledger.domain.lots import lot_status
 
 
 def utc_now() -> datetime:
@@ -53,7 +54,6 @@ def transaction_json(entry: Entry) -> dict[str, Any]:
 
 def lot_json(lot: Any, now: datetime) -> dict[str, Any]:
     """A lot (stored or in a book) as callers see it (``LotOut``), with its status now."""
-    status = "expired" if lot.expires_at <= now else ("active" if lot.remaining > 0 else "used")
     return {
         "id": str(lot.id),
         "grant_id": str(lot.grant_id),
@@ -65,5 +65,5 @@ def lot_json(lot: Any, now: datetime) -> dict[str, Any]:
         "granted_at": iso(lot.granted_at),
         "program_id": lot.program_id,
         "tier": lot.tier,
-        "status": status,
+        "status": lot_status(lot.remaining, lot.expires_at, now),
     }

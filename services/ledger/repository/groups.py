@@ -132,7 +132,7 @@ async def load_lots(
     ``fifo``: for each account, its unexpired lots in redemption order up to the first that
     covers the amount (a customer may hold many lots; the writes cannot reach past those).
     The order is ``domain.lots.allocate``'s, repeated here so that only those lots load;
-    ``tests/db/test_ledger_fifo.py`` checks the two agree. ``due``: each account's lots with
+    ``tests/db/test_ledger_sql_rules.py`` checks the two agree. ``due``: each account's lots with
     credit left that expire by its time. Plus lots by creating transaction or id. Read after
     the accounts' heads are locked: every change to a lot is made under its account's head
     lock.

@@ -24,7 +24,8 @@ async def list_lots(
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
 ) -> Sequence[CreditLot]:
-    """Lots in grant order, by customer and status (active, used, expired)."""
+    """Lots in grant order, by customer and status (``domain.lots.lot_status`` as a filter;
+    a database test holds the two together)."""
     query = select(CreditLot).order_by(CreditLot.granted_at, CreditLot.id).limit(limit)
     if account_id is not None:
         query = query.where(CreditLot.customer_account_id == account_id)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.ledger.domain.liability import AGE_BUCKETS, OLDEST
 from services.ledger.models import (
     CreditLot,
     LedgerAccount,
@@ -70,12 +71,8 @@ async def posted_before(
 async def liability(session: AsyncSession, now: datetime) -> Sequence[Any]:
     """Unredeemed, unexpired-or-unswept credit by unit, program, tier and age bucket."""
     age_days = func.extract("day", now - CreditLot.granted_at)
-    bucket = case(
-        (age_days < 30, "0-29"),
-        (age_days < 60, "30-59"),
-        (age_days < 90, "60-89"),
-        else_="90+",
-    )
+    # domain.liability.age_bucket, in SQL so the report groups in the database.
+    bucket = case(*((age_days < bound, name) for bound, name in AGE_BUCKETS), else_=OLDEST)
     return (
         await session.execute(
             select(

@@ -4,6 +4,7 @@ one written form (the pure rule) over generated lots on a real database:
 - which lots a redemption reaches (``domain.lots.allocate``: FIFO by expiry, then grant time,
   then id), picked by ``repository.groups.load_lots`` so a group loads no more lots than its
   writes can touch;
+- which lots an expiry sweeps (``Book.due_lots``), loaded by ``load_lots`` too;
 - a lot's status (``domain.lots.lot_status``), the filter of ``repository.lots.list_lots``;
 - a lot's age bucket (``domain.liability.age_bucket``), the grouping of
   ``repository.reports.liability``.
@@ -23,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.ledger.domain.book import Book
 from services.ledger.domain.liability import age_bucket
 from services.ledger.domain.lots import Lot, allocate, lot_status
 from services.ledger.repository import groups as repo
@@ -207,3 +209,25 @@ async def test_the_liability_report_ages_credit_by_the_bucket_rule(
     reported = {bucket: int(amount) for _, p, _, bucket, amount in rows if p == program}
     assert reported == expected
     await session.rollback()
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(drawn=st.lists(drawn_lots, min_size=1, max_size=8))
+async def test_an_expiry_loads_exactly_the_lots_the_book_finds_due(
+    conn: asyncpg.Connection, drawn: list[Drawn]
+) -> None:
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        account = f"customer:due-{uuid.uuid4().hex}:USD"
+        lots = await store(conn, account, drawn)
+        every = await repo.load_lots(conn, now=NOW, fifo={}, due={}, ids=[x.id for x in lots])
+        due = Book.of([], every, [], NOW).due_lots(account, NOW)
+        loaded = await repo.load_lots(conn, now=NOW, fifo={}, due={account: NOW})
+        assert sorted(lot.id for lot in loaded) == sorted(lot.id for lot in due)
+    finally:
+        await tx.rollback()

@@ -11,14 +11,7 @@ import structlog
 from fastapi import FastAPI
 
 from services.ledger import group_writer
-from services.ledger.api import (
-    balances,
-    grants,
-    maintenance,
-    redemptions,
-    reports,
-    transactions,
-)
+from services.ledger.api import balances, grants, maintenance, redemptions, reports, transactions
 from services.ledger.service import housekeeping
 from services.ledger.settings import LedgerSettings
 from shared.db import driver_dsn

@@ -26,16 +26,8 @@ from services.ledger.domain.writes import Outcome, WriteOp, refused
 from services.ledger.rendering import utc_now
 from services.ledger.repository import book as book_repo
 from services.ledger.repository import groups as repo
-from services.ledger.schemas import (
-    ReversalIn,
-)
-from shared.errors import (
-    FieldError,
-    Forbidden,
-    KeyInFlight,
-    KeyReused,
-    TenureError,
-)
+from services.ledger.schemas import ReversalIn
+from shared.errors import FieldError, Forbidden, KeyInFlight, KeyReused, TenureError
 
 _log = structlog.get_logger("tenure.ledger.writer")
 

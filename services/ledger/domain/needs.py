@@ -20,12 +20,7 @@ from services.ledger.domain.units import (
     parse_account,
 )
 from services.ledger.domain.writes import Expiry, WriteOp
-from services.ledger.schemas import (
-    AdjustmentIn,
-    GrantIn,
-    RedemptionIn,
-    ReversalIn,
-)
+from services.ledger.schemas import AdjustmentIn, GrantIn, RedemptionIn, ReversalIn
 
 
 @dataclass

@@ -29,21 +29,9 @@ from services.ledger.domain.units import (
 )
 from services.ledger.domain.writes import Expiry, WriteOp
 from services.ledger.rendering import lot_json, transaction_json
-from services.ledger.schemas import (
-    AdjustmentIn,
-    GrantIn,
-    RedemptionIn,
-    ReversalIn,
-)
-from shared.errors import (
-    Forbidden,
-    InsufficientCredit,
-    NotFound,
-    Unprocessable,
-)
-from shared.errors import (
-    NotReversible as NotReversibleError,
-)
+from services.ledger.schemas import AdjustmentIn, GrantIn, RedemptionIn, ReversalIn
+from shared.errors import Forbidden, InsufficientCredit, NotFound, Unprocessable
+from shared.errors import NotReversible as NotReversibleError
 
 
 def _customer_head(book: Book, account_id: str, unit: str) -> str:
@@ -54,6 +42,7 @@ def _customer_head(book: Book, account_id: str, unit: str) -> str:
 
 
 def expiry_problem(expires_at: datetime, now: datetime) -> str | None:
+    """What is wrong with a grant's expiry at ``now``, if anything."""
     # An Instant: aware and in UTC already; only "when" is left to check.
     if expires_at <= now:
         return "must be in the future"

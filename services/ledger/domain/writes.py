@@ -10,16 +10,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from services.ledger.schemas import (
-    AdjustmentIn,
-    GrantIn,
-    RedemptionIn,
-    ReversalIn,
-)
-from shared.errors import (
-    TenureError,
-    problem_body,
-)
+from services.ledger.schemas import AdjustmentIn, GrantIn, RedemptionIn, ReversalIn
+from shared.errors import TenureError, problem_body
 
 
 @dataclass(frozen=True)
@@ -79,4 +71,5 @@ class Outcome:
 
 
 def refused(error: TenureError, op: WriteOp) -> Outcome:
+    """A refusal as the write's outcome: its status and problem document."""
     return Outcome(error.status_code, problem_body(error, op.instance, op.request_id), error)

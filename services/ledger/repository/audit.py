@@ -8,13 +8,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.models import (
-    CreditLot,
-    LedgerAccount,
-    LedgerTransaction,
-    LotMovement,
-    Posting,
-)
+from services.ledger.models import CreditLot, LedgerAccount, LedgerTransaction, LotMovement, Posting
 
 
 async def chain_page(

@@ -8,10 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.models import (
-    LedgerAccount,
-    Posting,
-)
+from services.ledger.models import LedgerAccount, Posting
 
 
 async def customer_accounts(

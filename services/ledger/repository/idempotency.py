@@ -7,9 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.models import (
-    IdempotencyKey,
-)
+from services.ledger.models import IdempotencyKey
 
 
 async def delete_keys_before(session: AsyncSession, cutoff: datetime) -> int:

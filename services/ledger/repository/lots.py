@@ -10,9 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.models import (
-    CreditLot,
-)
+from services.ledger.models import CreditLot
 
 
 async def list_lots(

@@ -10,12 +10,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.domain.liability import AGE_BUCKETS, OLDEST
-from services.ledger.models import (
-    CreditLot,
-    LedgerAccount,
-    LedgerTransaction,
-    Posting,
-)
+from services.ledger.models import CreditLot, LedgerAccount, LedgerTransaction, Posting
 
 
 async def statement_rows(

@@ -9,11 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.models import (
-    LedgerTransaction,
-    LotMovement,
-    Posting,
-)
+from services.ledger.models import LedgerTransaction, LotMovement, Posting
 
 
 async def get_transaction(

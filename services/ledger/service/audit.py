@@ -10,10 +10,7 @@ from services.ledger.domain.lots import Allocation
 from services.ledger.domain.reversals import PostingLine, balanced
 from services.ledger.repository import audit as repo
 from services.ledger.repository import transactions as transactions_repo
-from services.ledger.schemas import (
-    AuditBreak,
-    AuditOut,
-)
+from services.ledger.schemas import AuditBreak, AuditOut
 from services.ledger.service.transactions import transaction_fields
 
 

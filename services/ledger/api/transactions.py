@@ -93,11 +93,7 @@ async def batch(body: BatchIn, request: Request, principal: Writer) -> Response:
     """Up to 1,000 grants, redemptions and reversals, each under its own idempotency key,
     each atomic on its own, committed together; one result per item, in order."""
     result = await batches.run_batch(
-        request.app.state.writer,
-        principal=principal.name,
-        scopes=principal.scopes,
-        instance=request.url.path,
-        items=body.items,
+        request.app.state.writer, principal, request.url.path, body.items
     )
     return json_response(200, result)
 

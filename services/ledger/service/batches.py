@@ -18,6 +18,7 @@ from services.ledger.schemas import (
     RedemptionIn,
     ReversalIn,
 )
+from shared.auth import Principal
 from shared.errors import (
     FieldError,
     TenureError,
@@ -32,12 +33,7 @@ _log = structlog.get_logger("tenure.ledger.writer")
 
 
 async def run_batch(
-    writer: GroupWriter,
-    *,
-    principal: str,
-    scopes: frozenset[str],
-    instance: str,
-    items: Sequence[Any],
+    writer: GroupWriter, principal: Principal, instance: str, items: Sequence[Any]
 ) -> dict[str, Any]:
     """Up to 1,000 writes, each idempotent under its own key and atomic on its own.
 
@@ -66,7 +62,14 @@ async def run_batch(
             if isinstance(item, BatchRedemption)
             else item.reversal
         )
-        op = WriteOp(body, principal, item.idempotency_key, instance, current_request_id(), scopes)
+        op = WriteOp(
+            body,
+            principal.name,
+            item.idempotency_key,
+            instance,
+            current_request_id(),
+            principal.scopes,
+        )
         ops.append((index, op))
     outcomes = await writer.apply([op for _, op in ops]) if ops else []
     for (index, op), outcome in zip(ops, outcomes, strict=True):

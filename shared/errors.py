@@ -387,6 +387,47 @@ def constraint_error(exc: Exception) -> TenureError | None:
 RETRYABLE_STATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03"})
 
 
+class UnstorableValue(Unprocessable):
+    """A value the service let through that PostgreSQL cannot store."""
+
+    type_slug = "unstorable-value"
+
+
+class RetryLater(TenureError):
+    """The database could not finish the request; sending it again is safe."""
+
+    status_code = 503
+    title = "Service Unavailable"
+    type_slug = "retry"
+
+
+def database_problem(exc: Exception, *, name_constraints: bool = True) -> TenureError | None:
+    """What a database error is to the caller, or None when it is the service's own fault.
+
+    A value PostgreSQL cannot store (class 22) is a 422 ``unstorable-value``; an integrity
+    violation (class 23) is the problem ``constraint_error`` names, or, with
+    ``name_constraints=False`` (rows built by the service, whose columns name nothing the
+    caller sent), an unstorable value too; a deadlock, serialization failure, shutdown or
+    lost connection is a 503 ``retry``.
+    """
+    state = database_error_state(exc) or ""
+    if state.startswith("23") and name_constraints:
+        return constraint_error(exc)
+    if state.startswith(("22", "23")):
+        return UnstorableValue(
+            f"A value in the request cannot be stored: {database_error_message(exc)}"
+        )
+    lost_types = (asyncpg.ConnectionDoesNotExistError, ConnectionError)
+    lost = isinstance(exc, lost_types) or isinstance(_driver_error(exc), lost_types)
+    if lost or state in RETRYABLE_STATES or state.startswith("08"):
+        return RetryLater(
+            "The database could not finish the request; send it again (a repeat with the same"
+            " Idempotency-Key or event ids is safe).",
+            headers={"Retry-After": "1"},
+        )
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error, expected or not, through problem details."""
 
@@ -461,28 +502,9 @@ def install_error_handlers(app: FastAPI) -> None:
             reason=database_error_message(exc),
             statement=(statement or "")[:200],
         )
-        refused = constraint_error(exc)
-        if refused is not None:
-            return await _tenure_error(request, refused)
-        if state is not None and state.startswith("22"):
-            return problem_response(
-                422,
-                "Unprocessable Content",
-                type_slug="unstorable-value",
-                detail=f"A value in the request cannot be stored: {database_error_message(exc)}",
-                request=request,
-            )
-        lost = isinstance(_driver_error(exc), asyncpg.ConnectionDoesNotExistError | ConnectionError)
-        if lost or state in RETRYABLE_STATES or (state or "").startswith("08"):
-            return problem_response(
-                503,
-                "Service Unavailable",
-                type_slug="retry",
-                detail="The database could not finish the request; send it again (a repeat"
-                " with the same Idempotency-Key or event ids is safe).",
-                request=request,
-                headers={"Retry-After": "1"},
-            )
+        problem = database_problem(exc)
+        if problem is not None:
+            return await _tenure_error(request, problem)
         return await _unexpected(request, exc)
 
     @app.exception_handler(ClientDisconnect)

@@ -6,40 +6,28 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
 
-from services.ledger import repository as repo
-from services.ledger import writer
-from services.ledger.api import (
-    balances,
-    grants,
-    maintenance,
-    redemptions,
-    reports,
-    transactions,
-)
+from services.ledger import group_writer
+from services.ledger.api import balances, grants, maintenance, redemptions, reports, transactions
+from services.ledger.service import housekeeping
 from services.ledger.settings import LedgerSettings
-from shared.db import driver_dsn, unit_of_work
+from shared.db import driver_dsn
 from shared.service import ServiceSpec, build_app, service_resources
 
 _log = structlog.get_logger("tenure.ledger")
 
 
-async def housekeeping(app: FastAPI, settings: LedgerSettings) -> None:
+async def run_housekeeping(app: FastAPI, settings: LedgerSettings) -> None:
     """Sweep expired lots to breakage and forget old idempotency keys, on an interval."""
-    factory = app.state.session_factory
     while True:
         await asyncio.sleep(settings.expiry_interval_seconds)
         try:
-            now = writer.utc_now()
-            run = await writer.expire_due(factory, app.state.writer, now)
-            async with unit_of_work(factory) as session:
-                cutoff = now - timedelta(days=settings.idempotency_retention_days)
-                forgotten = await repo.delete_keys_before(session, cutoff)
-            _log.info("housekeeping", expired_lots=run.expired_lots, keys_forgotten=forgotten)
+            await housekeeping.sweep(
+                app.state.session_factory, app.state.writer, settings.idempotency_retention_days
+            )
         except Exception:
             _log.exception("housekeeping_failed")
 
@@ -49,14 +37,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the database and key store; start the group writer and housekeeping."""
     async with service_resources(app):
         settings: LedgerSettings = app.state.settings
-        app.state.writer = writer.GroupWriter(
+        app.state.writer = group_writer.GroupWriter(
             driver_dsn(app.state.engine.url),
             group_size=settings.write_group_size,
             concurrency=settings.write_groups_in_flight,
         )
         task = None
         if settings.expiry_interval_seconds > 0:
-            task = asyncio.create_task(housekeeping(app, settings), name="ledger-housekeeping")
+            task = asyncio.create_task(run_housekeeping(app, settings), name="ledger-housekeeping")
         try:
             yield
         finally:

@@ -12,9 +12,10 @@ import asyncpg
 import orjson
 import pytest
 
-from services.ledger import repository as repo
+from services.ledger.domain.writes import Outcome, WriteOp
+from services.ledger.group_writer import apply_each, apply_group, connect
+from services.ledger.repository import groups as repo
 from services.ledger.schemas import GrantIn, RedemptionIn
-from services.ledger.writer import Outcome, WriteOp, apply_each, apply_group, connect
 from shared.db import driver_dsn, service_url
 from shared.errors import KeyInFlight, KeyReused, problem_type
 

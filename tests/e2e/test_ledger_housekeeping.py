@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import text
 
-from services.ledger import repository as repo
+from services.ledger.repository import idempotency as repo
 from shared.db import create_engine, service_url, session_factory, unit_of_work
 from tests.conftest import make_key
 from tests.e2e.test_ledger import balance, grant

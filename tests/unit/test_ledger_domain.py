@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from services.ledger.domain.book import Book, Head
 from services.ledger.domain.hashing import GENESIS, ChainedContent, canonical, chain_hash
-from services.ledger.domain.lots import Allocation, Lot, allocate, total
+from services.ledger.domain.liability import age_bucket
+from services.ledger.domain.lots import Allocation, Lot, allocate, lot_status, total
 from services.ledger.domain.reversals import (
     NotReversible,
     PostingLine,
@@ -197,3 +198,23 @@ def test_a_partial_reversal_of_many_lines_scales_each_and_still_balances() -> No
         ("breakage:program:p:EUR", "EUR"): 3,
     }
     assert opposite(lines) == [PostingLine(p.account, p.unit, -p.amount) for p in lines]
+
+
+def test_a_lot_is_expired_from_its_time_on_else_active_until_used() -> None:
+    assert lot_status(5, NOW + timedelta(seconds=1), NOW) == "active"
+    assert lot_status(0, NOW + timedelta(seconds=1), NOW) == "used"
+    assert lot_status(5, NOW, NOW) == "expired"  # unswept credit is still expired
+    assert lot_status(0, NOW - timedelta(days=1), NOW) == "expired"
+
+
+def test_credit_is_aged_in_whole_days_since_its_grant() -> None:
+    ages = {
+        timedelta(0): "0-29",
+        timedelta(days=29, hours=23): "0-29",
+        timedelta(days=30): "30-59",
+        timedelta(days=59, hours=23): "30-59",
+        timedelta(days=60): "60-89",
+        timedelta(days=90): "90+",
+        timedelta(days=400): "90+",
+    }
+    assert {age: age_bucket(NOW - age, NOW) for age in ages} == ages

@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from services.ledger import repository as repo
 from services.ledger.domain.amounts import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR
-from services.ledger.domain.book import Book, BookLot, Head
+from services.ledger.domain.book import Book, BookLot, Head, TxRow
+from services.ledger.domain.planning import plan_write
+from services.ledger.domain.writes import Expiry, WriteOp
+from services.ledger.rendering import iso, lot_json
+from services.ledger.repository.book import Named
 from services.ledger.schemas import (
     AdjustmentIn,
     GrantIn,
@@ -23,7 +26,6 @@ from services.ledger.schemas import (
     ReversalOut,
     TransactionOut,
 )
-from services.ledger.writer import Expiry, WriteOp, iso, lot_json, plan_write
 from shared.errors import Conflict, NotFound, NotReversible, Unprocessable
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, 250_000, tzinfo=UTC)
@@ -50,7 +52,7 @@ def lot(remaining: int, expires_in_days: float, amount: int = 1_000) -> BookLot:
     )
 
 
-def plan(b: Book, body: WriteOp.Body, original: repo.TxRow | None = None) -> tuple[int, object]:
+def plan(b: Book, body: WriteOp.Body, original: TxRow | None = None) -> tuple[int, object]:
     originals = {original.id: original} if original else {}
     return plan_write(b, WriteOp(body, "crm", "key-1"), originals)
 
@@ -121,7 +123,7 @@ def test_reversing_a_grant_takes_back_what_is_left_and_not_twice() -> None:
     assert isinstance(granted, dict)
     b.lots[uuid.UUID(granted["lot"]["id"])].remaining = 400  # 600 was redeemed
     b.heads[CUSTOMER].balance = 400
-    original = repo.TxRow(
+    original = TxRow(
         id=uuid.UUID(granted["transaction"]["id"]),
         kind="grant",
         customer_account_id="acme",
@@ -202,7 +204,7 @@ def test_reversing_a_redemption_past_the_balance_bound_is_not_reversible() -> No
     taken_from = lot(MAX_BALANCE_MINOR - 5, 30, amount=MAX_BALANCE_MINOR)
     b = book(taken_from, balance=MAX_BALANCE_MINOR - 5)
     b.heads[CUSTOMER].balance = MAX_BALANCE_MINOR  # granted back up to the bound since
-    redemption = repo.TxRow(
+    redemption = TxRow(
         id=uuid.uuid4(),
         kind="redemption",
         customer_account_id="acme",
@@ -233,3 +235,13 @@ def test_amounts_are_bounded_in_every_write_schema() -> None:
                 ],
                 reason="huge",
             )
+
+
+def test_named_parameters_become_asyncpgs_numbered_ones() -> None:
+    statement = Named("SELECT :a::text[], :b::int WHERE x = ANY(:a::text[]) AND y::int = :b")
+    assert statement.sql == "SELECT $1::text[], $2::int WHERE x = ANY($1::text[]) AND y::int = $2"
+    assert statement.args({"b": 2, "a": ["x"]}) == [["x"], 2]
+    with pytest.raises(ValueError, match="c"):
+        statement.args({"a": [], "b": 1, "c": 3})
+    with pytest.raises(ValueError, match="b"):
+        statement.args({"a": []})

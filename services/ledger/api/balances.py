@@ -8,10 +8,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from services.ledger import repository as repo
-from services.ledger import service, writer
 from services.ledger.api.deps import Reader
 from services.ledger.schemas import BalancesOut, LotOut, Unit
+from services.ledger.service import balances as service
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.pagination import Page, PageRequest, paginated
@@ -44,17 +43,4 @@ async def list_lots(
     status: Literal["active", "used", "expired"] | None = None,
 ) -> Page[LotOut]:
     """Credit lots in grant order, by customer and status."""
-    now = writer.utc_now()
-    rows = await repo.list_lots(
-        session,
-        account_id=account_id,
-        status=status,
-        now=now,
-        after=page.after,
-        limit=page.limit + 1,
-    )
-    return page.page(
-        rows,
-        lambda lot: LotOut.model_validate(writer.lot_json(lot, now)),
-        lambda lot: (lot.granted_at, lot.id),
-    )
+    return await service.list_lots(session, page, account_id, status)

@@ -1,20 +1,18 @@
-"""What every ledger write endpoint takes: the caller and an Idempotency-Key."""
+"""The ledger's scopes (``Reader``, ``Writer``) and the Idempotency-Key every write takes.
+
+``Admin`` and ``Session`` are ``shared.deps``'s.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
-from fastapi.responses import Response
+from fastapi import Depends, Header
 
-from services.ledger.writer import GroupWriter, WriteOp
 from shared.auth import Principal, require
-from shared.errors import json_response
-from shared.logging import current_request_id
 
 Writer = Annotated[Principal, Depends(require("ledger:write"))]
 Reader = Annotated[Principal, Depends(require("ledger:read"))]
-Admin = Annotated[Principal, Depends(require("admin"))]
 IdempotencyKey = Annotated[
     str,
     Header(
@@ -24,19 +22,3 @@ IdempotencyKey = Annotated[
         description="Repeats of a request with the same key return the first response",
     ),
 ]
-
-
-async def write(request: Request, principal: Principal, key: str, body: WriteOp.Body) -> Response:
-    """Apply one write once per key and answer with its (kept) response; a response sent
-    again for a repeat of the key says so in ``Idempotent-Replayed: true``."""
-    writer: GroupWriter = request.app.state.writer
-    op = WriteOp(
-        body, principal.name, key, request.url.path, current_request_id(), principal.scopes
-    )
-    outcome = await writer.submit(op)
-    if outcome.refusal is not None:
-        raise outcome.refusal
-    response = json_response(outcome.status, outcome.body)
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"  # as Stripe's API says it
-    return response

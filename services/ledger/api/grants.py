@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.ledger.api.deps import IdempotencyKey, Writer, write
+from services.ledger.api.answers import kept_response
+from services.ledger.api.deps import IdempotencyKey, Writer
 from services.ledger.schemas import GrantIn, GrantOut
+from services.ledger.service import writes
 from shared.errors import KeyInFlight, KeyReused, Unprocessable, responses
 
 router = APIRouter(prefix="/v1/grants", tags=["grants"])
@@ -22,4 +24,5 @@ async def create_grant(
     body: GrantIn, request: Request, principal: Writer, key: IdempotencyKey
 ) -> Response:
     """Grant credit (expense -> customer) with a lot expiring at ``expires_at``."""
-    return await write(request, principal, key, body)
+    outcome = await writes.write(request.app.state.writer, principal, key, request.url.path, body)
+    return kept_response(outcome)

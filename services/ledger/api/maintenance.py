@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from services.ledger import service, writer
-from services.ledger.api.deps import Admin
 from services.ledger.schemas import AuditOut, ExpirationRunIn, ExpirationRunOut
-from shared.deps import Session
+from services.ledger.service import audit as service
+from services.ledger.service import expirations
+from shared.deps import Admin, Session
 from shared.errors import Unprocessable, responses
 
 router = APIRouter(prefix="/v1", tags=["maintenance"])
@@ -20,12 +20,8 @@ async def run_expirations(body: ExpirationRunIn, request: Request, _: Admin) -> 
     Idempotent by nature, so it needs no Idempotency-Key; admin scope, as it moves every
     customer's credit.
     """
-    now = writer.utc_now()
-    as_of = body.as_of or now
-    if as_of > now:
-        raise Unprocessable.for_field("/as_of", "must not be in the future")
-    return await writer.expire_due(
-        request.app.state.session_factory, request.app.state.writer, as_of
+    return await expirations.run_expirations(
+        request.app.state.session_factory, request.app.state.writer, body.as_of
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.ledger.api.deps import IdempotencyKey, Writer, write
+from services.ledger.api.answers import kept_response
+from services.ledger.api.deps import IdempotencyKey, Writer
 from services.ledger.schemas import RedemptionIn, RedemptionOut
+from services.ledger.service import writes
 from shared.errors import (
     InsufficientCredit,
     KeyInFlight,
@@ -28,4 +30,5 @@ async def create_redemption(
     body: RedemptionIn, request: Request, principal: Writer, key: IdempotencyKey
 ) -> Response:
     """Apply up to ``amount`` from lots that expire first; the answer says what applied."""
-    return await write(request, principal, key, body)
+    outcome = await writes.write(request.app.state.writer, principal, key, request.url.path, body)
+    return kept_response(outcome)

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from services.ledger import service
 from services.ledger.api.deps import Reader
 from services.ledger.schemas import ExpiringRow, LiabilityOut, MonthlyOut, StatementOut, Unit
+from services.ledger.service import reports as service
 from shared.deps import Session
 from shared.errors import BadRequest, NotFound, Unprocessable, responses
 from shared.pagination import PageRequest, paginated

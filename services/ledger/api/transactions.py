@@ -9,9 +9,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from services.ledger import repository as repo
-from services.ledger import service, writer
-from services.ledger.api.deps import Admin, IdempotencyKey, Reader, Writer, write
+from services.ledger.api.answers import kept_response
+from services.ledger.api.deps import IdempotencyKey, Reader, Writer
 from services.ledger.schemas import (
     AdjustmentIn,
     BatchIn,
@@ -21,7 +20,9 @@ from services.ledger.schemas import (
     ReverseIn,
     TransactionOut,
 )
-from shared.deps import Session
+from services.ledger.service import batches, writes
+from services.ledger.service import transactions as service
+from shared.deps import Admin, Session
 from shared.errors import (
     InsufficientCredit,
     KeyInFlight,
@@ -42,11 +43,7 @@ Position = tuple[datetime, uuid.UUID]  # (created_at, id)
 @router.get("/{transaction_id}", responses=responses(NotFound))
 async def get_transaction(transaction_id: uuid.UUID, session: Session, _: Reader) -> TransactionOut:
     """One transaction with its postings and lot movements."""
-    tx = await repo.get_transaction(session, transaction_id)
-    if tx is None:
-        raise NotFound(f"No transaction {transaction_id}.")
-    (out,) = await service.transactions_out(session, [tx])
-    return out
+    return await service.get_transaction(session, transaction_id)
 
 
 @router.get("", responses=responses())
@@ -61,22 +58,14 @@ async def list_transactions(
     kind: Literal["grant", "redemption", "expiry", "reversal", "adjustment"] | None = None,
 ) -> Page[TransactionOut]:
     """Transactions by reference (offer, program, invoice, account) or kind, oldest first."""
-    filters = {
-        name: value
-        for name, value in (
-            ("offer_id", offer_id),
-            ("program_id", program_id),
-            ("invoice_id", invoice_id),
-            ("account_id", account_id),
-            ("kind", kind),
-        )
-        if value is not None
+    references = {
+        "offer_id": offer_id,
+        "program_id": program_id,
+        "invoice_id": invoice_id,
+        "account_id": account_id,
+        "kind": kind,
     }
-    rows = await repo.list_transactions(
-        session, filters=filters, after=page.after, limit=page.limit + 1
-    )
-    shown = {out.id: out for out in await service.transactions_out(session, rows[: page.limit])}
-    return page.page(rows, lambda r: shown[r.id], lambda r: (r.created_at, r.id))
+    return await service.list_transactions(session, page, references)
 
 
 @router.post(
@@ -93,19 +82,18 @@ async def reverse_transaction(
 ) -> Response:
     """Reverse with a linked opposite transaction; reversing twice (or a reversal) is a 409."""
     reversal = ReversalIn(transaction_id=transaction_id, reason=body.reason)
-    return await write(request, principal, key, reversal)
+    outcome = await writes.write(
+        request.app.state.writer, principal, key, request.url.path, reversal
+    )
+    return kept_response(outcome)
 
 
 @router.post("/batch", response_model=BatchOut, responses=responses(Unprocessable))
 async def batch(body: BatchIn, request: Request, principal: Writer) -> Response:
     """Up to 1,000 grants, redemptions and reversals, each under its own idempotency key,
     each atomic on its own, committed together; one result per item, in order."""
-    result = await writer.run_batch(
-        request.app.state.writer,
-        principal=principal.name,
-        scopes=principal.scopes,
-        instance=request.url.path,
-        items=body.items,
+    result = await batches.run_batch(
+        request.app.state.writer, principal, request.url.path, body.items
     )
     return json_response(200, result)
 
@@ -120,4 +108,5 @@ async def create_adjustment(
     body: AdjustmentIn, request: Request, principal: Admin, key: IdempotencyKey
 ) -> Response:
     """A manual adjustment with explicit postings that sum to zero (admin scope)."""
-    return await write(request, principal, key, body)
+    outcome = await writes.write(request.app.state.writer, principal, key, request.url.path, body)
+    return kept_response(outcome)

@@ -20,6 +20,7 @@ from services.ledger.domain.amounts import check_balance
 from services.ledger.domain.hashing import GENESIS, ChainedContent, chain_hash
 from services.ledger.domain.lots import Allocation, Lot
 from services.ledger.domain.reversals import PostingLine, balanced
+from services.ledger.domain.units import SYSTEM_CHAIN
 
 
 @dataclass
@@ -47,6 +48,30 @@ class BookLot:
     granted_at: datetime
     program_id: str | None
     tier: str | None
+
+
+@dataclass(frozen=True)
+class TxRow:
+    """A stored transaction's columns, with its postings and movements (what a reversal of it
+    is planned from)."""
+
+    id: uuid.UUID
+    kind: str
+    customer_account_id: str | None
+    offer_id: str | None
+    program_id: str | None
+    invoice_id: str | None
+    tier: str | None
+    postings: list[tuple[str, str, int]]
+    movements: list[tuple[uuid.UUID, int]]
+
+
+def chain_of(original: TxRow) -> str:
+    """A transaction's chain: its customer's ledger account, or the system chain."""
+    for account, _unit, _amount in original.postings:
+        if account.startswith("customer:"):
+            return account
+    return SYSTEM_CHAIN
 
 
 @dataclass(frozen=True)

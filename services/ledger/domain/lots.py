@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,17 @@ def allocate(lots: Iterable[Lot], amount: int, now: datetime) -> list[Allocation
         out.append(Allocation(lot.id, take))
         left -= take
     return out
+
+
+LotStatus = Literal["active", "used", "expired"]
+
+
+def lot_status(remaining: int, expires_at: datetime, now: datetime) -> LotStatus:
+    """Expired once its time has come (whatever is left, until swept); else active while it
+    has credit left, used when it has none."""
+    if expires_at <= now:
+        return "expired"
+    return "active" if remaining > 0 else "used"
 
 
 def total(allocations: Sequence[Allocation]) -> int:

@@ -157,7 +157,11 @@ class BalanceOut(BaseModel):
 
     account_id: str
     unit: str
-    balance: int
+    balance: int = Field(description="What the postings say the customer holds")
+    available: int | None = Field(
+        description="What a redemption can take now: the balance less credit whose lots have"
+        " expired but not yet been swept to breakage (null for a past as_of)"
+    )
     as_of: datetime | None
 
 

@@ -267,6 +267,10 @@ async def test_expiry_moves_the_remainder_to_breakage_once(ledger: httpx.AsyncCl
     expired_at = datetime.fromisoformat(short["lot"]["expires_at"])
     # Wait out the lot's life (1.5 s): the run below may only expire what is past its date.
     await asyncio.sleep((expired_at - datetime.now(UTC)).total_seconds() + 0.05)
+    # Swept or not yet, the expired lot's 700 is not available to redeem.
+    before = (await ledger.get(f"/v1/balances/{account_id}")).json()["balances"][0]
+    assert before["available"] == 100
+    assert before["balance"] in (800, 100)
     run = (await ledger.post("/v1/expirations/run", json={})).json()
     assert run["expired_lots"] >= 1
     assert await balance(ledger, account_id) == 100

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.models import LedgerAccount, Posting
+from services.ledger.models import CreditLot, LedgerAccount, Posting
 
 
 async def customer_accounts(
@@ -28,6 +28,19 @@ async def posted_sum(session: AsyncSession, ledger_account_id: str, as_of: datet
     total = await session.scalar(
         select(func.coalesce(func.sum(Posting.amount), 0)).where(
             Posting.ledger_account_id == ledger_account_id, Posting.effective_at <= as_of
+        )
+    )
+    return int(total or 0)
+
+
+async def expired_unswept(session: AsyncSession, ledger_account_id: str, now: datetime) -> int:
+    """Credit left in an account's lots that have expired (``domain.lots.lot_status``) but
+    that the sweep has not yet moved to breakage."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(CreditLot.remaining), 0)).where(
+            CreditLot.ledger_account_id == ledger_account_id,
+            CreditLot.remaining > 0,
+            CreditLot.expires_at <= now,
         )
     )
     return int(total or 0)

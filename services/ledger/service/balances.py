@@ -18,17 +18,30 @@ from shared.pagination import Page, PageRequest
 async def balances(
     session: AsyncSession, account_id: str, unit: str | None, as_of: datetime | None
 ) -> list[BalanceOut]:
-    """A customer's credit per unit, now (stored) or as of a past time (from postings)."""
+    """A customer's credit per unit, now (stored, with what is available to redeem) or as of a
+    past time (from postings)."""
     accounts = await repo.customer_accounts(session, account_id, unit)
     if not accounts:
         what = f" in {unit}" if unit else ""
         raise NotFound(f"Account '{account_id}' has no credit{what} in the ledger.")
+    now = utc_now()
     out = []
     for acct in accounts:
         amount = acct.balance or 0
+        available: int | None = None
         if as_of is not None:
             amount = -await repo.posted_sum(session, acct.id, as_of)
-        out.append(BalanceOut(account_id=account_id, unit=acct.unit, balance=amount, as_of=as_of))
+        else:
+            available = amount - await repo.expired_unswept(session, acct.id, now)
+        out.append(
+            BalanceOut(
+                account_id=account_id,
+                unit=acct.unit,
+                balance=amount,
+                available=available,
+                as_of=as_of,
+            )
+        )
     return out
 
 

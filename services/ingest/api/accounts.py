@@ -7,14 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from services.ingest import repository as repo
-from services.ingest import service
+from services.ingest.repository import accounts as repo
 from services.ingest.schemas import (
     AccountBatch,
     AccountFields,
     AccountOut,
     BatchUpsertResult,
 )
+from services.ingest.service import accounts as service
 from shared.auth import Principal, require
 from shared.contracts import AccountStatus, MotionSegment
 from shared.deps import Session

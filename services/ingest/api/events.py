@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from services.ingest import service
 from services.ingest.schemas import EventBatchResult, StoredEventOut
+from services.ingest.service import events as service
 from services.ingest.settings import IngestSettings
 from shared.auth import Principal, require
 from shared.deps import Session

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from services.ingest import repository as repo
-from services.ingest import service
+from services.ingest.repository import rejected as repo
 from services.ingest.schemas import RejectedOut, ReplayFilter, ReplayOutcome, ReplayResult
+from services.ingest.service import rejected as service
 from services.ingest.settings import IngestSettings
 from shared.auth import Principal, require
 from shared.deps import Session

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from services.ingest import service
 from services.ingest.schemas import RebuildRequest, RebuildResult
+from services.ingest.service import rollups as service
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import Unprocessable, responses

@@ -7,9 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from services.ingest import service
 from services.ingest.domain.events import InvalidEvent, parse_timestamp
 from services.ingest.schemas import SegmentResult
+from services.ingest.service import events as events_service
+from services.ingest.service import segment as service
 from services.ingest.settings import IngestSettings
 from shared.deps import Session
 from shared.errors import Unprocessable
@@ -72,7 +73,7 @@ async def _accept(
         )
         for index, raw in enumerate(messages)
     ]
-    result = await service.accept_events(
+    result = await events_service.accept_events(
         session, parsed=parsed, source_label=f"segment:{source.id}", source_id=source.id
     )
     return SegmentResult(**result.model_dump())

@@ -8,9 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from services.ingest import repository as repo
-from services.ingest import service
+from services.ingest.repository import sources as repo
 from services.ingest.schemas import SourceCreate, SourceOut, SourceWithSecret
+from services.ingest.service import sources as service
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from services.ingest import service
 from services.ingest.schemas import SurveyIn, SurveyOut, TicketIn, TicketOut
+from services.ingest.service import support as service
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import UnknownAccount, Unprocessable, responses

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from services.ingest import repository as repo
-from services.ingest import service
+from services.ingest.repository import users as repo
 from services.ingest.schemas import UserBatch, UserBatchResult, UserFields, UserOut
+from services.ingest.service import users as service
 from shared.auth import Principal, require
 from shared.deps import Session
 from shared.errors import NotFound, UnknownAccount, Unprocessable, responses

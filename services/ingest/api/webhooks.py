@@ -6,8 +6,8 @@ import uuid
 
 from fastapi import APIRouter, Request
 
-from services.ingest import service
 from services.ingest.schemas import WebhookResult
+from services.ingest.service import webhooks as service
 from services.ingest.settings import IngestSettings
 from shared.deps import Session
 from shared.errors import (

@@ -1,0 +1,56 @@
+"""Accounts from the CRM."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ingest.models import Account
+from services.ingest.repository import accounts as accounts_repo
+from services.ingest.schemas import AccountBatchItem, AccountFields, AccountOut, BatchUpsertResult
+from services.ingest.service.billing import apply_pending_webhooks
+from services.ingest.service.changes import notify_changed
+from shared.errors import NotFound
+
+
+async def upsert_account(
+    session: AsyncSession, external_id: str, fields: AccountFields
+) -> tuple[Account, bool]:
+    """Create or replace one account; returns it and whether it was created."""
+    return await _upsert_one_account(session, external_id, fields.model_dump())
+
+
+async def _upsert_one_account(
+    session: AsyncSession, external_id: str, fields: dict[str, Any]
+) -> tuple[Account, bool]:
+    (created,) = await accounts_repo.upsert_accounts(
+        session, [{"external_id": external_id, **fields}]
+    )
+    notify_changed(session, {external_id})
+    await apply_pending_webhooks(session, [external_id])
+    account = await accounts_repo.get_account(session, external_id)
+    assert account is not None
+    await session.refresh(account)
+    return account, created
+
+
+async def upsert_accounts(
+    session: AsyncSession, items: Sequence[AccountBatchItem]
+) -> BatchUpsertResult:
+    """Create or replace a batch of accounts in one transaction (last one wins per id)."""
+    latest = {item.external_id: item.model_dump() for item in items}
+    flags = await accounts_repo.upsert_accounts(session, list(latest.values()))
+    notify_changed(session, set(latest))
+    await apply_pending_webhooks(session, sorted(latest))
+    created = sum(flags)
+    return BatchUpsertResult(created=created, updated=len(flags) - created)
+
+
+async def get_account(session: AsyncSession, external_id: str) -> AccountOut:
+    """One account."""
+    account = await accounts_repo.get_account(session, external_id)
+    if account is None:
+        raise NotFound(f"No account '{external_id}'.")
+    return AccountOut.model_validate(account)

@@ -16,6 +16,7 @@ from services.ingest.repository import rollups as rollups_repo
 from services.ingest.schemas import AccountFields
 from services.ingest.service import accounts as accounts_service
 from services.ingest.service import events as events_service
+from services.ingest.service import intake
 from shared.db import create_engine, service_url, session_factory, unit_of_work
 
 DAY = date(2026, 11, 10)
@@ -42,7 +43,7 @@ def login(account_id: str, user: str) -> dict[str, str]:
 async def post(session: AsyncSession, *events: dict[str, str]) -> int:
     now = datetime.now(UTC)
     parsed = [events_service.parse_native(e, i, now) for i, e in enumerate(events)]
-    result = await events_service.accept_events(
+    result = await intake.accept_events(
         session, parsed=parsed, source_label="native", source_id=None
     )
     assert not result.rejected

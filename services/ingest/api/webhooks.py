@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, Request
 
+from services.ingest.api.deps import Settings, StandardSource, StripeSource
 from services.ingest.schemas import WebhookResult
 from services.ingest.service import webhooks as service
-from services.ingest.settings import IngestSettings
 from shared.deps import Session
 from shared.errors import (
     BadRequest,
@@ -45,24 +43,25 @@ _BODY = {
 
 
 @router.post("/stripe/{source_id}", responses=_ERRORS, openapi_extra=_BODY)
-async def stripe_webhook(source_id: uuid.UUID, request: Request, session: Session) -> WebhookResult:
+async def stripe_webhook(
+    source: StripeSource, request: Request, session: Session, settings: Settings
+) -> WebhookResult:
     """A Stripe event: subscription created/updated/deleted, invoice paid or payment failed."""
-    settings: IngestSettings = request.app.state.settings
-    source = await service.webhook_source(session, source_id, "stripe")
     payload = await read_limited_body(request, settings.max_batch_bytes)
-    signature = request.headers.get("stripe-signature")
     return await service.receive_stripe(
-        session, source, payload, signature, settings.webhook_secret_grace
+        session,
+        source,
+        payload,
+        request.headers.get("stripe-signature"),
+        settings.webhook_secret_grace,
     )
 
 
 @router.post("/{source_id}", responses=_ERRORS, openapi_extra=_BODY)
 async def standard_webhook(
-    source_id: uuid.UUID, request: Request, session: Session
+    source: StandardSource, request: Request, session: Session, settings: Settings
 ) -> WebhookResult:
     """A Standard Webhooks event ``{type, data}`` (see the README for the types)."""
-    settings: IngestSettings = request.app.state.settings
-    source = await service.webhook_source(session, source_id, "standard_webhooks")
     payload = await read_limited_body(request, settings.max_batch_bytes)
     headers = {
         name: request.headers.get(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,9 @@ from services.ingest.schemas import AccountBatchItem, AccountFields, AccountOut,
 from services.ingest.service.billing import apply_pending_webhooks
 from services.ingest.service.changes import notify_changed
 from shared.errors import NotFound
+from shared.pagination import Page, PageRequest
+
+Position = tuple[datetime, str]  # (updated_at, external_id)
 
 
 async def upsert_account(
@@ -54,3 +58,23 @@ async def get_account(session: AsyncSession, external_id: str) -> AccountOut:
     if account is None:
         raise NotFound(f"No account '{external_id}'.")
     return AccountOut.model_validate(account)
+
+
+async def list_accounts(
+    session: AsyncSession,
+    page: PageRequest[Position],
+    *,
+    status: str | None,
+    motion_segment: str | None,
+    updated_since: datetime | None,
+) -> Page[AccountOut]:
+    """Accounts in order of last update, filtered by status, motion segment, update time."""
+    rows = await accounts_repo.list_accounts(
+        session,
+        status=status,
+        motion_segment=motion_segment,
+        updated_since=updated_since,
+        after=page.after,
+        limit=page.limit + 1,
+    )
+    return page.page(rows, AccountOut.model_validate, lambda r: (r.updated_at, r.external_id))

@@ -11,11 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.ingest.models import RejectedEvent
 from services.ingest.repository import rejected as rejected_repo
 from services.ingest.repository import webhooks as webhooks_repo
-from services.ingest.schemas import ReplayFilter, ReplayOutcome, ReplayResult
+from services.ingest.schemas import RejectedOut, ReplayFilter, ReplayOutcome, ReplayResult
 from services.ingest.service.billing import apply_webhook, webhook_account, webhook_row
-from services.ingest.service.events import accept_events, parse_native
+from services.ingest.service.events import parse_native
+from services.ingest.service.intake import accept_events
 from services.ingest.service.segment import parse_segment
 from shared.errors import Conflict, NotFound
+from shared.pagination import Page, PageRequest
+
+Position = tuple[int]  # (id,)
 
 
 async def replay_rejected(
@@ -124,3 +128,23 @@ async def replay_one(
     if row.resolved_at is not None:
         raise Conflict(f"Rejected event {rejected_id} was already resolved.")
     return (await replay_rejected(session, [row], max_message_bytes)).items[0]
+
+
+async def list_rejected(
+    session: AsyncSession,
+    page: PageRequest[Position],
+    *,
+    source: str | None,
+    reason_contains: str | None,
+    resolved: bool | None,
+) -> Page[RejectedOut]:
+    """Rejected events, oldest first, filtered by source, reason, or whether resolved."""
+    rows = await rejected_repo.list_rejections(
+        session,
+        source=source,
+        reason_contains=reason_contains,
+        resolved=resolved,
+        after_id=page.after[0] if page.after else None,
+        limit=page.limit + 1,
+    )
+    return page.page(rows, RejectedOut.model_validate, lambda r: (r.id,))

@@ -1,20 +1,22 @@
-"""The Segment Tracking API: write keys and messages."""
+"""The Segment Tracking API: a call's write key, its messages, and taking them in."""
 
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.domain.events import Event, InvalidEvent, segment_event
+from services.ingest.domain.events import Event, InvalidEvent, parse_timestamp, segment_event
 from services.ingest.models import Source
 from services.ingest.repository import sources as sources_repo
-from services.ingest.service.events import Parsed, encoded_size
+from services.ingest.schemas import SegmentResult
+from services.ingest.service.intake import Parsed, accept_events, encoded_size
 from shared.auth import hash_key
-from shared.errors import Unauthorized
+from shared.errors import Unauthorized, Unprocessable
 from shared.ratelimit import RateLimiter
+from shared.service import parse_json
 
 
 def parse_segment(
@@ -56,7 +58,7 @@ def _segment_write_key(authorization: str | None, doc: dict[str, Any]) -> str | 
     return key if isinstance(key, str) and key else None
 
 
-async def segment_source(
+async def _segment_source(
     session: AsyncSession, authorization: str | None, doc: dict[str, Any], limiter: RateLimiter
 ) -> Source:
     """The live Segment source whose write key a Tracking API call carries (a 401 if none),
@@ -71,3 +73,53 @@ async def segment_source(
         raise Unauthorized("The source of this write key is disabled.")
     limiter.take(f"source:{source.id}", "segment")
     return source
+
+
+async def accept_call(
+    session: AsyncSession,
+    body: bytes,
+    *,
+    authorization: str | None,
+    limiter: RateLimiter,
+    default_type: str | None,
+    max_message_bytes: int,
+) -> SegmentResult:
+    """Take in one Tracking API call: a ``/v1/batch`` body (``default_type`` None) or one
+    message of the single-call endpoint of that type, each message on its own.
+
+    The write key is checked (and the source's rate limit taken) before any message is read.
+    """
+    doc = parse_json(body)
+    if not isinstance(doc, dict):
+        raise Unprocessable.for_field("", "must be a JSON object")
+    source = await _segment_source(session, authorization, doc, limiter)
+    received_at = datetime.now(UTC)
+    batch_sent_at = None
+    if default_type is None:
+        messages = doc.get("batch")
+        if not isinstance(messages, list):
+            raise Unprocessable.for_field("/batch", "must be a list of messages")
+        if doc.get("sentAt") is not None:
+            try:
+                batch_sent_at = parse_timestamp(doc["sentAt"], "sentAt")
+            except InvalidEvent as exc:
+                raise Unprocessable.for_field("/sentAt", exc.reason) from exc
+    else:
+        messages = [doc]
+    check_nul = b"\\u0000" in body  # JSON carries a NUL only as this escape
+    parsed = [
+        parse_segment(
+            raw,
+            index,
+            default_type=default_type,
+            received_at=received_at,
+            batch_sent_at=batch_sent_at,
+            max_message_bytes=max_message_bytes,
+            check_nul=check_nul,
+        )
+        for index, raw in enumerate(messages)
+    ]
+    result = await accept_events(
+        session, parsed=parsed, source_label=f"segment:{source.id}", source_id=source.id
+    )
+    return SegmentResult(**result.model_dump())

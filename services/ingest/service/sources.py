@@ -15,6 +15,9 @@ from services.ingest.repository import sources as sources_repo
 from services.ingest.schemas import SourceCreate, SourceOut, SourceWithSecret
 from shared.auth import hash_key
 from shared.errors import Conflict, NotFound
+from shared.pagination import Page, PageRequest
+
+Position = tuple[datetime, uuid.UUID]  # (created_at, id)
 
 
 def _new_secret(kind: str) -> tuple[str | None, str | None]:
@@ -79,3 +82,9 @@ def _source_dict(source: Source) -> dict[str, Any]:
         "created_at": source.created_at,
         "rotated_at": source.rotated_at,
     }
+
+
+async def list_sources(session: AsyncSession, page: PageRequest[Position]) -> Page[SourceOut]:
+    """Every source, oldest first."""
+    rows = await sources_repo.list_sources(session, after=page.after, limit=page.limit + 1)
+    return page.page(rows, SourceOut.model_validate, lambda r: (r.created_at, r.id))

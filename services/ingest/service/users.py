@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +22,9 @@ from services.ingest.service.changes import notify_changed
 from services.ingest.service.config import current_event_map
 from services.ingest.service.preconditions import require_account
 from shared.errors import NotFound
+from shared.pagination import Page, PageRequest
+
+Position = tuple[datetime, str]  # (updated_at, external_id)
 
 
 async def upsert_user(
@@ -89,3 +93,21 @@ async def get_user(session: AsyncSession, external_id: str) -> UserOut:
     if user is None:
         raise NotFound(f"No user '{external_id}'.")
     return UserOut.model_validate(user)
+
+
+async def list_users(
+    session: AsyncSession,
+    page: PageRequest[Position],
+    *,
+    account_id: str | None,
+    updated_since: datetime | None,
+) -> Page[UserOut]:
+    """Users in order of last update, optionally of one account."""
+    rows = await users_repo.list_users(
+        session,
+        account_id=account_id,
+        updated_since=updated_since,
+        after=page.after,
+        limit=page.limit + 1,
+    )
+    return page.page(rows, UserOut.model_validate, lambda r: (r.updated_at, r.external_id))

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import orjson
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.events import Event
 from services.ingest.domain.rollups import EventMap
 from services.ingest.models import StoredEvent
-from services.ingest.repository.rollups import event_map_args, lock_account_rollups, rollup_ctes
+from services.ingest.repository.rollups import event_map_params, lock_account_rollups, rollup_ctes
 from shared.db import driver_connection
 
 _STAGED_COLUMNS = (
@@ -38,30 +38,37 @@ _CREATE_STAGING = """
 """
 
 
-_INSERT_STAGED = f"""
-    WITH new AS (
+# The staged rows are taken (deleted) by the statement that stores them, so a transaction
+# storing several batches (a bulk replay) sends each batch's rows once.
+_INSERT_STAGED = text(
+    f"""
+    WITH staged AS (DELETE FROM staged_events RETURNING {", ".join(_STAGED_COLUMNS)}),
+    new AS (
         INSERT INTO ingest.events AS e
             ({", ".join(_STAGED_COLUMNS)})
-        SELECT {", ".join(_STAGED_COLUMNS)} FROM staged_events ORDER BY id
+        SELECT {", ".join(_STAGED_COLUMNS)} FROM staged ORDER BY id
         ON CONFLICT (id) DO NOTHING
         RETURNING e.id, e.account_id, e.user_id, e.name, (e.ts AT TIME ZONE 'UTC')::date AS day
     ),
     touched AS (SELECT account_id, user_id, name, day FROM new WHERE account_id IS NOT NULL),
     {rollup_ctes("touched")}
     SELECT id, account_id FROM new
-"""  # noqa: S608
+    """  # noqa: S608
+)
 
-
-_ATTRIBUTE = f"""
+_ATTRIBUTE = text(
+    f"""
     WITH linked AS (
         UPDATE ingest.events AS e SET account_id = l.account_id
-        FROM unnest($8::text[], $9::text[]) AS l(user_id, account_id)
+        FROM unnest(CAST(:user_ids AS text[]), CAST(:account_ids AS text[]))
+            AS l(user_id, account_id)
         WHERE e.user_id = l.user_id AND e.account_id IS NULL
         RETURNING e.account_id, e.user_id, e.name, (e.ts AT TIME ZONE 'UTC')::date AS day
     ),
     {rollup_ctes("linked")}
     SELECT DISTINCT account_id FROM linked
-"""  # noqa: S608
+    """  # noqa: S608
+)
 
 
 async def insert_events(
@@ -102,8 +109,8 @@ async def insert_events(
         ],
         columns=_STAGED_COLUMNS,
     )
-    rows = await conn.fetch(_INSERT_STAGED, *event_map_args(event_map))
-    return [(row[0], row[1]) for row in rows]
+    rows = await session.execute(_INSERT_STAGED, event_map_params(event_map))
+    return [(row[0], row[1]) for row in rows.all()]
 
 
 async def attribute_pending(
@@ -117,11 +124,15 @@ async def attribute_pending(
         return set()
     users = sorted(links)
     await lock_account_rollups(session, links.values(), exclusive=False)
-    conn = await driver_connection(session)
-    rows = await conn.fetch(
-        _ATTRIBUTE, *event_map_args(event_map), users, [links[u] for u in users]
+    rows = await session.execute(
+        _ATTRIBUTE,
+        {
+            **event_map_params(event_map),
+            "user_ids": users,
+            "account_ids": [links[u] for u in users],
+        },
     )
-    return {row[0] for row in rows}
+    return {row[0] for row in rows.all()}
 
 
 async def adopt_unattributed(session: AsyncSession, aliases: dict[str, str]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,18 +13,24 @@ from services.ingest.domain.rollups import EventMap
 from services.ingest.models import DailyRollup
 from shared.db import driver_connection
 
+# Rollup counters driven by event names; each is also the EventMap field holding its names,
+# and the name of the bind parameter that carries them.
+EVENT_MAP_COUNTERS = ("logins", "key_actions", "integrations", "api_calls", "exports")
+_EVENT_COLUMNS = ("events", *EVENT_MAP_COUNTERS, "active_users", "core_features")
+
 
 def rollup_ctes(touched: str) -> str:
     """CTEs adding the events of CTE ``touched(account_id, user_id, name, day)`` to rollups.
 
-    This is ``domain.rollups.aggregate`` done where the rows are (a DB test checks the two
-    agree): counters by the event map's name lists ($1-$7), distinct users and features
-    recorded first so that only those new to the day add to its distinct counts. Rows are
-    written in key order so concurrent batches lock them in one order.
+    This is ``domain.rollups.aggregate`` done where the rows are (tests/db/
+    test_rollup_counting.py checks the two agree on every counter): counters by the event
+    map's name lists, distinct users and features recorded first so that only those new to
+    the day add to its distinct counts. Rows are written in key order so concurrent batches
+    lock them in one order. The statement binds ``event_map_params``.
     """
     counters = ", ".join(
-        f"count(*) FILTER (WHERE name = ANY(${i}::text[])) AS {c}"
-        for i, c in enumerate(EVENT_MAP_COUNTERS, start=1)
+        f"count(*) FILTER (WHERE name = ANY(CAST(:{c} AS text[]))) AS {c}"
+        for c in EVENT_MAP_COUNTERS
     )
     columns = ", ".join(EVENT_MAP_COUNTERS)
     # Only fixed names from this module are interpolated; values are bound parameters.
@@ -40,7 +46,8 @@ def rollup_ctes(touched: str) -> str:
         INSERT INTO ingest.daily_features (account_id, day, feature)
         SELECT DISTINCT t.account_id, t.day, m.feature
         FROM {touched} AS t
-        JOIN unnest($6::text[], $7::text[]) AS m(name, feature) ON m.name = t.name
+        JOIN unnest(CAST(:feature_names AS text[]), CAST(:features AS text[])) AS m(name, feature)
+            ON m.name = t.name
         ORDER BY 1, 2, 3
         ON CONFLICT DO NOTHING
         RETURNING account_id, day
@@ -70,35 +77,33 @@ def rollup_ctes(touched: str) -> str:
     """  # noqa: S608
 
 
-# Rollup counters driven by event names, in the order of their name-list parameters.
-EVENT_MAP_COUNTERS = ("logins", "key_actions", "integrations", "api_calls", "exports")
-
-
-def event_map_args(event_map: EventMap) -> list[list[str]]:
+def event_map_params(event_map: EventMap) -> dict[str, list[str]]:
+    """The bind parameters of ``rollup_ctes``: each counter's event names, and the core
+    features as two parallel lists (``feature_names[i]`` uses ``features[i]``)."""
     features = sorted(event_map.core_features.items())
-    return [
-        sorted(event_map.logins),
-        sorted(event_map.key_actions),
-        sorted(event_map.integrations),
-        sorted(event_map.api_calls),
-        sorted(event_map.exports),
-        [name for name, _ in features],
-        [feature for _, feature in features],
-    ]
+    return {
+        **{c: sorted(getattr(event_map, c)) for c in EVENT_MAP_COUNTERS},
+        "feature_names": [name for name, _ in features],
+        "features": [feature for _, feature in features],
+    }
 
 
-_REBUILD = f"""
+_REBUILD = text(
+    f"""
     WITH touched AS (
         SELECT account_id, user_id, name, (ts AT TIME ZONE 'UTC')::date AS day
-        FROM ingest.events WHERE account_id = ANY($8::text[])
+        FROM ingest.events WHERE account_id = ANY(CAST(:account_ids AS text[]))
     ),
     {rollup_ctes("touched")}
     SELECT count(*) FROM touched
-"""  # noqa: S608
-
-
-_EVENT_COLUMNS = ("events", *EVENT_MAP_COUNTERS, "active_users", "core_features")
-
+    """  # noqa: S608
+)
+_FORGET_USERS = text("DELETE FROM ingest.daily_active_users WHERE account_id = ANY(:account_ids)")
+_FORGET_FEATURES = text("DELETE FROM ingest.daily_features WHERE account_id = ANY(:account_ids)")
+_ZERO_EVENT_COUNTERS = text(
+    f"UPDATE ingest.daily_rollups SET {', '.join(f'{c} = 0' for c in _EVENT_COLUMNS)}"  # noqa: S608
+    " WHERE account_id = ANY(:account_ids)"
+)
 
 # Rollup locks per group of accounts (transaction-scoped advisory locks, keyed by this class
 # and one of 256 buckets of the account id's hash): writers of event-derived rollups hold
@@ -106,11 +111,7 @@ _EVENT_COLUMNS = ("events", *EVENT_MAP_COUNTERS, "active_users", "core_features"
 # bound the locks a wide batch takes (the server's lock table is finite); taken in key order,
 # so two lockers never deadlock.
 _ROLLUP_LOCK_CLASS = 0x726F6C6C  # "roll"
-
-
 _ROLLUP_LOCK_BUCKETS = 256
-
-
 _LOCK_ACCOUNTS = """
     SELECT count({function}($1, k))
     FROM (
@@ -122,7 +123,11 @@ _LOCK_ACCOUNTS = """
 async def lock_account_rollups(
     session: AsyncSession, account_ids: Iterable[str], *, exclusive: bool
 ) -> None:
-    """Take the rollup locks of these accounts until the transaction ends (see above)."""
+    """Take the rollup locks of these accounts until the transaction ends (see above).
+
+    Run on the driver's connection, so a lock wait that times out is asyncpg's own
+    ``LockNotAvailableError``, as callers have always seen it.
+    """
     ids = sorted(set(account_ids))
     if ids:
         function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
@@ -147,16 +152,10 @@ async def rebuild_rollups(
     """
     ids = sorted(set(account_ids))
     await lock_account_rollups(session, ids, exclusive=True)
-    conn = await driver_connection(session)
-    await conn.execute("DELETE FROM ingest.daily_active_users WHERE account_id = ANY($1)", ids)
-    await conn.execute("DELETE FROM ingest.daily_features WHERE account_id = ANY($1)", ids)
-    zeroed = ", ".join(f"{c} = 0" for c in _EVENT_COLUMNS)
-    await conn.execute(
-        f"UPDATE ingest.daily_rollups SET {zeroed} WHERE account_id = ANY($1)",  # noqa: S608
-        ids,
-    )
-    counted: int = await conn.fetchval(_REBUILD, *event_map_args(event_map), ids)
-    return counted
+    for forget in (_FORGET_USERS, _FORGET_FEATURES, _ZERO_EVENT_COUNTERS):
+        await session.execute(forget, {"account_ids": ids})
+    counted = await session.scalar(_REBUILD, {**event_map_params(event_map), "account_ids": ids})
+    return int(counted or 0)
 
 
 SIGNAL_COUNTERS = frozenset(

@@ -32,7 +32,7 @@ async def put_account(
     """Create or replace an account (201 when created, 200 when replaced)."""
     account, created = await service.upsert_account(session, external_id, body)
     response.status_code = 201 if created else 200
-    return AccountOut.model_validate(account)
+    return account
 
 
 @router.post("/batch", responses=responses(Unprocessable, Duplicate, ConstraintViolated))

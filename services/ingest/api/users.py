@@ -26,7 +26,7 @@ async def put_user(
     """Create or replace a user; linking it to an account attributes its earlier events."""
     user, created = await service.upsert_user(session, external_id, body)
     response.status_code = 201 if created else 200
-    return UserOut.model_validate(user)
+    return user
 
 
 @router.post("/batch", responses=responses(Unprocessable))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.models import Account
 from services.ingest.repository import accounts as accounts_repo
 from services.ingest.schemas import AccountBatchItem, AccountFields, AccountOut, BatchUpsertResult
 from services.ingest.service.billing import apply_pending_webhooks
@@ -21,23 +19,17 @@ Position = tuple[datetime, str]  # (updated_at, external_id)
 
 async def upsert_account(
     session: AsyncSession, external_id: str, fields: AccountFields
-) -> tuple[Account, bool]:
+) -> tuple[AccountOut, bool]:
     """Create or replace one account; returns it and whether it was created."""
-    return await _upsert_one_account(session, external_id, fields.model_dump())
-
-
-async def _upsert_one_account(
-    session: AsyncSession, external_id: str, fields: dict[str, Any]
-) -> tuple[Account, bool]:
     (created,) = await accounts_repo.upsert_accounts(
-        session, [{"external_id": external_id, **fields}]
+        session, [{"external_id": external_id, **fields.model_dump()}]
     )
     notify_changed(session, {external_id})
     await apply_pending_webhooks(session, [external_id])
     account = await accounts_repo.get_account(session, external_id)
     assert account is not None
-    await session.refresh(account)
-    return account, created
+    await session.refresh(account)  # the upsert ran as SQL: a loaded copy may be older
+    return AccountOut.model_validate(account), created
 
 
 async def upsert_accounts(

@@ -11,8 +11,16 @@ from services.ingest.schemas import EventMapDocument, EventMapOut
 
 async def current_event_map(session: AsyncSession) -> EventMap:
     """The event map in force (the built-in default until one is set)."""
+    return (await event_map_in_force(session))[1]
+
+
+async def event_map_in_force(session: AsyncSession) -> tuple[int, EventMap]:
+    """The version of the event map in force (0 for the built-in default) and the map,
+    read together (two reads could straddle a new version)."""
     row = await config_repo.latest_event_map(session)
-    return DEFAULT_EVENT_MAP if row is None else EventMap.from_document(row.document)
+    if row is None:
+        return 0, DEFAULT_EVENT_MAP
+    return row.version, EventMap.from_document(row.document)
 
 
 async def get_event_map(session: AsyncSession) -> EventMapOut:

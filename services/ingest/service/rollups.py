@@ -8,7 +8,7 @@ from services.ingest.repository import accounts as accounts_repo
 from services.ingest.repository import rollups as rollups_repo
 from services.ingest.schemas import RebuildRequest, RebuildResult
 from services.ingest.service.changes import notify_changed
-from services.ingest.service.config import current_event_map, get_event_map
+from services.ingest.service.config import event_map_in_force
 
 
 async def rebuild_rollups(session: AsyncSession, body: RebuildRequest) -> RebuildResult:
@@ -19,11 +19,11 @@ async def rebuild_rollups(session: AsyncSession, body: RebuildRequest) -> Rebuil
     else:
         ids = await accounts_repo.account_ids_after(session, body.after, body.limit)
         next_after = ids[-1] if len(ids) == body.limit else None
-    version = await get_event_map(session)
+    version, event_map = await event_map_in_force(session)
     counted = 0
     if ids:
-        counted = await rollups_repo.rebuild_rollups(session, ids, await current_event_map(session))
+        counted = await rollups_repo.rebuild_rollups(session, ids, event_map)
         notify_changed(session, set(ids))
     return RebuildResult(
-        accounts=len(ids), events=counted, event_map_version=version.version, next_after=next_after
+        accounts=len(ids), events=counted, event_map_version=version, next_after=next_after
     )

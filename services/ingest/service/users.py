@@ -7,7 +7,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.models import User
 from services.ingest.repository import accounts as accounts_repo
 from services.ingest.repository import events as events_repo
 from services.ingest.repository import users as users_repo
@@ -29,7 +28,7 @@ Position = tuple[datetime, str]  # (updated_at, external_id)
 
 async def upsert_user(
     session: AsyncSession, external_id: str, fields: UserFields
-) -> tuple[User, bool]:
+) -> tuple[UserOut, bool]:
     """Create or replace one user; linking it to an account attributes its pending events.
 
     A link to an account that does not exist is refused: attributing the user's events to
@@ -45,7 +44,7 @@ async def upsert_user(
     user = await users_repo.get_user(session, external_id)
     assert user is not None
     await session.refresh(user)
-    return user, created
+    return UserOut.model_validate(user), created
 
 
 async def upsert_users(session: AsyncSession, items: Sequence[UserBatchItem]) -> UserBatchResult:

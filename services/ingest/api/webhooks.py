@@ -17,7 +17,7 @@ from shared.errors import (
     Unprocessable,
     responses,
 )
-from shared.service import read_limited_body
+from shared.limits import accepts_body
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 # The signature, not an API key, authenticates a webhook: 401 is a signature no secret of the
@@ -43,11 +43,12 @@ _BODY = {
 
 
 @router.post("/stripe/{source_id}", responses=_ERRORS, openapi_extra=_BODY)
+@accepts_body("max_batch_bytes")
 async def stripe_webhook(
     source: StripeSource, request: Request, session: Session, settings: Settings
 ) -> WebhookResult:
     """A Stripe event: subscription created/updated/deleted, invoice paid or payment failed."""
-    payload = await read_limited_body(request, settings.max_batch_bytes)
+    payload = await request.body()  # bounded by the request edge (shared.limits)
     return await service.receive_stripe(
         session,
         source,
@@ -58,11 +59,12 @@ async def stripe_webhook(
 
 
 @router.post("/{source_id}", responses=_ERRORS, openapi_extra=_BODY)
+@accepts_body("max_batch_bytes")
 async def standard_webhook(
     source: StandardSource, request: Request, session: Session, settings: Settings
 ) -> WebhookResult:
     """A Standard Webhooks event ``{type, data}`` (see the README for the types)."""
-    payload = await read_limited_body(request, settings.max_batch_bytes)
+    payload = await request.body()  # bounded by the request edge (shared.limits)
     headers = {
         name: request.headers.get(name)
         for name in ("webhook-id", "webhook-timestamp", "webhook-signature")

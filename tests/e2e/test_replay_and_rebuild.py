@@ -171,3 +171,12 @@ async def test_bulk_replays_and_rebuilds_are_admin_only(platform: Platform) -> N
         assert replay.json()["type"] == "https://tenure.dev/problems/forbidden"
         rebuild = await client.post("/v1/rollups/rebuild", json={"limit": 1})
         assert rebuild.status_code == 403
+
+
+async def test_a_rebuild_naming_unknown_accounts_recounts_nothing_and_fails_nothing(
+    ingest: httpx.AsyncClient,
+) -> None:
+    # Scoring is told only of accounts that exist: an empty id is no account to rescore.
+    rebuilt = await ingest.post("/v1/rollups/rebuild", json={"account_ids": ["", new_id()]})
+    assert rebuilt.status_code == 200, rebuilt.text
+    assert rebuilt.json()["events"] == 0

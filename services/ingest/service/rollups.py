@@ -23,7 +23,8 @@ async def rebuild_rollups(session: AsyncSession, body: RebuildRequest) -> Rebuil
     counted = 0
     if ids:
         counted = await rollups_repo.rebuild_rollups(session, ids, event_map)
-        notify_changed(session, set(ids))
+        # Scoring hears of accounts that exist: a named id may be unknown (or not an id).
+        notify_changed(session, await accounts_repo.existing_account_ids(session, ids))
     return RebuildResult(
         accounts=len(ids), events=counted, event_map_version=version, next_after=next_after
     )

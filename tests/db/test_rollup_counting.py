@@ -24,7 +24,7 @@ from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, Activity, EventMap
 from services.ingest.models import DailyRollup
 from services.ingest.repository import accounts as accounts_repo
 from services.ingest.repository import rollups as rollups_repo
-from services.ingest.schemas import AccountFields
+from services.ingest.schemas.accounts import AccountFields
 from services.ingest.service import events as events_service
 from services.ingest.service import intake
 from services.ingest.service.config import current_event_map

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.ingest.domain.rollups import DEFAULT_EVENT_MAP
 from services.ingest.repository import rollups as rollups_repo
-from services.ingest.schemas import AccountFields
+from services.ingest.schemas.accounts import AccountFields
 from services.ingest.service import accounts as accounts_service
 from services.ingest.service import events as events_service
 from services.ingest.service import intake

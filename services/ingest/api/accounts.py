@@ -7,12 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from services.ingest.api.deps import Reader, Writer
-from services.ingest.schemas import (
-    AccountBatch,
-    AccountFields,
-    AccountOut,
-    BatchUpsertResult,
-)
+from services.ingest.schemas.accounts import AccountBatch, AccountFields, AccountOut
+from services.ingest.schemas.batches import BatchUpsertResult
 from services.ingest.service import accounts as service
 from shared.contracts import AccountStatus, MotionSegment
 from shared.deps import Session

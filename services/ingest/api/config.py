@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.ingest.api.deps import Reader
-from services.ingest.schemas import EventMapDocument, EventMapOut
+from services.ingest.schemas.config import EventMapDocument, EventMapOut
 from services.ingest.service import config as service
 from shared.deps import Admin, Session
 from shared.errors import Unprocessable, responses

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from services.ingest.api.deps import Reader, Settings, Writer
-from services.ingest.schemas import EventBatchResult, StoredEventOut
+from services.ingest.schemas.events import EventBatchResult, StoredEventOut
 from services.ingest.service import events as service
 from shared.deps import Session
 from shared.errors import BadRequest, PayloadTooLarge, Unprocessable, responses

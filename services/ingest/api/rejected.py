@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from services.ingest.api.deps import Reader, Settings, Writer
-from services.ingest.schemas import RejectedOut, ReplayFilter, ReplayOutcome, ReplayResult
+from services.ingest.schemas.rejected import RejectedOut, ReplayFilter, ReplayOutcome, ReplayResult
 from services.ingest.service import rejected as service
 from shared.deps import Admin, Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.ingest.schemas import RebuildRequest, RebuildResult
+from services.ingest.schemas.rollups import RebuildRequest, RebuildResult
 from services.ingest.service import rollups as service
 from shared.deps import Admin, Session
 from shared.errors import Unprocessable, responses

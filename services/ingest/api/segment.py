@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from services.ingest.api.deps import Settings
-from services.ingest.schemas import SegmentResult
+from services.ingest.schemas.segment import SegmentResult
 from services.ingest.service import segment as service
 from services.ingest.settings import IngestSettings
 from shared.deps import Session

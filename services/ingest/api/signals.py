@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.ingest.api.deps import Reader
-from services.ingest.schemas import SignalsQuery, SignalsResponse
+from services.ingest.schemas.signals import SignalsQuery, SignalsResponse
 from services.ingest.service import signals as service
 from shared.deps import Session
 from shared.errors import Unprocessable, responses

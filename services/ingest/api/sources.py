@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from services.ingest.schemas import SourceCreate, SourceOut, SourceWithSecret
+from services.ingest.schemas.sources import SourceCreate, SourceOut, SourceWithSecret
 from services.ingest.service import sources as service
 from shared.deps import Admin, Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from services.ingest.api.deps import Writer
-from services.ingest.schemas import SurveyIn, SurveyOut, TicketIn, TicketOut
+from services.ingest.schemas.support import SurveyIn, SurveyOut, TicketIn, TicketOut
 from services.ingest.service import support as service
 from shared.deps import Session
 from shared.errors import UnknownAccount, Unprocessable, responses

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from services.ingest.api.deps import Reader, Writer
-from services.ingest.schemas import UserBatch, UserBatchResult, UserFields, UserOut
+from services.ingest.schemas.users import UserBatch, UserBatchResult, UserFields, UserOut
 from services.ingest.service import users as service
 from shared.deps import Session
 from shared.errors import NotFound, UnknownAccount, Unprocessable, responses

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from services.ingest.api.deps import Settings, StandardSource, StripeSource
-from services.ingest.schemas import WebhookResult
+from services.ingest.schemas.webhooks import WebhookResult
 from services.ingest.service import webhooks as service
 from shared.deps import Session
 from shared.errors import (

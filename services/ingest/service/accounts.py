@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.repository import accounts as accounts_repo
-from services.ingest.schemas import AccountBatchItem, AccountFields, AccountOut, BatchUpsertResult
+from services.ingest.schemas.accounts import AccountBatchItem, AccountFields, AccountOut
+from services.ingest.schemas.batches import BatchUpsertResult
 from services.ingest.service.billing import apply_pending_webhooks
 from services.ingest.service.changes import notify_changed
 from shared.errors import NotFound

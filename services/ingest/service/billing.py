@@ -21,7 +21,7 @@ from services.ingest.repository import accounts as accounts_repo
 from services.ingest.repository import rejected as rejected_repo
 from services.ingest.repository import rollups as rollups_repo
 from services.ingest.repository import webhooks as webhooks_repo
-from services.ingest.schemas import SurveyIn, TicketIn
+from services.ingest.schemas.support import SurveyIn, TicketIn
 from services.ingest.service.changes import notify_changed
 from services.ingest.service.support import apply_ticket, store_survey
 from shared.errors import database_error_message, database_error_state

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, EventMap
 from services.ingest.repository import config as config_repo
-from services.ingest.schemas import EventMapDocument, EventMapOut
+from services.ingest.schemas.config import EventMapDocument, EventMapOut
 
 
 async def current_event_map(session: AsyncSession) -> EventMap:

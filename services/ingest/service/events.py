@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.ingest.domain.events import InvalidEvent, native_event
 from services.ingest.models import StoredEvent
 from services.ingest.repository import events as events_repo
-from services.ingest.schemas import EventBatchResult, StoredEventOut
+from services.ingest.schemas.events import EventBatchResult, StoredEventOut
 from services.ingest.service.intake import Parsed, accept_events, encoded_size
 from shared.errors import FieldError, PayloadTooLarge, Unprocessable
 from shared.pagination import Page, PageRequest

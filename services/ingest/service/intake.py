@@ -27,7 +27,8 @@ from services.ingest.repository import accounts as accounts_repo
 from services.ingest.repository import events as events_repo
 from services.ingest.repository import rejected as rejected_repo
 from services.ingest.repository import users as users_repo
-from services.ingest.schemas import EventBatchResult, RejectedItem
+from services.ingest.schemas.batches import RejectedItem
+from services.ingest.schemas.events import EventBatchResult
 from services.ingest.service.changes import notify_changed
 from services.ingest.service.config import current_event_map
 from services.ingest.service.users import attribute_pending_events

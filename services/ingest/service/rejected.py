@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.ingest.models import RejectedEvent
 from services.ingest.repository import rejected as rejected_repo
 from services.ingest.repository import webhooks as webhooks_repo
-from services.ingest.schemas import RejectedOut, ReplayFilter, ReplayOutcome, ReplayResult
+from services.ingest.schemas.rejected import RejectedOut, ReplayFilter, ReplayOutcome, ReplayResult
 from services.ingest.service.billing import apply_webhook, webhook_account, webhook_row
 from services.ingest.service.events import parse_native
 from services.ingest.service.intake import accept_events

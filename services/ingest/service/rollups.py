@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.repository import accounts as accounts_repo
 from services.ingest.repository import rollups as rollups_repo
-from services.ingest.schemas import RebuildRequest, RebuildResult
+from services.ingest.schemas.rollups import RebuildRequest, RebuildResult
 from services.ingest.service.changes import notify_changed
 from services.ingest.service.config import event_map_in_force
 

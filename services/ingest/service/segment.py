@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.ingest.domain.events import Event, InvalidEvent, parse_timestamp, segment_event
 from services.ingest.models import Source
 from services.ingest.repository import sources as sources_repo
-from services.ingest.schemas import SegmentResult
+from services.ingest.schemas.segment import SegmentResult
 from services.ingest.service.intake import Parsed, accept_events, encoded_size
 from shared.auth import hash_key
 from shared.errors import Unauthorized, Unprocessable

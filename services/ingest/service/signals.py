@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.ingest.repository import accounts as accounts_repo
 from services.ingest.repository import rollups as rollups_repo
 from services.ingest.repository import support as support_repo
-from services.ingest.schemas import (
-    AccountOut,
+from services.ingest.schemas.accounts import AccountOut
+from services.ingest.schemas.signals import (
     AccountSignals,
     AccountSupport,
     RollupOut,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.models import Source
 from services.ingest.repository import sources as sources_repo
-from services.ingest.schemas import SourceCreate, SourceOut, SourceWithSecret
+from services.ingest.schemas.sources import SourceCreate, SourceOut, SourceWithSecret
 from shared.auth import hash_key
 from shared.errors import Conflict, NotFound
 from shared.pagination import Page, PageRequest

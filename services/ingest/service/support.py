@@ -10,7 +10,7 @@ from services.ingest.domain.support import TicketState, TicketUpdate, apply_tick
 from services.ingest.models import Ticket
 from services.ingest.repository import rollups as rollups_repo
 from services.ingest.repository import support as support_repo
-from services.ingest.schemas import SurveyIn, SurveyOut, TicketIn, TicketOut
+from services.ingest.schemas.support import SurveyIn, SurveyOut, TicketIn, TicketOut
 from services.ingest.service.changes import notify_changed
 from services.ingest.service.preconditions import require_account
 

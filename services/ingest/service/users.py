@@ -10,13 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.ingest.repository import accounts as accounts_repo
 from services.ingest.repository import events as events_repo
 from services.ingest.repository import users as users_repo
-from services.ingest.schemas import (
-    RejectedItem,
-    UserBatchItem,
-    UserBatchResult,
-    UserFields,
-    UserOut,
-)
+from services.ingest.schemas.batches import RejectedItem
+from services.ingest.schemas.users import UserBatchItem, UserBatchResult, UserFields, UserOut
 from services.ingest.service.changes import notify_changed
 from services.ingest.service.config import current_event_map
 from services.ingest.service.preconditions import require_account

@@ -28,7 +28,7 @@ from services.ingest.domain.signatures import (
 from services.ingest.models import Source
 from services.ingest.repository import sources as sources_repo
 from services.ingest.repository import webhooks as webhooks_repo
-from services.ingest.schemas import WebhookResult
+from services.ingest.schemas.webhooks import WebhookResult
 from services.ingest.service.billing import (
     apply_webhook,
     generic_survey,

@@ -10,11 +10,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.billing import (
+    PAYMENT_COUNTERS,
     BillingChange,
     BillingEventError,
     check_applicable,
     generic_subscription_fields,
     stripe_change,
+    supersedes,
 )
 from services.ingest.models import Account, WebhookEvent
 from services.ingest.repository import accounts as accounts_repo
@@ -116,9 +118,8 @@ async def _apply_generic(
 
 async def _apply_change(session: AsyncSession, account: Account, change: BillingChange) -> None:
     """Apply a billing change; subscription facts older than those applied already lose."""
-    day = change.occurred_at.date()
     if change.kind == "subscription":
-        if account.billing_updated_at is None or change.occurred_at >= account.billing_updated_at:
+        if supersedes(change, account.billing_updated_at):
             check_applicable(change, account.contract_start)
             for name, value in change.fields.items():
                 setattr(account, name, value)
@@ -126,7 +127,8 @@ async def _apply_change(session: AsyncSession, account: Account, change: Billing
             account.updated_at = datetime.now(UTC)
             await session.flush()
     else:
-        counter = "payment_failures" if change.kind == "payment_failed" else "invoices_paid"
+        day = change.occurred_at.date()
+        counter = PAYMENT_COUNTERS[change.kind]
         await rollups_repo.add_counters(session, [(account.external_id, day, counter)])
     notify_changed(session, {account.external_id})
 

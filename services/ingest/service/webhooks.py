@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.billing import (
+    GENERIC_EVENT_TYPES,
     STRIPE_EVENTS,
     BillingEventError,
     generic_subscription_fields,
@@ -176,16 +177,6 @@ def _signature_problem(exc: SignatureError) -> TenureError:
         f"Signature check failed: {exc.reason}",
         errors=[FieldError(detail=exc.reason, parameter=exc.header)],
     )
-
-
-GENERIC_EVENT_TYPES = (
-    "subscription.updated",
-    "payment.failed",
-    "invoice.paid",
-    "ticket.opened",
-    "ticket.closed",
-    "survey.responded",
-)
 
 
 def _json_object(payload: bytes) -> dict[str, Any]:

@@ -219,6 +219,12 @@ _GENERIC_BOUNDS = {"seats_purchased": MAX_SEATS, "mrr_minor": MAX_MRR_MINOR}
 BILLING_OWNED_FIELDS = frozenset(GENERIC_SUBSCRIPTION_FIELDS)
 
 
+def crm_sets(field: str, billing_updated_at: datetime | None) -> bool:
+    """Whether a CRM upsert's value of an account field is taken: once billing has reported
+    for the account (``billing_updated_at`` set), the fields it owns follow billing only."""
+    return field not in BILLING_OWNED_FIELDS or billing_updated_at is None
+
+
 def generic_subscription_fields(data: dict[str, Any]) -> dict[str, Any]:
     """The account fields a generic ``subscription.updated`` event sets, type-checked."""
     fields: dict[str, Any] = {}

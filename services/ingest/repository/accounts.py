@@ -36,8 +36,10 @@ ACCOUNT_FIELDS = (
 async def upsert_accounts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[bool]:
     """Insert or update accounts by external id; returns, per row, whether it was created.
 
-    Fields in ``BILLING_OWNED_FIELDS`` keep their stored value on accounts the billing system
-    has reported for (``billing_updated_at`` set).
+    Which stored fields a CRM value replaces is ``domain.billing.crm_sets``, done here in the
+    statement (tests/db/test_account_upserts.py checks the two agree): fields in
+    ``BILLING_OWNED_FIELDS`` keep their stored value on accounts the billing system has
+    reported for (``billing_updated_at`` set).
     """
     stmt = insert(Account).values(list(rows))
     columns = Account.__table__.c

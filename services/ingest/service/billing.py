@@ -85,6 +85,7 @@ async def reject_webhook(
 
 
 def generic_ticket(data: dict[str, Any], kind: str, occurred: datetime) -> TicketIn:
+    """The ticket update a generic ``ticket.opened``/``ticket.closed`` event reports."""
     return TicketIn.model_validate(
         {
             "ticket_id": data.get("ticket_id"),
@@ -97,6 +98,7 @@ def generic_ticket(data: dict[str, Any], kind: str, occurred: datetime) -> Ticke
 
 
 def generic_survey(data: dict[str, Any], occurred: datetime) -> SurveyIn:
+    """The survey response a generic ``survey.responded`` event reports."""
     return SurveyIn.model_validate({**data, "responded_at": data.get("responded_at", occurred)})
 
 
@@ -154,6 +156,7 @@ async def apply_pending_webhooks(session: AsyncSession, account_ids: Sequence[st
 
 
 def webhook_row(row: WebhookEvent) -> dict[str, Any]:
+    """A stored webhook event as the row ``apply_webhook`` and ``reject_webhook`` take."""
     return {
         "event_id": row.event_id,
         "source_id": row.source_id,

@@ -22,6 +22,7 @@ async def record_ticket(session: AsyncSession, body: TicketIn) -> TicketOut:
 
 
 async def apply_ticket(session: AsyncSession, body: TicketIn) -> TicketOut:
+    """Apply a ticket update to an account known to exist (the API's, or a webhook's)."""
     update = TicketUpdate(body.status, body.severity, body.occurred_at.astimezone(UTC))
     current_row = await support_repo.ticket_for_update(session, body.ticket_id)
     current = _ticket_state(current_row) if current_row is not None else None
@@ -76,6 +77,7 @@ async def record_survey(session: AsyncSession, body: SurveyIn) -> SurveyOut:
 
 
 async def store_survey(session: AsyncSession, body: SurveyIn) -> SurveyOut:
+    """Store a response for an account known to exist, once per id."""
     created = await support_repo.insert_survey(session, body.model_dump())
     if created:
         notify_changed(session, {body.account_id})

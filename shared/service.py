@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 
 from shared.api import health, keys
 from shared.api.outbox import outbox_router
@@ -212,22 +212,3 @@ def parse_json(body: bytes) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-async def read_limited_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing with 413 as soon as it exceeds ``limit`` bytes.
-
-    The declared Content-Length is checked first, then the stream as it arrives, so an
-    oversized body is never held in memory whole.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The body is larger than the {limit}-byte limit.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The body is larger than the {limit}-byte limit.")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ingest import repository as repo
-from services.ingest import service
 from services.ingest.domain.rollups import DEFAULT_EVENT_MAP
-from services.ingest.schemas import AccountFields
+from services.ingest.repository import rollups as rollups_repo
+from services.ingest.schemas.accounts import AccountFields
+from services.ingest.service import accounts as accounts_service
+from services.ingest.service import events as events_service
+from services.ingest.service import intake
 from shared.db import create_engine, service_url, session_factory, unit_of_work
 
 DAY = date(2026, 11, 10)
@@ -40,8 +42,8 @@ def login(account_id: str, user: str) -> dict[str, str]:
 
 async def post(session: AsyncSession, *events: dict[str, str]) -> int:
     now = datetime.now(UTC)
-    parsed = [service.parse_native(e, i, now) for i, e in enumerate(events)]
-    result = await service.accept_events(
+    parsed = [events_service.parse_native(e, i, now) for i, e in enumerate(events)]
+    result = await intake.accept_events(
         session, parsed=parsed, source_label="native", source_id=None
     )
     assert not result.rejected
@@ -71,7 +73,7 @@ async def post_waiting_at_most(
 
 
 async def events_on_day(session: AsyncSession, account_id: str) -> int:
-    rows = await repo.rollups_for(session, [account_id], DAY, DAY)
+    rows = await rollups_repo.rollups_for(session, [account_id], DAY, DAY)
     return rows[0].events if rows else 0
 
 
@@ -93,12 +95,12 @@ async def test_a_rebuild_holds_off_only_the_accounts_it_recounts(
     )
     async with unit_of_work(factory) as session:
         for account_id in (rebuilt, other):
-            await service.upsert_account(session, account_id, fields)
+            await accounts_service.upsert_account(session, account_id, fields)
         await post(session, login(rebuilt, "ann"), login(rebuilt, "bob"))
 
     # A recount of one account, driven step by step: it is open (not committed) here.
     async with factory() as rebuilding:
-        assert await repo.rebuild_rollups(rebuilding, [rebuilt], DEFAULT_EVENT_MAP) == 2
+        assert await rollups_repo.rebuild_rollups(rebuilding, [rebuilt], DEFAULT_EVENT_MAP) == 2
         async with factory() as observer:
             strong = await observer.scalar(
                 text(
@@ -125,5 +127,5 @@ async def test_a_rebuild_holds_off_only_the_accounts_it_recounts(
     async with factory() as session:
         assert await events_on_day(session, rebuilt) == 3
         assert await events_on_day(session, other) == 1
-        rollup = (await repo.rollups_for(session, [rebuilt], DAY, DAY))[0]
+        rollup = (await rollups_repo.rollups_for(session, [rebuilt], DAY, DAY))[0]
         assert rollup.active_users == 3

@@ -185,3 +185,12 @@ async def test_account_id_lists_refuse_ids_no_account_can_have(
     response = await ingest.post(path, json={**body, "account_ids": ["acme", bad_id]})
     assert response.status_code == 422
     assert response.json()["errors"][0]["pointer"] == "/account_ids/1"
+
+
+async def test_a_rebuild_naming_unknown_accounts_recounts_nothing_and_fails_nothing(
+    ingest: httpx.AsyncClient,
+) -> None:
+    # Scoring is told only of accounts that exist: an unknown id is no account to rescore.
+    rebuilt = await ingest.post("/v1/rollups/rebuild", json={"account_ids": [new_id()]})
+    assert rebuilt.status_code == 200, rebuilt.text
+    assert rebuilt.json()["events"] == 0

@@ -483,3 +483,15 @@ async def test_disabling_a_source_keeps_the_first_time_and_stops_its_webhooks(
         await post_standard(platform, src["id"], src["signing_secret"], body)
     ).status_code == 404
     assert (await ingest.post(f"/v1/sources/{uuid.uuid4()}/disable")).status_code == 404
+
+
+async def test_a_webhook_body_past_the_batch_limit_is_a_413_after_its_source_is_found(
+    platform: Platform, ingest: httpx.AsyncClient
+) -> None:
+    src = await source(ingest, "stripe")
+    oversized = b"{" + b" " * 1_000_000 + b"}"  # max_batch_bytes is 1,000,000
+    async with httpx.AsyncClient(base_url=platform.ingest.url) as client:
+        too_large = await client.post(f"/v1/webhooks/stripe/{src['id']}", content=oversized)
+        unknown = await client.post(f"/v1/webhooks/stripe/{uuid.uuid4()}", content=oversized)
+    assert too_large.status_code == 413
+    assert unknown.status_code == 404  # the source is looked up before the body is read

@@ -13,6 +13,7 @@ from services.ingest.domain.billing import (
     generic_subscription_fields,
     monthly_amount,
     stripe_change,
+    supersedes,
 )
 from services.ingest.domain.support import TicketState, TicketUpdate, apply_ticket_update
 
@@ -181,3 +182,12 @@ def test_a_renewal_before_the_contract_start_cannot_apply() -> None:
         check_applicable(change, date(2026, 1, 1))
     check_applicable(change, date(2025, 1, 1))
     check_applicable(change, None)
+
+
+def test_older_subscription_facts_lose_to_those_applied_already() -> None:
+    applied = datetime(2026, 11, 10, 12, tzinfo=UTC)
+    older = BillingChange("subscription", datetime(2026, 11, 10, 11, tzinfo=UTC), {})
+    same = BillingChange("subscription", applied, {})
+    assert supersedes(older, None)  # nothing applied yet
+    assert not supersedes(older, applied)
+    assert supersedes(same, applied)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -170,6 +170,13 @@ def test_aggregate_counts_distinct_users_and_features_per_day() -> None:
     assert today.users == {"u1", "u2"}
     assert today.features == {"reports", "dashboards"}
     assert totals[("a", date(2026, 11, 19))].counters["exports"] == 1
+
+
+def test_aggregate_counts_an_event_on_its_utc_day_whatever_its_offset() -> None:
+    west = timezone(timedelta(hours=-8))
+    late_evening_west = datetime(2026, 11, 19, 16, 0, tzinfo=west)  # 2026-11-20 00:00 UTC
+    totals = aggregate([Activity("a", "u", "login", late_evening_west)], DEFAULT_EVENT_MAP)
+    assert set(totals) == {("a", date(2026, 11, 20))}
 
 
 def test_event_map_round_trips_through_its_document() -> None:

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from services.ingest import repository as repo
-from services.ingest import service
-from services.ingest.schemas import (
-    AccountBatch,
-    AccountFields,
-    AccountOut,
-    BatchUpsertResult,
-)
-from shared.auth import Principal, require
+from services.ingest.api.deps import Reader, Writer
+from services.ingest.schemas.accounts import AccountBatch, AccountFields, AccountOut
+from services.ingest.schemas.batches import BatchUpsertResult
+from services.ingest.service import accounts as service
 from shared.contracts import AccountStatus, MotionSegment
 from shared.deps import Session
 from shared.errors import ConstraintViolated, Duplicate, NotFound, Unprocessable, responses
@@ -23,10 +17,8 @@ from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Instant, PathId
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
-Writer = Annotated[Principal, Depends(require("ingest:write"))]
-Reader = Annotated[Principal, Depends(require("ingest:read"))]
+Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
 AccountId = PathId
-Position = tuple[datetime, str]  # (updated_at, external_id)
 
 
 @router.put("/{external_id}", responses=responses(Unprocessable, Duplicate, ConstraintViolated))
@@ -36,7 +28,7 @@ async def put_account(
     """Create or replace an account (201 when created, 200 when replaced)."""
     account, created = await service.upsert_account(session, external_id, body)
     response.status_code = 201 if created else 200
-    return AccountOut.model_validate(account)
+    return account
 
 
 @router.post("/batch", responses=responses(Unprocessable, Duplicate, ConstraintViolated))
@@ -55,18 +47,12 @@ async def get_account(external_id: AccountId, session: Session, _: Reader) -> Ac
 async def list_accounts(
     session: Session,
     _: Reader,
-    page: Annotated[PageRequest[Position], Depends(paginated(Position))],
+    page: Pages,
     status: AccountStatus | None = None,
     motion_segment: MotionSegment | None = None,
     updated_since: Annotated[Instant | None, Query()] = None,
 ) -> Page[AccountOut]:
     """Accounts in order of last update, filtered by status, motion segment, update time."""
-    rows = await repo.list_accounts(
-        session,
-        status=status,
-        motion_segment=motion_segment,
-        updated_since=updated_since,
-        after=page.after,
-        limit=page.limit + 1,
+    return await service.list_accounts(
+        session, page, status=status, motion_segment=motion_segment, updated_since=updated_since
     )
-    return page.page(rows, AccountOut.model_validate, lambda r: (r.updated_at, r.external_id))

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from services.ingest import service
-from services.ingest.schemas import EventMapDocument, EventMapOut
-from shared.auth import Principal, require
-from shared.deps import Session
+from services.ingest.api.deps import Reader
+from services.ingest.schemas.config import EventMapDocument, EventMapOut
+from services.ingest.service import config as service
+from shared.deps import Admin, Session
 from shared.errors import Unprocessable, responses
 
 router = APIRouter(prefix="/v1/config", tags=["config"])
 
 
 @router.get("/event-map", responses=responses())
-async def get_event_map(
-    session: Session, _: Annotated[Principal, Depends(require("ingest:read"))]
-) -> EventMapOut:
+async def get_event_map(session: Session, _: Reader) -> EventMapOut:
     """The event map in force."""
     return await service.get_event_map(session)
 
@@ -27,7 +23,7 @@ async def get_event_map(
 async def put_event_map(
     body: EventMapDocument,
     session: Session,
-    principal: Annotated[Principal, Depends(require("admin"))],
+    principal: Admin,
 ) -> EventMapOut:
     """Store a new version of the event map; it counts events accepted from now on."""
     return await service.set_event_map(session, body, principal.name)

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from services.ingest import service
-from services.ingest.schemas import RebuildRequest, RebuildResult
-from shared.auth import Principal, require
-from shared.deps import Session
+from services.ingest.schemas.rollups import RebuildRequest, RebuildResult
+from services.ingest.service import rollups as service
+from shared.deps import Admin, Session
 from shared.errors import Unprocessable, responses
 
 router = APIRouter(prefix="/v1/rollups", tags=["rollups"])
 
 
 @router.post("/rebuild", responses=responses(Unprocessable))
-async def rebuild(
-    body: RebuildRequest,
-    session: Session,
-    _: Annotated[Principal, Depends(require("admin"))],
-) -> RebuildResult:
+async def rebuild(body: RebuildRequest, session: Session, _: Admin) -> RebuildResult:
     """Recount event-derived rollups from stored events under the event map in force.
 
     Name accounts, or page through all of them: call again with ``after`` set to the

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from services.ingest import service
-from services.ingest.domain.events import InvalidEvent, parse_timestamp
-from services.ingest.schemas import SegmentResult
+from services.ingest.api.deps import Settings
+from services.ingest.schemas.segment import SegmentResult
+from services.ingest.service import segment as service
 from services.ingest.settings import IngestSettings
 from shared.deps import Session
-from shared.errors import Unprocessable
 from shared.limits import COMPRESSED, accepts_body
-from shared.service import parse_json
 
 router = APIRouter(prefix="/v1", tags=["segment"])
 _SEGMENT_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -36,59 +33,30 @@ _BODY_DOC = {
 
 
 async def _accept(
-    request: Request, session: Session, default_type: str | None, *, batch: bool
+    request: Request, session: Session, settings: IngestSettings, default_type: str | None
 ) -> SegmentResult:
-    settings: IngestSettings = request.app.state.settings
     body = await request.body()  # bounded by the request edge (shared.limits)
-    doc = parse_json(body)
-    if not isinstance(doc, dict):
-        raise Unprocessable.for_field("", "must be a JSON object")
-    source = await service.segment_source(
-        session, request.headers.get("authorization"), doc, request.app.state.rate_limiter
+    return await service.accept_call(
+        session,
+        body,
+        authorization=request.headers.get("authorization"),
+        limiter=request.app.state.rate_limiter,
+        default_type=default_type,
+        max_message_bytes=settings.segment_max_message_bytes,
     )
-    received_at = datetime.now(UTC)
-    batch_sent_at = None
-    if batch:
-        messages = doc.get("batch")
-        if not isinstance(messages, list):
-            raise Unprocessable.for_field("/batch", "must be a list of messages")
-        if doc.get("sentAt") is not None:
-            try:
-                batch_sent_at = parse_timestamp(doc["sentAt"], "sentAt")
-            except InvalidEvent as exc:
-                raise Unprocessable.for_field("/sentAt", exc.reason) from exc
-    else:
-        messages = [doc]
-    check_nul = b"\\u0000" in body  # JSON carries a NUL only as this escape
-    parsed = [
-        service.parse_segment(
-            raw,
-            index,
-            default_type=default_type,
-            received_at=received_at,
-            batch_sent_at=batch_sent_at,
-            max_message_bytes=settings.segment_max_message_bytes,
-            check_nul=check_nul,
-        )
-        for index, raw in enumerate(messages)
-    ]
-    result = await service.accept_events(
-        session, parsed=parsed, source_label=f"segment:{source.id}", source_id=source.id
-    )
-    return SegmentResult(**result.model_dump())
 
 
 @router.post("/batch", responses=_SEGMENT_ERRORS, openapi_extra=_BODY_DOC)
 @accepts_body("segment_max_batch_bytes", encodings=COMPRESSED, sdk_errors=True)
-async def segment_batch(request: Request, session: Session) -> SegmentResult:
+async def segment_batch(request: Request, session: Session, settings: Settings) -> SegmentResult:
     """Segment ``/v1/batch``: up to 500 KB of messages, each at most 32 KB."""
-    return await _accept(request, session, None, batch=True)
+    return await _accept(request, session, settings, None)
 
 
 def _single(kind: str) -> Any:
     @accepts_body("segment_max_message_bytes", encodings=COMPRESSED, sdk_errors=True)
-    async def endpoint(request: Request, session: Session) -> SegmentResult:
-        return await _accept(request, session, kind, batch=False)
+    async def endpoint(request: Request, session: Session, settings: Settings) -> SegmentResult:
+        return await _accept(request, session, settings, kind)
 
     endpoint.__name__ = f"segment_{kind}"
     endpoint.__doc__ = f"Segment ``/v1/{kind}``: one {kind} message, at most 32 KB."

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from services.ingest import service
-from services.ingest.schemas import SignalsQuery, SignalsResponse
-from shared.auth import Principal, require
+from services.ingest.api.deps import Reader
+from services.ingest.schemas.signals import SignalsQuery, SignalsResponse
+from services.ingest.service import signals as service
 from shared.deps import Session
 from shared.errors import Unprocessable, responses
 
@@ -16,10 +14,6 @@ router = APIRouter(prefix="/v1/signals", tags=["signals"])
 
 
 @router.post("/query", responses=responses(Unprocessable))
-async def query_signals(
-    body: SignalsQuery,
-    session: Session,
-    _: Annotated[Principal, Depends(require("ingest:read"))],
-) -> SignalsResponse:
+async def query_signals(body: SignalsQuery, session: Session, _: Reader) -> SignalsResponse:
     """Up to 1,000 accounts, each with its facts and the rollups of its last N days."""
     return await service.query_signals(session, body)

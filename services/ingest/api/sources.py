@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from services.ingest import repository as repo
-from services.ingest import service
-from services.ingest.schemas import SourceCreate, SourceOut, SourceWithSecret
-from shared.auth import Principal, require
-from shared.deps import Session
+from services.ingest.schemas.sources import SourceCreate, SourceOut, SourceWithSecret
+from services.ingest.service import sources as service
+from shared.deps import Admin, Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses
 from shared.pagination import Page, PageRequest, paginated
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
-Admin = Annotated[Principal, Depends(require("admin"))]
-Position = tuple[datetime, uuid.UUID]  # (created_at, id)
+Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
 
 
 @router.post("", status_code=201, responses=responses(Unprocessable))
@@ -28,12 +24,9 @@ async def create_source(body: SourceCreate, session: Session, _: Admin) -> Sourc
 
 
 @router.get("", responses=responses())
-async def list_sources(
-    session: Session, _: Admin, page: Annotated[PageRequest[Position], Depends(paginated(Position))]
-) -> Page[SourceOut]:
+async def list_sources(session: Session, _: Admin, page: Pages) -> Page[SourceOut]:
     """Every source, oldest first."""
-    rows = await repo.list_sources(session, after=page.after, limit=page.limit + 1)
-    return page.page(rows, SourceOut.model_validate, lambda r: (r.created_at, r.id))
+    return await service.list_sources(session, page)
 
 
 @router.post("/{source_id}/rotate", responses=responses(NotFound, Conflict))

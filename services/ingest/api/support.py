@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Depends, Response
-
-from services.ingest import service
-from services.ingest.schemas import SurveyIn, SurveyOut, TicketIn, TicketOut
-from shared.auth import Principal, require
+from services.ingest.api.deps import Writer
+from services.ingest.schemas.support import SurveyIn, SurveyOut, TicketIn, TicketOut
+from services.ingest.service import support as service
 from shared.deps import Session
 from shared.errors import UnknownAccount, Unprocessable, responses
 
 router = APIRouter(prefix="/v1", tags=["support and sentiment"])
-Writer = Annotated[Principal, Depends(require("ingest:write"))]
 
 
 @router.post("/tickets", responses=responses(Unprocessable, UnknownAccount))

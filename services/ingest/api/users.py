@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from services.ingest import repository as repo
-from services.ingest import service
-from services.ingest.schemas import UserBatch, UserBatchResult, UserFields, UserOut
-from shared.auth import Principal, require
+from services.ingest.api.deps import Reader, Writer
+from services.ingest.schemas.users import UserBatch, UserBatchResult, UserFields, UserOut
+from services.ingest.service import users as service
 from shared.deps import Session
 from shared.errors import NotFound, UnknownAccount, Unprocessable, responses
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Instant, PathId, Text
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
-Writer = Annotated[Principal, Depends(require("ingest:write"))]
-Reader = Annotated[Principal, Depends(require("ingest:read"))]
+Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
 UserId = PathId
-Position = tuple[datetime, str]  # (updated_at, external_id)
 
 
 @router.put("/{external_id}", responses=responses(Unprocessable, UnknownAccount))
@@ -30,7 +26,7 @@ async def put_user(
     """Create or replace a user; linking it to an account attributes its earlier events."""
     user, created = await service.upsert_user(session, external_id, body)
     response.status_code = 201 if created else 200
-    return UserOut.model_validate(user)
+    return user
 
 
 @router.post("/batch", responses=responses(Unprocessable))
@@ -50,16 +46,11 @@ async def get_user(external_id: UserId, session: Session, _: Reader) -> UserOut:
 async def list_users(
     session: Session,
     _: Reader,
-    page: Annotated[PageRequest[Position], Depends(paginated(Position))],
+    page: Pages,
     account_id: Text | None = None,
     updated_since: Annotated[Instant | None, Query()] = None,
 ) -> Page[UserOut]:
     """Users in order of last update, optionally of one account."""
-    rows = await repo.list_users(
-        session,
-        account_id=account_id,
-        updated_since=updated_since,
-        after=page.after,
-        limit=page.limit + 1,
+    return await service.list_users(
+        session, page, account_id=account_id, updated_since=updated_since
     )
-    return page.page(rows, UserOut.model_validate, lambda r: (r.updated_at, r.external_id))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, Request
 
-from services.ingest import service
-from services.ingest.schemas import WebhookResult
-from services.ingest.settings import IngestSettings
+from services.ingest.api.deps import Settings, StandardSource, StripeSource
+from services.ingest.schemas.webhooks import WebhookResult
+from services.ingest.service import webhooks as service
 from shared.deps import Session
 from shared.errors import (
     BadRequest,
@@ -19,7 +17,7 @@ from shared.errors import (
     Unprocessable,
     responses,
 )
-from shared.service import read_limited_body
+from shared.limits import accepts_body
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 # The signature, not an API key, authenticates a webhook: 401 is a signature no secret of the
@@ -45,25 +43,28 @@ _BODY = {
 
 
 @router.post("/stripe/{source_id}", responses=_ERRORS, openapi_extra=_BODY)
-async def stripe_webhook(source_id: uuid.UUID, request: Request, session: Session) -> WebhookResult:
+@accepts_body("max_batch_bytes")
+async def stripe_webhook(
+    source: StripeSource, request: Request, session: Session, settings: Settings
+) -> WebhookResult:
     """A Stripe event: subscription created/updated/deleted, invoice paid or payment failed."""
-    settings: IngestSettings = request.app.state.settings
-    source = await service.webhook_source(session, source_id, "stripe")
-    payload = await read_limited_body(request, settings.max_batch_bytes)
-    signature = request.headers.get("stripe-signature")
+    payload = await request.body()  # bounded by the request edge (shared.limits)
     return await service.receive_stripe(
-        session, source, payload, signature, settings.webhook_secret_grace
+        session,
+        source,
+        payload,
+        request.headers.get("stripe-signature"),
+        settings.webhook_secret_grace,
     )
 
 
 @router.post("/{source_id}", responses=_ERRORS, openapi_extra=_BODY)
+@accepts_body("max_batch_bytes")
 async def standard_webhook(
-    source_id: uuid.UUID, request: Request, session: Session
+    source: StandardSource, request: Request, session: Session, settings: Settings
 ) -> WebhookResult:
     """A Standard Webhooks event ``{type, data}`` (see the README for the types)."""
-    settings: IngestSettings = request.app.state.settings
-    source = await service.webhook_source(session, source_id, "standard_webhooks")
-    payload = await read_limited_body(request, settings.max_batch_bytes)
+    payload = await request.body()  # bounded by the request edge (shared.limits)
     headers = {
         name: request.headers.get(name)
         for name in ("webhook-id", "webhook-timestamp", "webhook-signature")

@@ -21,6 +21,15 @@ STRIPE_SUBSCRIPTION_EVENTS = frozenset(
 )
 STRIPE_INVOICE_EVENTS = frozenset({"invoice.paid", "invoice.payment_failed"})
 STRIPE_EVENTS = STRIPE_SUBSCRIPTION_EVENTS | STRIPE_INVOICE_EVENTS
+# The types of the generic (Standard Webhooks) shape ``{type, data}``.
+GENERIC_EVENT_TYPES = (
+    "subscription.updated",
+    "payment.failed",
+    "invoice.paid",
+    "ticket.opened",
+    "ticket.closed",
+    "survey.responded",
+)
 
 # Stripe subscription status -> Tenure account status.
 _STATUS = {
@@ -57,6 +66,16 @@ class BillingChange:
     kind: str  # "subscription", "payment_failed", "invoice_paid"
     occurred_at: datetime
     fields: dict[str, Any]
+
+
+# The daily rollup counter each payment outcome adds one to.
+PAYMENT_COUNTERS = {"payment_failed": "payment_failures", "invoice_paid": "invoices_paid"}
+
+
+def supersedes(change: BillingChange, billing_updated_at: datetime | None) -> bool:
+    """Whether a subscription change's facts replace those applied at ``billing_updated_at``:
+    billing events arrive out of order, and facts older than those applied already lose."""
+    return billing_updated_at is None or change.occurred_at >= billing_updated_at
 
 
 # How many of each billing interval fall in one month, as exact fractions (never floats).
@@ -198,6 +217,12 @@ _GENERIC_BOUNDS = {"seats_purchased": MAX_SEATS, "mrr_minor": MAX_MRR_MINOR}
 # The account fields the billing system owns once it has reported for an account: from then
 # on a CRM upsert's copy of them is not taken (billing is where they change first).
 BILLING_OWNED_FIELDS = frozenset(GENERIC_SUBSCRIPTION_FIELDS)
+
+
+def crm_sets(field: str, billing_updated_at: datetime | None) -> bool:
+    """Whether a CRM upsert's value of an account field is taken: once billing has reported
+    for the account (``billing_updated_at`` set), the fields it owns follow billing only."""
+    return field not in BILLING_OWNED_FIELDS or billing_updated_at is None
 
 
 def generic_subscription_fields(data: dict[str, Any]) -> dict[str, Any]:

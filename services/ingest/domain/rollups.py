@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 # Counters summed per account and day; the last four come from support and billing signals.
@@ -83,7 +83,7 @@ class Activity:
     account_id: str
     user_id: str | None
     name: str
-    timestamp: datetime
+    timestamp: datetime  # aware, in any offset: it counts on its UTC day
 
 
 @dataclass
@@ -115,7 +115,8 @@ def aggregate(
     """Sum new events per (account, UTC day); late events land on their own day."""
     totals: dict[tuple[str, date], DayTotals] = defaultdict(DayTotals)
     for act in activities:
-        day_totals = totals[(act.account_id, act.timestamp.date())]
+        # The UTC day, whatever offset the time is given in (a rollup day is a UTC day).
+        day_totals = totals[(act.account_id, act.timestamp.astimezone(UTC).date())]
         counts, feature = classify(act.name, event_map)
         for key, value in counts.items():
             day_totals.counters[key] += value

@@ -1,0 +1,1 @@
+"""Ingest's request and response bodies, one module per resource."""

@@ -1,0 +1,73 @@
+"""Accounts from the CRM."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ingest.repository import accounts as accounts_repo
+from services.ingest.schemas.accounts import AccountBatchItem, AccountFields, AccountOut
+from services.ingest.schemas.batches import BatchUpsertResult
+from services.ingest.service.billing import apply_pending_webhooks
+from services.ingest.service.changes import notify_changed
+from shared.errors import NotFound
+from shared.pagination import Page, PageRequest
+
+Position = tuple[datetime, str]  # (updated_at, external_id)
+
+
+async def upsert_account(
+    session: AsyncSession, external_id: str, fields: AccountFields
+) -> tuple[AccountOut, bool]:
+    """Create or replace one account; returns it and whether it was created."""
+    (created,) = await accounts_repo.upsert_accounts(
+        session, [{"external_id": external_id, **fields.model_dump()}]
+    )
+    notify_changed(session, {external_id})
+    await apply_pending_webhooks(session, [external_id])
+    account = await accounts_repo.get_account(session, external_id)
+    assert account is not None
+    await session.refresh(account)  # the upsert ran as SQL: a loaded copy may be older
+    return AccountOut.model_validate(account), created
+
+
+async def upsert_accounts(
+    session: AsyncSession, items: Sequence[AccountBatchItem]
+) -> BatchUpsertResult:
+    """Create or replace a batch of accounts in one transaction (last one wins per id)."""
+    latest = {item.external_id: item.model_dump() for item in items}
+    flags = await accounts_repo.upsert_accounts(session, list(latest.values()))
+    notify_changed(session, set(latest))
+    await apply_pending_webhooks(session, sorted(latest))
+    created = sum(flags)
+    return BatchUpsertResult(created=created, updated=len(flags) - created)
+
+
+async def get_account(session: AsyncSession, external_id: str) -> AccountOut:
+    """One account."""
+    account = await accounts_repo.get_account(session, external_id)
+    if account is None:
+        raise NotFound(f"No account '{external_id}'.")
+    return AccountOut.model_validate(account)
+
+
+async def list_accounts(
+    session: AsyncSession,
+    page: PageRequest[Position],
+    *,
+    status: str | None,
+    motion_segment: str | None,
+    updated_since: datetime | None,
+) -> Page[AccountOut]:
+    """Accounts in order of last update, filtered by status, motion segment, update time."""
+    rows = await accounts_repo.list_accounts(
+        session,
+        status=status,
+        motion_segment=motion_segment,
+        updated_since=updated_since,
+        after=page.after,
+        limit=page.limit + 1,
+    )
+    return page.page(rows, AccountOut.model_validate, lambda r: (r.updated_at, r.external_id))

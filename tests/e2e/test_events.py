@@ -217,3 +217,13 @@ async def test_nul_characters_are_refused_by_field_and_the_event_kept(
     assert user.json()["errors"][0]["pointer"] == "/name"
     huge = await ingest.put(f"/v1/accounts/{new_id()}", json=account(seats_purchased=2**40))
     assert huge.json()["errors"][0]["pointer"] == "/seats_purchased"
+
+
+async def test_reason_filters_match_their_text_literally(ingest: httpx.AsyncClient) -> None:
+    await ingest.post(
+        "/v1/events", json={"events": [event(new_id(), "login", "2026-11-20T09:00:00Z")]}
+    )
+    for pattern in ("%", "_"):
+        kept = await ingest.get("/v1/rejected", params={"reason_contains": pattern, "limit": 500})
+        assert kept.status_code == 200
+        assert all(pattern in r["reason"] for r in kept.json()["items"]), pattern

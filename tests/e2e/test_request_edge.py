@@ -6,6 +6,7 @@ Raw sockets, so the test can see the server answer while the client is still sen
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -213,3 +214,21 @@ async def test_a_client_that_hangs_up_mid_body_is_no_server_error(
         assert asyncio.get_running_loop().time() < deadline, "the hang-up was never noticed"
         await asyncio.sleep(0.1)
     assert "ClientDisconnect" not in log.read_text(errors="replace")  # no traceback logged
+
+
+async def test_an_unknown_segment_write_key_is_a_401_before_the_body_is_read(
+    platform: Platform,
+) -> None:
+    basic = base64.b64encode(b"wk_unknown:").decode()
+    answer = await exchange(
+        platform.ingest.url,
+        "POST",
+        "/v1/batch",
+        {
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/json",
+            "Content-Length": "400000",
+        },
+        pieces(len(CHUNK)),
+    )
+    assert answer.status == 401

@@ -35,10 +35,9 @@ _BODY_DOC = {
 async def _accept(
     request: Request, session: Session, settings: IngestSettings, default_type: str | None
 ) -> SegmentResult:
-    body = await request.body()  # bounded by the request edge (shared.limits)
     return await service.accept_call(
         session,
-        body,
+        request.body,  # bounded by the request edge (shared.limits); read after a Basic key
         authorization=request.headers.get("authorization"),
         limiter=request.app.state.rate_limiter,
         default_type=default_type,

@@ -45,7 +45,8 @@ async def list_rejections(
     if source is not None:
         query = query.where(RejectedEvent.source == source)
     if reason_contains is not None:
-        query = query.where(RejectedEvent.reason.contains(reason_contains))
+        # Literal text: % and _ in it match themselves, not any text.
+        query = query.where(RejectedEvent.reason.contains(reason_contains, autoescape=True))
     if after_id is not None:
         query = query.where(RejectedEvent.id > after_id)
     return (await session.scalars(query)).all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,25 +46,29 @@ def parse_segment(
     return Parsed(index, raw, outcome, default_type or "batch", batch_sent_at)
 
 
-def _segment_write_key(authorization: str | None, doc: dict[str, Any]) -> str | None:
-    """The write key of a Segment call: the HTTP Basic username, else the body's writeKey."""
-    scheme, _, value = (authorization or "").partition(" ")
-    if scheme.lower() == "basic" and value:
-        try:
-            user, _, _ = base64.b64decode(value).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return None
-        return user or None
+def _is_basic(authorization: str | None) -> bool:
+    return (authorization or "").partition(" ")[0].lower() == "basic"
+
+
+def _header_write_key(authorization: str | None) -> str | None:
+    """The write key a Segment call sends as its HTTP Basic username, if it is readable."""
+    value = (authorization or "").partition(" ")[2]
+    try:
+        user, _, _ = base64.b64decode(value).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return user or None
+
+
+def _body_write_key(doc: dict[str, Any]) -> str | None:
+    """The write key a Segment call sends in its body (``writeKey``)."""
     key = doc.get("writeKey")
     return key if isinstance(key, str) and key else None
 
 
-async def _segment_source(
-    session: AsyncSession, authorization: str | None, doc: dict[str, Any], limiter: RateLimiter
-) -> Source:
-    """The live Segment source whose write key a Tracking API call carries (a 401 if none),
-    within its rate limit (a 429 if not)."""
-    key = _segment_write_key(authorization, doc)
+async def _segment_source(session: AsyncSession, key: str | None, limiter: RateLimiter) -> Source:
+    """The live Segment source of a write key (a 401 if none), within its rate limit (a 429
+    if not)."""
     if key is None:
         raise Unauthorized("A write key is required (HTTP Basic username, or writeKey).")
     source = await sources_repo.source_by_write_key(session, hash_key(key))
@@ -77,7 +82,7 @@ async def _segment_source(
 
 async def accept_call(
     session: AsyncSession,
-    body: bytes,
+    read_body: Callable[[], Awaitable[bytes]],
     *,
     authorization: str | None,
     limiter: RateLimiter,
@@ -87,12 +92,19 @@ async def accept_call(
     """Take in one Tracking API call: a ``/v1/batch`` body (``default_type`` None) or one
     message of the single-call endpoint of that type, each message on its own.
 
-    The write key is checked (and the source's rate limit taken) before any message is read.
+    The write key is checked (and the source's rate limit taken) before any message is read;
+    a key sent as HTTP Basic, before the body is (an unknown one is a 401 at once). Only a call
+    whose key is in its body (``writeKey``) has its body read first.
     """
+    source = None
+    if _is_basic(authorization):
+        source = await _segment_source(session, _header_write_key(authorization), limiter)
+    body = await read_body()
     doc = parse_json(body)
     if not isinstance(doc, dict):
         raise Unprocessable.for_field("", "must be a JSON object")
-    source = await _segment_source(session, authorization, doc, limiter)
+    if source is None:
+        source = await _segment_source(session, _body_write_key(doc), limiter)
     received_at = datetime.now(UTC)
     batch_sent_at = None
     if default_type is None:

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, Ty
 
 from services.ledger.domain.amounts import MAX_AMOUNT_MINOR
 from services.ledger.domain.units import valid_unit
-from shared.validation import Instant, JsonObject, Text
+from shared.validation import ID_PATTERN, Instant, JsonObject, Text
 
 
 def _unit(value: str) -> str:
@@ -24,7 +24,8 @@ Amount = Annotated[
     StrictInt,
     Field(gt=0, le=MAX_AMOUNT_MINOR, description="Integer minor units, at most 10^15"),
 ]
-AccountRef = Annotated[Text, Field(min_length=1, max_length=200)]
+# An account id the ledger takes is one its paths can name (/v1/balances/{account_id}).
+AccountRef = Annotated[Text, Field(min_length=1, max_length=200, pattern=ID_PATTERN)]
 Reference = Annotated[Text, Field(min_length=1, max_length=200)]
 Tier = Annotated[Text, Field(min_length=1, max_length=40)]
 

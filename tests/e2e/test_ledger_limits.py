@@ -200,3 +200,29 @@ async def test_metadata_numbers_jsonb_would_change_are_refused_and_the_audit_hol
     assert kept.status_code == 201, kept.text
     audit = (await ledger.get("/v1/audit/verify")).json()
     assert audit["ok"] is True, audit
+
+
+async def test_every_account_id_the_ledger_takes_its_paths_can_name(
+    ledger: httpx.AsyncClient,
+) -> None:
+    for bad in (" ", "a/b", " padded", "tab\there"):
+        refused = await ledger.post("/v1/grants", json=grant_body(bad, 10), headers=key())
+        assert refused.status_code == 422, bad
+        assert pointers(refused) == ["/account_id"]
+    colon = f"sf:{uuid.uuid4().hex}"
+    assert (
+        await ledger.post("/v1/grants", json=grant_body(colon, 10), headers=key())
+    ).status_code == 201
+    adjustment = await ledger.post(
+        "/v1/transactions",
+        json={
+            "postings": [
+                {"ledger_account_id": f"customer:{colon}:USD", "unit": "USD", "amount": 4},
+                {"ledger_account_id": "adjustments:USD", "unit": "USD", "amount": -4},
+            ],
+            "reason": "an id with a colon",
+        },
+        headers=key(),
+    )
+    assert adjustment.status_code == 201, adjustment.text
+    assert await balance(ledger, colon) == 6

@@ -21,7 +21,7 @@ from services.ledger.domain.reversals import (
     grant_reversal,
     opposite,
 )
-from services.ledger.domain.units import valid_unit
+from services.ledger.domain.units import parse_account, valid_unit
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -218,3 +218,16 @@ def test_credit_is_aged_in_whole_days_since_its_grant() -> None:
         timedelta(days=400): "90+",
     }
     assert {age: age_bucket(NOW - age, NOW) for age in ages} == ages
+
+
+def test_ids_with_colons_parse_up_to_the_unit() -> None:
+    assert parse_account("customer:sf:001:USD") == {
+        "customer": "sf:001",
+        "unit": "USD",
+        "kind": "customer",
+    }
+    assert parse_account("expense:program:p:1:EUR") == {
+        "program": "p:1",
+        "unit": "EUR",
+        "kind": "expense",
+    }

@@ -35,9 +35,10 @@ def invoices_account(unit: str) -> str:
 
 SYSTEM_CHAIN = "system"
 _ACCOUNT_FORMS = (
-    re.compile(r"^customer:(?P<customer>[^:]{1,200}):(?P<unit>[^:]+)$"),
-    re.compile(r"^expense:program:(?P<program>[^:]{1,200}):(?P<unit>[^:]+)$"),
-    re.compile(r"^breakage:program:(?P<program>[^:]{1,200}):(?P<unit>[^:]+)$"),
+    # A unit holds no colon, so an id (an account's or a program's) may: it runs to the last.
+    re.compile(r"^customer:(?P<customer>.{1,200}):(?P<unit>[^:]+)$"),
+    re.compile(r"^expense:program:(?P<program>.{1,200}):(?P<unit>[^:]+)$"),
+    re.compile(r"^breakage:program:(?P<program>.{1,200}):(?P<unit>[^:]+)$"),
     re.compile(r"^invoices:applied:(?P<unit>[^:]+)$"),
     re.compile(r"^adjustments:(?P<unit>[^:]+)$"),
 )

@@ -25,8 +25,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.database_errors import database_error_state
 from shared.db import schema_metadata
-from shared.errors import Forbidden, Unauthorized, Unprocessable, database_error_state
+from shared.errors import Forbidden, Unauthorized, Unprocessable
 from shared.ratelimit import EXEMPT_PRINCIPALS, RateLimiter
 
 KEY_PREFIX = "tnr_"

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import inspect
-import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import asyncpg
 import orjson
-import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
 
 from shared.logging import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
-_log = structlog.get_logger("tenure.errors")
 
 
 class FieldError(BaseModel):
@@ -200,6 +192,20 @@ class UnknownReference(Unprocessable):
     type_slug = "unknown-reference"
 
 
+class UnstorableValue(Unprocessable):
+    """A value the service let through that PostgreSQL cannot store."""
+
+    type_slug = "unstorable-value"
+
+
+class RetryLater(TenureError):
+    """The database could not finish the request; sending it again is safe."""
+
+    status_code = 503
+    title = "Service Unavailable"
+    type_slug = "retry"
+
+
 class EdgeRefusal(StarletteHTTPException):
     """An error met while the request body is read, carried to its own handler.
 
@@ -292,240 +298,3 @@ def responses(*errors: type[TenureError]) -> dict[int | str, dict[str, Any]]:
         }
         for status, causes in by_status.items()
     }
-
-
-def _location_to_field(loc: Sequence[int | str]) -> FieldError | None:
-    if not loc:
-        return None
-    where, *rest = loc
-    if where == "body":
-        pointer = "".join(f"/{str(part).replace('~', '~0').replace('/', '~1')}" for part in rest)
-        return FieldError(detail="", pointer=pointer or "")
-    return FieldError(detail="", parameter=".".join(str(part) for part in rest) or str(where))
-
-
-def validation_field_errors(raw_errors: Sequence[Any]) -> list[FieldError]:
-    """Turn pydantic/FastAPI error dicts into problem ``errors`` naming each field."""
-    out: list[FieldError] = []
-    for err in raw_errors:
-        field = _location_to_field(tuple(err.get("loc", ())))
-        message = str(err.get("msg", "invalid"))
-        if field is None:
-            out.append(FieldError(detail=message, pointer=""))
-        else:
-            out.append(field.model_copy(update={"detail": message}))
-    return out
-
-
-def _driver_error(exc: Exception) -> BaseException:
-    """The driver's own error, whether SQLAlchemy wrapped it or it was raised raw."""
-    orig: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
-    return orig.__cause__ or orig
-
-
-def database_error_state(exc: Exception) -> str | None:
-    """The SQLSTATE behind a database error; ``22000`` for a value the driver refused."""
-    orig = _driver_error(exc)
-    state = getattr(orig, "sqlstate", None)
-    if state is None and isinstance(orig, asyncpg.DataError):
-        return "22000"
-    return state if isinstance(state, str) else None
-
-
-def database_error_message(exc: Exception) -> str:
-    """The database's own one-line reason, without the statement or its parameters."""
-    orig = _driver_error(exc)
-    message = str(getattr(orig, "message", None) or orig).splitlines()[0]
-    return message[:300]
-
-
-_KEY_COLUMNS = re.compile(r"^Key \((?P<columns>[^)]*(?:\([^)]*\)[^)]*)*)\)=")
-
-
-def constraint_error(exc: Exception) -> TenureError | None:
-    """The caller's error behind an integrity violation (SQLSTATE class 23), if it is one.
-
-    Names the columns or constraint at fault, never a value: the value may be a secret (a
-    write key's hash) or another tenant's data.
-    """
-    orig = _driver_error(exc)
-    state = database_error_state(exc) or ""
-    constraint = getattr(orig, "constraint_name", None) or "a constraint"
-    match = _KEY_COLUMNS.match(str(getattr(orig, "detail", None) or ""))
-    columns = [c.strip().strip('"') for c in match["columns"].split(",")] if match else []
-    if state == "23505":
-        names = ", ".join(columns) or constraint
-        return Duplicate(
-            f"Another record already has this {names}; it must be unique.",
-            errors=[FieldError(detail="already taken", pointer=f"/{c}") for c in columns]
-            or [FieldError(detail=f"violates {constraint}", pointer="")],
-        )
-    if state == "23503":
-        names = ", ".join(columns) or constraint
-        return UnknownReference(
-            f"The {names} refers to something that does not exist ({constraint}).",
-            errors=[FieldError(detail="does not exist", pointer=f"/{c}") for c in columns]
-            or [FieldError(detail=f"violates {constraint}", pointer="")],
-        )
-    if state == "23502":
-        column = getattr(orig, "column_name", None) or "a required field"
-        return ConstraintViolated(
-            f"The {column} is required.",
-            errors=[FieldError(detail="is required", pointer=f"/{column}")],
-        )
-    if state.startswith("23"):  # check (23514), exclusion (23P01) and the rest of the class
-        return ConstraintViolated(
-            f"The request breaks the rule {constraint}.",
-            errors=[FieldError(detail=f"violates {constraint}", pointer="")],
-        )
-    return None
-
-
-# SQLSTATEs after which the request may be sent again: a deadlock or serialization failure
-# changed nothing, and after a server shutdown or a lost connection every write path here is
-# safe to repeat (idempotency keys, event ids).
-RETRYABLE_STATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03"})
-
-
-class UnstorableValue(Unprocessable):
-    """A value the service let through that PostgreSQL cannot store."""
-
-    type_slug = "unstorable-value"
-
-
-class RetryLater(TenureError):
-    """The database could not finish the request; sending it again is safe."""
-
-    status_code = 503
-    title = "Service Unavailable"
-    type_slug = "retry"
-
-
-def database_problem(exc: Exception, *, name_constraints: bool = True) -> TenureError | None:
-    """What a database error is to the caller, or None when it is the service's own fault.
-
-    A value PostgreSQL cannot store (class 22) is a 422 ``unstorable-value``; an integrity
-    violation (class 23) is the problem ``constraint_error`` names, or, with
-    ``name_constraints=False`` (rows built by the service, whose columns name nothing the
-    caller sent), an unstorable value too; a deadlock, serialization failure, shutdown or
-    lost connection is a 503 ``retry``.
-    """
-    state = database_error_state(exc) or ""
-    if state.startswith("23") and name_constraints:
-        return constraint_error(exc)
-    if state.startswith(("22", "23")):
-        return UnstorableValue(
-            f"A value in the request cannot be stored: {database_error_message(exc)}"
-        )
-    lost_types = (asyncpg.ConnectionDoesNotExistError, ConnectionError)
-    lost = isinstance(exc, lost_types) or isinstance(_driver_error(exc), lost_types)
-    if lost or state in RETRYABLE_STATES or state.startswith("08"):
-        return RetryLater(
-            "The database could not finish the request; send it again (a repeat with the same"
-            " Idempotency-Key or event ids is safe).",
-            headers={"Retry-After": "1"},
-        )
-    return None
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Route every error, expected or not, through problem details."""
-
-    @app.exception_handler(TenureError)
-    async def _tenure_error(request: Request, exc: TenureError) -> Response:
-        return problem_response(
-            exc.status_code,
-            exc.title,
-            type_slug=exc.type_slug,
-            detail=exc.detail,
-            errors=exc.errors,
-            request=request,
-            headers=exc.headers,
-        )
-
-    @app.exception_handler(EdgeRefusal)
-    async def _edge_refusal(request: Request, exc: EdgeRefusal) -> Response:
-        for cls in type(exc.error).__mro__:
-            handler = app.exception_handlers.get(cls)
-            if handler is not None:
-                response = handler(request, exc.error)
-                return await response if inspect.isawaitable(response) else response
-        return await _unexpected(request, exc.error)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        raw = exc.errors()
-        if any(err.get("type") == "json_invalid" for err in raw):
-            return problem_response(
-                400,
-                "Bad Request",
-                type_slug="malformed-json",
-                detail="The request body is not valid JSON.",
-                request=request,
-            )
-        return problem_response(
-            422,
-            "Unprocessable Content",
-            type_slug="validation",
-            detail="The request has invalid fields; see errors.",
-            errors=validation_field_errors(raw),
-            request=request,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        titles = {404: "Not Found", 405: "Method Not Allowed", 400: "Bad Request"}
-        # Routing refusals, and FastAPI's own 400 for a body it could not decode (the services
-        # raise TenureErrors, never bare HTTP exceptions), each get a type naming the cause.
-        slugs = {404: "not-found", 405: "method-not-allowed", 400: MalformedJson.type_slug}
-        return problem_response(
-            exc.status_code,
-            titles.get(exc.status_code, "Error"),
-            type_slug=slugs.get(exc.status_code, ""),
-            detail=str(exc.detail) if exc.detail else None,
-            request=request,
-            headers=dict(exc.headers or {}),
-        )
-
-    @app.exception_handler(DBAPIError)
-    @app.exception_handler(asyncpg.PostgresError)
-    @app.exception_handler(asyncpg.ConnectionDoesNotExistError)
-    @app.exception_handler(ConnectionError)  # the database refused or dropped a connection
-    async def _database_error(request: Request, exc: Exception) -> Response:
-        # Input the service's own validation let through but PostgreSQL refuses (a value out
-        # of range, an unstorable character) is the caller's to fix: a 422, never a 500.
-        state = database_error_state(exc)
-        statement = exc.statement if isinstance(exc, DBAPIError) else None
-        _log.warning(
-            "database_refused",
-            sqlstate=state,
-            reason=database_error_message(exc),
-            statement=(statement or "")[:200],
-        )
-        problem = database_problem(exc)
-        if problem is not None:
-            return await _tenure_error(request, problem)
-        return await _unexpected(request, exc)
-
-    @app.exception_handler(ClientDisconnect)
-    async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
-        # The client hung up before its body arrived: nothing was done, nobody reads this.
-        _log.warning("client_disconnected", path=request.url.path)
-        return problem_response(
-            400,
-            "Bad Request",
-            type_slug="bad-request",
-            detail="The client disconnected before sending its whole body.",
-            request=request,
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        _log.exception("unhandled_error", path=request.url.path)
-        return problem_response(
-            500,
-            "Internal Server Error",
-            type_slug="internal",
-            detail="An unexpected error occurred; quote the request id when reporting it.",
-            request=request,
-        )

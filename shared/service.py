@@ -17,13 +17,13 @@ from shared.api import health, keys
 from shared.api.outbox import outbox_router
 from shared.auth import KeyVerifier
 from shared.db import create_engine, service_url, session_factory
+from shared.error_handlers import install_error_handlers
 from shared.errors import (
     BadRequest,
     MalformedJson,
     PayloadTooLarge,
     TenureError,
     UnsupportedEncoding,
-    install_error_handlers,
     problem_type,
 )
 from shared.http import ServiceClient

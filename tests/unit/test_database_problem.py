@@ -10,14 +10,8 @@ from sqlalchemy.exc import DBAPIError
 from services.ledger.domain.writes import WriteOp
 from services.ledger.schemas import ReversalIn
 from services.ledger.service.batches import failure_outcome
-from shared.errors import (
-    ConstraintViolated,
-    Duplicate,
-    RetryLater,
-    UnstorableValue,
-    database_problem,
-    problem_type,
-)
+from shared.database_errors import database_problem
+from shared.errors import ConstraintViolated, Duplicate, RetryLater, UnstorableValue, problem_type
 
 
 def wrapped(exc: Exception) -> DBAPIError:

@@ -19,13 +19,12 @@ from pydantic import TypeAdapter, ValidationError
 from services.ingest.settings import IngestSettings
 from services.scoring.domain.changes import changed_accounts
 from shared.auth import Principal, generate_key, hash_key, validate_scopes
+from shared.error_handlers import install_error_handlers, validation_field_errors
 from shared.errors import (
     BadRequest,
     PayloadTooLarge,
     TooManyRequests,
     Unprocessable,
-    install_error_handlers,
-    validation_field_errors,
 )
 from shared.limits import Inflater
 from shared.outbox import backoff_seconds

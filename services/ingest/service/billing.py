@@ -26,7 +26,7 @@ from services.ingest.repository import webhooks as webhooks_repo
 from services.ingest.schemas.support import SurveyIn, TicketIn
 from services.ingest.service.changes import notify_changed
 from services.ingest.service.support import apply_ticket, store_survey
-from shared.errors import database_error_message, database_error_state
+from shared.database_errors import database_error_message, database_error_state
 
 
 async def webhook_account(

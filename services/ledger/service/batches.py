@@ -19,14 +19,9 @@ from services.ledger.schemas import (
     ReversalIn,
 )
 from shared.auth import Principal
-from shared.errors import (
-    FieldError,
-    TenureError,
-    Unprocessable,
-    database_problem,
-    problem_body,
-    validation_field_errors,
-)
+from shared.database_errors import database_problem
+from shared.error_handlers import validation_field_errors
+from shared.errors import FieldError, TenureError, Unprocessable, problem_body
 from shared.logging import current_request_id
 
 _log = structlog.get_logger("tenure.ledger.writer")

@@ -31,7 +31,8 @@ from shared.limits import RequestEdgeMiddleware
 from shared.logging import configure_logging
 from shared.metrics import RequestContextMiddleware, metrics_endpoint
 from shared.migrate import head_revision
-from shared.outbox import OutboxDispatcher, OutboxMixin
+from shared.outbox import OutboxMixin
+from shared.outbox_delivery import OutboxDispatcher
 from shared.pagination import CursorSigner
 from shared.ratelimit import RateLimiter
 from shared.settings import ServiceSettings

@@ -8,9 +8,8 @@ from fastapi import APIRouter, Depends, Query
 
 from shared.deps import Admin, Session
 from shared.errors import NotFound, Unprocessable, responses
-from shared.outbox import (
-    OutboxEntry,
-    OutboxMixin,
+from shared.outbox import OutboxEntry, OutboxMixin
+from shared.outbox_admin import (
     ParkedFilter,
     RetryCount,
     list_entries,

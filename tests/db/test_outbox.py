@@ -19,7 +19,9 @@ from services.ingest.models import Outbox
 from services.scoring.models import AccountChange, Inbox
 from shared.db import create_engine, service_url, session_factory, unit_of_work
 from shared.http import ServiceClient
-from shared.outbox import OutboxDispatcher, ParkedFilter, enqueue, retry_parked_matching
+from shared.outbox import enqueue
+from shared.outbox_admin import ParkedFilter, retry_parked_matching
+from shared.outbox_delivery import OutboxDispatcher
 from tests.conftest import Platform, service_keys
 from tests.support import free_port
 

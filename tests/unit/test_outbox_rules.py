@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.outbox import Circuit, Verdict, backoff_seconds, refused_messages, verdict
+from shared.outbox_delivery import Circuit, Verdict, backoff_seconds, refused_messages, verdict
 
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204])

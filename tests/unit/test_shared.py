@@ -27,7 +27,7 @@ from shared.errors import (
     Unprocessable,
 )
 from shared.limits import Inflater
-from shared.outbox import backoff_seconds
+from shared.outbox_delivery import backoff_seconds
 from shared.pagination import CursorSigner, PageRequest, paginated
 from shared.ratelimit import Allowance, RateLimiter
 from shared.validation import Instant, unstorable, unstorable_at

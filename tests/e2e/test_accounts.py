@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,8 +20,8 @@ def account(**overrides: Any) -> dict[str, Any]:
         "mrr_minor": 250_000,
         "currency": "EUR",
         "seats_purchased": 40,
-        "contract_start": "2026-01-01",
-        "renewal_date": "2027-01-01",
+        "contract_start": (datetime.now(UTC).date() - timedelta(days=365)).isoformat(),
+        "renewal_date": (datetime.now(UTC).date() + timedelta(days=30)).isoformat(),
         "status": "active",
     }
     body.update(overrides)

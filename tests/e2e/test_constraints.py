@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import timedelta
 
 import httpx
 
 from tests.conftest import Platform
 from tests.e2e.test_accounts import account, new_id
-from tests.e2e.test_webhooks import post_stripe, source, subscription_event
+from tests.e2e.test_webhooks import RENEWAL, post_stripe, source, subscription_event
 
 
 async def test_a_stripe_customer_id_taken_by_another_account_is_a_409_naming_it(
@@ -39,12 +40,14 @@ async def test_a_contract_start_after_the_billing_renewal_date_is_a_422(
     account_id = new_id()
     crm = account(stripe_customer_id=customer)
     assert (await ingest.put(f"/v1/accounts/{account_id}", json=crm)).status_code == 201
-    # Billing now owns the renewal date: 2027-01-01.
+    # Billing now owns the renewal date (RENEWAL, about 400 days ahead).
     event = subscription_event(customer, created=int(time.time()))
     assert (await post_stripe(platform, src["id"], src["signing_secret"], event)).status_code == 200
 
     # Valid on its own (renewal after start), but the start is after billing's renewal date.
-    late = {**crm, "contract_start": "2027-06-01", "renewal_date": "2028-06-01", "name": "Later"}
+    start = (RENEWAL + timedelta(days=150)).isoformat()
+    renewal = (RENEWAL + timedelta(days=515)).isoformat()
+    late = {**crm, "contract_start": start, "renewal_date": renewal, "name": "Later"}
     response = await ingest.put(f"/v1/accounts/{account_id}", json=late)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"

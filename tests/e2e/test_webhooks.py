@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +23,10 @@ async def source(ingest: httpx.AsyncClient, kind: str) -> dict[str, Any]:
     body: dict[str, Any] = created.json()
     assert body["signing_secret"].startswith("whsec_")
     return body
+
+
+# Where billing puts the renewal: a year or so ahead of whenever the tests run.
+RENEWAL = (datetime.now(UTC) + timedelta(days=400)).date()
 
 
 def subscription_event(
@@ -47,7 +51,9 @@ def subscription_event(
                 "status": "active",
                 "currency": "usd",
                 "cancel_at_period_end": cancel,
-                "current_period_end": 1798761600,  # 2027-01-01
+                "current_period_end": int(
+                    datetime.combine(RENEWAL, datetime.min.time(), UTC).timestamp()
+                ),
                 "items": {
                     "data": [
                         {
@@ -98,7 +104,7 @@ async def test_stripe_subscription_updates_the_mapped_account(
     assert stored["mrr_minor"] == 12_000  # 12 seats x 120.00 a year = 120.00 a month
     assert stored["currency"] == "USD"
     assert stored["cancel_intent"] is True
-    assert stored["renewal_date"] == "2027-01-01"
+    assert stored["renewal_date"] == RENEWAL.isoformat()
 
     older = subscription_event(customer, created=int(time.time()) - 3600, quantity=3)
     assert (await post_stripe(platform, src["id"], src["signing_secret"], older)).status_code == 200

@@ -44,6 +44,13 @@ def database_error_message(exc: Exception) -> str:
 _KEY_COLUMNS = re.compile(r"^Key \((?P<columns>[^)]*(?:\([^)]*\)[^)]*)*)\)=")
 
 
+def _fields(columns: list[str], detail: str, constraint: str) -> list[FieldError]:
+    """One error per column at fault, or one naming the constraint when no column is known."""
+    if columns:
+        return [FieldError(detail=detail, pointer=f"/{c}") for c in columns]
+    return [FieldError(detail=f"violates {constraint}", pointer="")]
+
+
 def constraint_error(exc: Exception) -> TenureError | None:
     """The caller's error behind an integrity violation (SQLSTATE class 23), if it is one.
 
@@ -59,15 +66,13 @@ def constraint_error(exc: Exception) -> TenureError | None:
         names = ", ".join(columns) or constraint
         return Duplicate(
             f"Another record already has this {names}; it must be unique.",
-            errors=[FieldError(detail="already taken", pointer=f"/{c}") for c in columns]
-            or [FieldError(detail=f"violates {constraint}", pointer="")],
+            errors=_fields(columns, "already taken", constraint),
         )
     if state == "23503":
         names = ", ".join(columns) or constraint
         return UnknownReference(
             f"The {names} refers to something that does not exist ({constraint}).",
-            errors=[FieldError(detail="does not exist", pointer=f"/{c}") for c in columns]
-            or [FieldError(detail=f"violates {constraint}", pointer="")],
+            errors=_fields(columns, "does not exist", constraint),
         )
     if state == "23502":
         column = getattr(orig, "column_name", None) or "a required field"

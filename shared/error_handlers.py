@@ -16,7 +16,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from shared.database_errors import database_error_message, database_error_state, database_problem
-from shared.errors import EdgeRefusal, FieldError, MalformedJson, TenureError, problem_response
+from shared.errors import (
+    BadRequest,
+    EdgeRefusal,
+    FieldError,
+    MalformedJson,
+    TenureError,
+    problem_response,
+)
 
 _log = structlog.get_logger("tenure.errors")
 
@@ -127,13 +134,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
         # The client hung up before its body arrived: nothing was done, nobody reads this.
         _log.warning("client_disconnected", path=request.url.path)
-        return problem_response(
-            400,
-            "Bad Request",
-            type_slug="bad-request",
-            detail="The client disconnected before sending its whole body.",
-            request=request,
-        )
+        gone = BadRequest("The client disconnected before sending its whole body.")
+        return await _tenure_error(request, gone)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.models import LedgerTransaction, LotMovement, Posting
+
+L = TypeVar("L", Posting, LotMovement)
 
 
 async def get_transaction(
@@ -19,36 +22,33 @@ async def get_transaction(
     return await session.get(LedgerTransaction, transaction_id)
 
 
+async def _lines_of(
+    session: AsyncSession, model: type[L], transaction_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[L]]:
+    """Rows of ``model`` (postings or lot movements) of the given transactions, by
+    transaction, in id order: one query for a whole page."""
+    out: dict[uuid.UUID, list[L]] = {t: [] for t in transaction_ids}
+    if transaction_ids:
+        rows = await session.scalars(
+            select(model).where(model.transaction_id.in_(list(transaction_ids))).order_by(model.id)
+        )
+        for row in rows:
+            out[row.transaction_id].append(row)
+    return out
+
+
 async def postings_of(
     session: AsyncSession, transaction_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Posting]]:
     """Postings of the given transactions, by transaction."""
-    out: dict[uuid.UUID, list[Posting]] = {t: [] for t in transaction_ids}
-    if transaction_ids:
-        rows = await session.scalars(
-            select(Posting)
-            .where(Posting.transaction_id.in_(list(transaction_ids)))
-            .order_by(Posting.id)
-        )
-        for p in rows:
-            out[p.transaction_id].append(p)
-    return out
+    return await _lines_of(session, Posting, transaction_ids)
 
 
 async def movements_of(
     session: AsyncSession, transaction_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[LotMovement]]:
     """Lot movements of the given transactions, by transaction."""
-    out: dict[uuid.UUID, list[LotMovement]] = {t: [] for t in transaction_ids}
-    if transaction_ids:
-        rows = await session.scalars(
-            select(LotMovement)
-            .where(LotMovement.transaction_id.in_(list(transaction_ids)))
-            .order_by(LotMovement.id)
-        )
-        for m in rows:
-            out[m.transaction_id].append(m)
-    return out
+    return await _lines_of(session, LotMovement, transaction_ids)
 
 
 async def list_transactions(

@@ -7,9 +7,10 @@ drift between the two ends, and scoring and offers speak of an account as ingest
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.validation import Text
 
@@ -32,6 +33,257 @@ class AccountsChanged(BaseModel):
         """The message if it is one of these and well formed, else None (a receiver skips
         a message it does not understand rather than trusting its fields)."""
         if topic != ACCOUNTS_CHANGED:
+            return None
+        try:
+            return cls.model_validate(payload)
+        except ValidationError:
+            return None
+
+
+# --- What scoring reads from ingest (POST /v1/signals/windows) -------------------------------
+
+TicketSeverity = Literal["low", "medium", "high", "urgent"]
+
+
+class AccountFacts(BaseModel):
+    """An account's facts as ingest stores them (what scoring needs of them)."""
+
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+
+    external_id: str
+    name: str
+    motion_segment: MotionSegment
+    plan: str | None
+    billing_period: BillingPeriod
+    mrr_minor: int
+    currency: str
+    seats_purchased: int
+    contract_start: date | None
+    renewal_date: date | None
+    status: AccountStatus
+    champion_user_id: str | None
+    cancel_intent: bool
+
+
+class Counters(BaseModel):
+    """Daily rollup counters summed over a trailing window."""
+
+    events: int = 0
+    logins: int = 0
+    key_actions: int = 0
+    integrations: int = 0
+    api_calls: int = 0
+    exports: int = 0
+    tickets_opened: int = 0
+    tickets_closed: int = 0
+    payment_failures: int = 0
+    invoices_paid: int = 0
+
+
+class SeenDates(BaseModel):
+    """The first and last day (up to ``as_of``, over all history) a kind of activity was seen."""
+
+    first: date | None = None
+    last: date | None = None
+
+
+class Survey(BaseModel):
+    """An account's newest response of one kind, up to ``as_of``."""
+
+    score: int
+    responded_at: datetime
+
+
+class AccountWindows(BaseModel):
+    """One account's window aggregates as of a UTC day (the day ``as_of`` itself included).
+
+    Window measures are computed over the window, not added up from daily rows: 20 users who
+    log in every day of 30 are 20 active users.
+    """
+
+    account_id: str
+    as_of: date
+    account: AccountFacts | None = Field(description="None: ingest does not know the account")
+    sum_7: Counters
+    sum_30: Counters
+    sum_60: Counters
+    integrations_total: int = Field(description="Integration events over all history")
+    active_users_7: int = Field(description="Distinct users active in the 7 days")
+    active_users_30: int
+    core_features_7: int = Field(description="Distinct core features used in the 7 days")
+    core_features_30: int
+    seen: dict[Literal["events", "logins", "key_actions", "integrations"], SeenDates]
+    key_action_days: int = Field(
+        description="Bit i set when day as_of - i had a key action (i = 0..59)"
+    )
+    weekly_active_users: list[int] = Field(
+        description="Distinct active users per week, 8 weeks, [0] = the 7 days ending as_of"
+    )
+    champion_last_active: date | None = Field(
+        description="Last day (up to as_of) the account's champion user was active"
+    )
+    paid_months: int = Field(description="Calendar months with an invoice paid, up to as_of")
+    open_tickets: dict[TicketSeverity, int] = Field(description="Open now, by severity")
+    nps: Survey | None
+    csat: Survey | None
+
+
+class WindowsQuery(BaseModel):
+    """Window aggregates for named accounts, or for all accounts a page at a time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_ids: list[AccountId] | None = Field(default=None, min_length=1, max_length=1000)
+    after: AccountId | None = Field(
+        default=None, description="With no account_ids: accounts after this id, in id order"
+    )
+    limit: int = Field(default=1000, ge=1, le=1000)
+    as_of: date | None = Field(
+        default=None, ge=date(1970, 3, 1), le=date(9999, 1, 1), description="Today by default"
+    )
+
+
+class WindowsPage(BaseModel):
+    """Window aggregates, in request order (or id order); ``next_after`` continues a walk over
+    all accounts (None on its last page)."""
+
+    accounts: list[AccountWindows]
+    next_after: str | None = None
+
+
+# --- What scoring tells offers (snapshot.changed) --------------------------------------------
+
+SNAPSHOT_CHANGED = "snapshot.changed"
+Colour = Literal["red", "yellow", "green"]
+Tier = Literal["silver", "gold", "platinum"]
+Segment = Literal[
+    "newly_activated", "power_user", "expansion_ready", "at_risk", "hibernating", "steady"
+]
+Milestone = Literal[
+    "onboarding_complete",
+    "first_key_action",
+    "first_integration",
+    "ten_active_users",
+    "key_action_streak_5d",
+    "weekly_active_streak_4w",
+]
+RenewalWindow = Literal[120, 90, 60]
+# What may change in a snapshot that a program may care about (PRODUCT §3).
+SnapshotChange = Literal[
+    "created",
+    "segment",
+    "tier",
+    "colour",
+    "milestone",
+    "renewal_window",
+    "seat_utilization_90",
+    "cancel_intent",
+    "paid_months",
+]
+
+
+class MeasureScore(BaseModel):
+    """One health measure: its raw value, sub-score and what it contributed.
+
+    ``weight`` is the scorecard's; ``effective_weight`` is after spreading the weight of
+    measures with no data over the others (a missing measure has 0).
+    """
+
+    measure: str
+    raw: float | None
+    missing: bool
+    sub_score: float | None = Field(description="0-100 by the scorecard's thresholds")
+    weight: float
+    effective_weight: float
+    contribution: float = Field(description="sub_score x effective_weight / 100")
+    lost: float = Field(description="Points this measure cost: effective_weight - contribution")
+
+
+class Driver(BaseModel):
+    """A measure pulling the score down, by the points it cost."""
+
+    measure: str
+    lost: float
+    sub_score: float
+    raw: float | None
+
+
+class Rfm(BaseModel):
+    """Recency, frequency, monetary, each a quintile 1-5 across active accounts (5 best)."""
+
+    recency_days: int | None = Field(description="Days since the last key action")
+    frequency: int = Field(description="Key actions in 30 days")
+    monetary_minor: int = Field(description="MRR in minor units")
+    r: int
+    f: int
+    m: int
+
+
+class ColourOverride(BaseModel):
+    """A CSM's colour for an account, in force until it expires."""
+
+    colour: Colour
+    reason: str
+    expires_at: datetime
+    created_by: str
+    created_at: datetime
+
+
+class Snapshot(BaseModel):
+    """An account's score, as of a day: every number with its reasons.
+
+    These are the fields a program's trigger reads (as ``account.<field>``); offers declares
+    its CEL variables from this model.
+    """
+
+    account_id: str
+    as_of: date
+    computed_at: datetime
+    scorecard_motion: MotionSegment
+    scorecard_version: int
+    name: str
+    motion_segment: MotionSegment
+    plan: str | None
+    status: AccountStatus
+    billing_period: BillingPeriod
+    currency: str
+    mrr_minor: int
+    arr_minor: int
+    seats_purchased: int
+    active_seats: int = Field(description="Distinct active users in the last 30 days")
+    seat_utilization: float | None = Field(description="active_seats / seats_purchased")
+    health_score: float | None = Field(description="0-100, one decimal; None: no measure has data")
+    computed_colour: Colour | None
+    colour: Colour | None = Field(description="The override's colour while one is in force")
+    override: ColourOverride | None
+    health_change_7d: float | None
+    health_change_30d: float | None
+    measures: list[MeasureScore]
+    drivers: list[Driver] = Field(description="Up to three measures pulling the score down")
+    rfm: Rfm
+    segment: Segment
+    segment_rule: str = Field(description="The rule that placed the account in its segment")
+    tier: Tier
+    days_since_contract_start: int | None
+    days_to_renewal: int | None
+    renewal_window: RenewalWindow | None
+    paid_months: int
+    cancel_intent: bool
+    nps: int | None
+    milestones: dict[Milestone, date] = Field(description="Reached milestones, first date each")
+
+
+class SnapshotChanged(BaseModel):
+    """``snapshot.changed`` (scoring → offers): an account's snapshot changed in a way a
+    program may care about."""
+
+    snapshot: Snapshot
+    changes: list[SnapshotChange] = Field(min_length=1)
+
+    @classmethod
+    def read(cls, topic: str, payload: Mapping[str, Any]) -> SnapshotChanged | None:
+        """The message if it is one of these and well formed, else None."""
+        if topic != SNAPSHOT_CHANGED:
             return None
         try:
             return cls.model_validate(payload)

@@ -158,6 +158,19 @@ class UnknownAccount(Unprocessable):
     type_slug = "unknown-account"
 
 
+class InvalidScorecard(Unprocessable):
+    """A proposed scorecard breaks a rule (weights summing to 100, monotonic thresholds):
+    ``errors`` names each field."""
+
+    type_slug = "invalid-scorecard"
+
+
+class NotScored(NotFound):
+    """The account has no snapshot yet: ingest has not told scoring of it, or it is unknown."""
+
+    type_slug = "not-scored"
+
+
 class Duplicate(Conflict):
     """Another resource already holds a value that must be unique."""
 

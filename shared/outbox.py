@@ -153,6 +153,36 @@ def enqueue(
     return message_id
 
 
+async def enqueue_many(
+    session: AsyncSession,
+    model: type[OutboxMixin],
+    destination: str,
+    topic: str,
+    payloads: Sequence[dict[str, Any]],
+) -> list[uuid.UUID]:
+    """Add one message per payload to the outbox in one statement, within the caller's
+    transaction (a batch of snapshots changes at once); returns their ids in order."""
+    if not payloads:
+        return []
+    ids = [uuid.uuid4() for _ in payloads]
+    request_id = current_request_id()
+    table = model.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        insert(table),
+        [
+            {
+                "message_id": i,
+                "destination": destination,
+                "topic": topic,
+                "payload": p,
+                "request_id": request_id,
+            }
+            for i, p in zip(ids, payloads, strict=True)
+        ],
+    )
+    return ids
+
+
 async def record_new(
     session: AsyncSession, model: type[InboxMixin], messages: Sequence[Message]
 ) -> set[uuid.UUID]:

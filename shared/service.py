@@ -50,6 +50,8 @@ class ServiceSpec:
     # destinations; None for a service that sends nothing (no dispatcher polls for nothing).
     outbox_model: type[OutboxMixin] | None = None
     destinations: Sequence[str] = field(default_factory=tuple)
+    # Services this one calls for what it reads (scoring reads ingest's signals).
+    reads_from: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if (self.outbox_model is None) != (not self.destinations):
@@ -148,7 +150,10 @@ async def service_resources(app: FastAPI) -> AsyncIterator[None]:
     app.state.head_revision = head_revision(name)
     app.state.key_verifier = KeyVerifier(factory, settings.api_key_cache_seconds)
     api_key = settings.service_api_key.get_secret_value()
-    clients = {d: ServiceClient(settings.service_url(d), api_key) for d in spec.destinations}
+    clients = {
+        d: ServiceClient(settings.service_url(d), api_key)
+        for d in (*spec.destinations, *spec.reads_from)
+    }
     app.state.clients = clients
     dispatcher = None
     if spec.outbox_model is not None:
@@ -156,7 +161,7 @@ async def service_resources(app: FastAPI) -> AsyncIterator[None]:
             service=name,
             model=spec.outbox_model,
             factory=factory,
-            clients=clients,
+            clients={d: clients[d] for d in spec.destinations},
             poll_seconds=settings.outbox_poll_seconds,
             batch_size=settings.outbox_batch_size,
             backoff_base=settings.outbox_backoff_base_seconds,

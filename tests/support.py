@@ -62,6 +62,9 @@ class ServiceProcess:
             "TENURE_API_KEY_CACHE_SECONDS": "0",
             "TENURE_OUTBOX_POLL_SECONDS": "0.1",
             "TENURE_OUTBOX_MAX_BACKOFF_SECONDS": "0.5",
+            "TENURE_WORKER_POLL_SECONDS": "0.1",
+            # No daily full recompute in the middle of a test run; tests queue their own.
+            "TENURE_DAILY_RECOMPUTE_AT": "",
             # A test's few keys drive concurrent load; tests of the limits set their own.
             "TENURE_RATE_LIMIT_PER_SECOND": "100000",
             "TENURE_RATE_LIMIT_BURST": "100000",

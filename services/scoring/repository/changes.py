@@ -1,11 +1,12 @@
-"""Scoring's SQL. Functions run on the caller's session; none commits."""
+"""The queue of accounts to rescore: marked by notifications, drained by the worker."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,3 +37,20 @@ async def pending_changes(
     if after is not None:
         query = query.where(AccountChange.account_id > after)
     return (await session.scalars(query)).all()
+
+
+async def oldest_changes(session: AsyncSession, limit: int) -> Sequence[AccountChange]:
+    """The accounts that have waited longest, to rescore next."""
+    query = select(AccountChange).order_by(AccountChange.first_changed_at).limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def forget_changes(session: AsyncSession, seen: Sequence[tuple[str, datetime]]) -> None:
+    """Drop the changes a batch rescored: only those not marked again since it read them (a
+    later mark keeps the account queued, so the change it announces is scored too)."""
+    if seen:
+        await session.execute(
+            delete(AccountChange).where(
+                tuple_(AccountChange.account_id, AccountChange.last_changed_at).in_(list(seen))
+            )
+        )

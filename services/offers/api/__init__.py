@@ -1,0 +1,1 @@
+"""Offers's HTTP API: one thin router per resource."""

@@ -1,0 +1,38 @@
+"""Where scoring's outbox delivers snapshot changes, and the snapshots offers has kept."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from services.offers.api.deps import Reader, Writer
+from services.offers.schemas.snapshots import KeptSnapshot
+from services.offers.service import snapshots as service
+from shared.deps import Session
+from shared.errors import NotScored, Unprocessable, responses
+from shared.outbox import Delivery, DeliveryAck
+from shared.pagination import Page, PageRequest, paginated
+from shared.validation import PathId
+
+router = APIRouter(prefix="/v1", tags=["snapshots"])
+Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
+
+
+@router.post("/notifications", responses=responses(Unprocessable))
+async def receive(body: Delivery, session: Session, _: Writer) -> DeliveryAck:
+    """Keep the snapshots scoring announces; a message id seen before is acknowledged and
+    not redone."""
+    return await service.receive(session, body)
+
+
+@router.get("/snapshots", responses=responses())
+async def list_snapshots(session: Session, _: Reader, page: Pages) -> Page[KeptSnapshot]:
+    """The newest snapshot heard of for each account, by account id."""
+    return await service.list_snapshots(session, page)
+
+
+@router.get("/snapshots/{account_id}", responses=responses(NotScored))
+async def get_snapshot(account_id: PathId, session: Session, _: Reader) -> KeptSnapshot:
+    """The newest snapshot heard of for an account, and what changed in it."""
+    return await service.get_snapshot(session, account_id)

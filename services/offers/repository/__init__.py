@@ -1,0 +1,1 @@
+"""Offers's SQL. Functions run on the caller's session; none commits."""

@@ -1,0 +1,74 @@
+"""The snapshots scoring announced, newest per account."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.offers.models import AccountSnapshot
+
+
+async def keep_newest(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store each account's snapshot unless a newer one (computed later) is already kept."""
+    if not rows:
+        return
+    # One row per account (the newest), in key order so concurrent receivers lock alike.
+    newest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        kept = newest.get(row["account_id"])
+        if kept is None or kept["computed_at"] <= row["computed_at"]:
+            newest[row["account_id"]] = row
+    stmt = insert(AccountSnapshot).values([newest[k] for k in sorted(newest)])
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[AccountSnapshot.account_id],
+            set_={
+                "computed_at": stmt.excluded.computed_at,
+                "snapshot": stmt.excluded.snapshot,
+                "changes": stmt.excluded.changes,
+                "message_id": stmt.excluded.message_id,
+                "received_at": stmt.excluded.received_at,
+            },
+            where=AccountSnapshot.computed_at <= stmt.excluded.computed_at,
+        )
+    )
+
+
+async def get_snapshot(session: AsyncSession, account_id: str) -> AccountSnapshot | None:
+    """The newest snapshot kept for an account."""
+    return await session.get(AccountSnapshot, account_id)
+
+
+def snapshot_row(
+    account_id: str,
+    computed_at: datetime,
+    snapshot: dict[str, Any],
+    changes: list[str],
+    message_id: uuid.UUID,
+    received_at: datetime,
+) -> dict[str, Any]:
+    """The values of one kept snapshot."""
+    return {
+        "account_id": account_id,
+        "computed_at": computed_at,
+        "snapshot": snapshot,
+        "changes": changes,
+        "message_id": message_id,
+        "received_at": received_at,
+    }
+
+
+async def list_snapshots(
+    session: AsyncSession, *, after: str | None, limit: int
+) -> Sequence[AccountSnapshot]:
+    """Kept snapshots by account id."""
+    query = select(AccountSnapshot).order_by(AccountSnapshot.account_id).limit(limit)
+    if after is not None:
+        query = query.where(AccountSnapshot.account_id > after)
+    return (await session.scalars(query)).all()

@@ -1,0 +1,1 @@
+"""Offers's request and response bodies, one module per resource."""

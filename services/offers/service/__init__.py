@@ -1,0 +1,1 @@
+"""Offers's service layer: one module per resource."""

@@ -1,0 +1,56 @@
+"""Scorecards: one per motion segment, versioned, previewed before they are saved."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.scoring.api.deps import Reader, Writer
+from services.scoring.schemas.scorecards import MeasureOut, PreviewOut, ScorecardIn, ScorecardOut
+from services.scoring.service import scorecards as service
+from shared.contracts import MotionSegment
+from shared.deps import Session
+from shared.errors import InvalidScorecard, Unprocessable, responses
+
+router = APIRouter(prefix="/v1/scorecards", tags=["scorecards"])
+
+
+@router.get("", responses=responses())
+async def list_scorecards(session: Session, _: Reader) -> list[ScorecardOut]:
+    """The scorecard in force for each motion segment."""
+    return await service.list_scorecards(session)
+
+
+@router.get("/measures", responses=responses())
+async def list_measures(_: Reader) -> list[MeasureOut]:
+    """The measures a scorecard weighs, with their units and which way is better."""
+    return service.measures()
+
+
+@router.get("/{motion}", responses=responses(Unprocessable))
+async def get_scorecard(motion: MotionSegment, session: Session, _: Reader) -> ScorecardOut:
+    """The scorecard in force for one motion segment."""
+    return await service.get_scorecard(session, motion)
+
+
+@router.put("/{motion}", responses=responses(InvalidScorecard, Unprocessable))
+async def put_scorecard(
+    motion: MotionSegment, body: ScorecardIn, session: Session, principal: Writer
+) -> ScorecardOut:
+    """Save a new version (weights summing to 100, monotonic thresholds); snapshots record
+    the version that scored them, from the next recompute on."""
+    return await service.put_scorecard(session, motion, body, principal.name)
+
+
+@router.get("/{motion}/versions", responses=responses(Unprocessable))
+async def list_versions(motion: MotionSegment, session: Session, _: Reader) -> list[ScorecardOut]:
+    """Every version of a motion's scorecard, newest first."""
+    return await service.versions(session, motion)
+
+
+@router.post("/{motion}/preview", responses=responses(InvalidScorecard, Unprocessable))
+async def preview(
+    motion: MotionSegment, body: ScorecardIn, session: Session, _: Reader
+) -> PreviewOut:
+    """How a proposed scorecard would move the colour distribution of the motion's accounts
+    (re-scoring their stored measures); nothing is saved."""
+    return await service.preview(session, motion, body)

@@ -1,0 +1,1 @@
+"""Scoring's request and response bodies, one module per resource."""

@@ -1,0 +1,1 @@
+"""Scoring's service layer: one module per resource, called by the routers and the worker."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -74,14 +75,15 @@ async def open_tickets(
 
 
 async def latest_surveys(
-    session: AsyncSession, account_ids: Sequence[str]
+    session: AsyncSession, account_ids: Sequence[str], *, before: datetime | None = None
 ) -> dict[tuple[str, str], SurveyResponse]:
-    """The newest NPS and CSAT response of each account."""
+    """The newest NPS and CSAT response of each account (responded before ``before``, if
+    given: as of a day, its next UTC midnight)."""
+    query = select(SurveyResponse).where(SurveyResponse.account_id.in_(list(account_ids)))
+    if before is not None:
+        query = query.where(SurveyResponse.responded_at < before)
     rows = await session.scalars(
-        select(SurveyResponse)
-        .where(SurveyResponse.account_id.in_(list(account_ids)))
-        .distinct(SurveyResponse.account_id, SurveyResponse.kind)
-        .order_by(
+        query.distinct(SurveyResponse.account_id, SurveyResponse.kind).order_by(
             SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.responded_at.desc()
         )
     )

@@ -13,7 +13,7 @@ from stripe import WebhookSignature
 
 from tests.conftest import make_key, service_keys
 from tests.e2e.test_accounts import account, new_id
-from tests.e2e.test_outbox_to_scoring import wait_for_change
+from tests.e2e.test_outbox_to_scoring import wait_for_score
 from tests.support import ServiceProcess
 
 
@@ -31,6 +31,7 @@ async def test_a_request_id_follows_the_request_and_no_secret_is_logged(
         fresh_database,
         env={**info, "TENURE_SERVICE_API_KEY": keys["ingest"], "TENURE_SCORING_URL": scoring.url},
     )
+    scoring.env["TENURE_INGEST_URL"] = ingest.url
     await asyncio.gather(asyncio.to_thread(scoring.start), asyncio.to_thread(ingest.start))
     trace = f"trace-{uuid.uuid4().hex}"
     headers = {"Authorization": f"Bearer {admin}"}
@@ -73,7 +74,7 @@ async def test_a_request_id_follows_the_request_and_no_secret_is_logged(
             )
             assert unauthorised.status_code == 401
         async with httpx.AsyncClient(base_url=scoring.url, headers=headers) as client:
-            await wait_for_change(client, account_id)
+            await wait_for_score(client, account_id)
     finally:
         ingest.stop()
         scoring.stop()

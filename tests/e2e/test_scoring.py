@@ -60,7 +60,7 @@ async def busy_account(ingest: httpx.AsyncClient, **fields: Any) -> str:
         events.append(event(account_id, "integration_connected", at))
         events.append(event(account_id, "workflow_run", at))
         events.append(event(account_id, "alert_configured", at))
-    response = await ingest.post("/v1/events/batch", json={"events": events})
+    response = await ingest.post("/v1/events", json={"events": events})
     assert response.status_code == 200, response.text
     assert response.json()["accepted"] == len(events)
     return account_id
@@ -85,7 +85,7 @@ async def test_events_and_billing_reach_the_snapshot_without_a_recompute(
     measures = {m["measure"]: m for m in snap["measures"]}
     assert measures["login_recency"]["raw"] == 0
     assert sum(m["contribution"] for m in snap["measures"]) == pytest.approx(
-        snap["health_score"], abs=0.05
+        snap["health_score"], abs=0.1
     )
 
     # Billing says the subscription is now 120 seats, cancelling at period end.
@@ -126,7 +126,7 @@ async def test_offers_hears_of_a_changed_snapshot_and_a_recompute_that_changes_n
         users = [f"v{i}" for i in range(30)]
         at = iso(datetime.now(UTC))
         events = [event(account_id, "login", at, user=u) for u in users]
-        assert (await ingest.post("/v1/events/batch", json={"events": events})).status_code == 200
+        assert (await ingest.post("/v1/events", json={"events": events})).status_code == 200
         changed = await eventually(
             lambda: offers.get(f"/v1/snapshots/{account_id}"),
             lambda r: r.json()["message_id"] != first["message_id"],
@@ -159,7 +159,11 @@ async def test_scorecards_ship_defaults_version_on_edit_and_refuse_broken_rules(
     assert refused.status_code == 422
     assert any(e["pointer"].startswith("/thresholds/nps") for e in refused.json()["errors"])
 
-    for bad in ({**body, "weights": {**body["weights"], "nps": "many"}}, {"weights": {}}):
+    malformed: list[dict[str, Any]] = [
+        {**body, "weights": {**body["weights"], "nps": "many"}},
+        {"weights": {}},
+    ]
+    for bad in malformed:
         response = await scoring.put("/v1/scorecards/enterprise", json=bad)
         assert response.status_code == 422
 

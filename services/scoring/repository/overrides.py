@@ -38,7 +38,7 @@ async def overrides_in_force(
     )
     return {
         r.account_id: Override(
-            colour=r.colour,  # type: ignore[arg-type]
+            colour=r.colour,
             reason=r.reason,
             expires_at=r.expires_at,
             created_by=r.created_by,

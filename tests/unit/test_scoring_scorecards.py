@@ -11,6 +11,7 @@ from services.scoring.domain.measures import MEASURE_NAMES
 from services.scoring.domain.scorecards import (
     DEFAULT_SCORECARDS,
     FieldProblem,
+    InvalidScorecard,
     Scorecard,
     sub_score,
     validate_scorecard,
@@ -63,8 +64,20 @@ def test_defaults_weigh_each_motion_as_documented() -> None:
 def test_an_invalid_scorecard_cannot_be_built() -> None:
     weights, thresholds = plain(DEFAULT_SCORECARDS["smb"])
     weights["nps"] = 6
-    with pytest.raises(ValueError, match="weights sum to 101"):
+    with pytest.raises(InvalidScorecard, match="weights sum to 101") as raised:
         Scorecard(motion="smb", version=2, weights=weights, thresholds=thresholds)
+    assert raised.value.problems == [FieldProblem("weights", "weights sum to 101, not 100")]
+
+
+def test_a_scorecard_keeps_its_own_read_only_copy() -> None:
+    weights, thresholds = plain(DEFAULT_SCORECARDS["smb"])
+    card = Scorecard(motion="smb", version=2, weights=weights, thresholds=thresholds)
+    weights["nps"] = 50
+    thresholds["nps"][0][1] = 99
+    assert card.weights["nps"] == 5
+    assert card.thresholds["nps"][0] == (0.0, 0.0)
+    with pytest.raises(TypeError):
+        card.weights["nps"] = 1  # type: ignore[index]
 
 
 def test_weights_within_float_tolerance_of_100_pass() -> None:

@@ -11,7 +11,13 @@ from services.scoring.domain.health import score_health
 from services.scoring.domain.measures import raw_values
 from services.scoring.domain.rfm import RfmBreakpoints, breakpoints
 from services.scoring.domain.scorecards import DEFAULT_SCORECARDS
-from services.scoring.domain.snapshot import build_snapshot, changes, health_change, rfm_inputs
+from services.scoring.domain.snapshot import (
+    build_snapshot,
+    changes,
+    health_change,
+    in_rfm_population,
+    rfm_inputs,
+)
 from shared.contracts import AccountWindows, ColourOverride, Milestone, Snapshot
 from tests.unit.scoring_factory import AS_OF, NOW, ago, facts, windows
 
@@ -240,3 +246,17 @@ def test_a_milestone_already_reached_is_no_change() -> None:
     before = snap()
     moved = {k: v - timedelta(days=1) for k, v in before.milestones.items()}
     assert changes(before, before.model_copy(update={"milestones": moved})) == []
+
+
+def test_a_naive_override_expiry_is_read_as_utc() -> None:
+    naive = override("yellow", timedelta(hours=1)).model_copy(
+        update={"expires_at": (NOW + timedelta(hours=1)).replace(tzinfo=None)}
+    )
+    assert snap(override=naive).colour == "yellow"
+    assert snap(override=naive, now=NOW + timedelta(hours=2)).colour == "green"
+
+
+def test_rfm_population_is_active_accounts() -> None:
+    assert in_rfm_population(windows())
+    assert not in_rfm_population(windows(account=facts(status="trial")))
+    assert not in_rfm_population(windows(no_account=True))

@@ -38,19 +38,39 @@ class FieldProblem:
     message: str
 
 
+class InvalidScorecard(ValueError):
+    """A scorecard was built from weights or thresholds that do not validate."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
+
+
 @dataclass(frozen=True)
 class Scorecard:
-    """A validated scorecard for one motion segment, at one version."""
+    """A validated scorecard for one motion segment, at one version.
+
+    Built from plain mappings and lists (as stored or received); raises ``InvalidScorecard``
+    with every problem when they do not validate. Once built, its weights and thresholds are
+    read-only copies, in ``MEASURE_NAMES`` order, thresholds as tuples of (value, sub_score).
+    """
 
     motion: MotionSegment
     version: int
     weights: Mapping[str, float]
-    thresholds: Mapping[str, tuple[Point, ...]]
+    thresholds: Mapping[str, Sequence[Sequence[float]]]
 
     def __post_init__(self) -> None:
         problems = validate_scorecard(self.weights, self.thresholds)
         if problems:
-            raise ValueError("; ".join(f"{p.field}: {p.message}" for p in problems))
+            raise InvalidScorecard(problems)
+        # Copies, so the caller's dicts changing later cannot change a scorecard in use.
+        weights = {n: float(self.weights[n]) for n in MEASURE_NAMES}
+        thresholds = {
+            n: tuple((float(v), float(s)) for v, s in self.thresholds[n]) for n in MEASURE_NAMES
+        }
+        object.__setattr__(self, "weights", MappingProxyType(weights))
+        object.__setattr__(self, "thresholds", MappingProxyType(thresholds))
 
 
 def _finite(x: object) -> bool:
@@ -162,7 +182,7 @@ def validate_scorecard(
     return problems
 
 
-def sub_score(points: Sequence[Point], value: float) -> float:
+def sub_score(points: Sequence[Sequence[float]], value: float) -> float:
     """The sub-score of ``value``: linear between the points around it, clamped at the ends."""
     first_value, first_sub = points[0]
     if value <= first_value:
@@ -176,12 +196,7 @@ def sub_score(points: Sequence[Point], value: float) -> float:
 def _card(
     motion: MotionSegment, weights: Mapping[str, float], thresholds: Mapping[str, list[Point]]
 ) -> Scorecard:
-    return Scorecard(
-        motion=motion,
-        version=1,
-        weights=MappingProxyType({n: weights[n] for n in MEASURE_NAMES}),
-        thresholds=MappingProxyType({n: tuple(thresholds[n]) for n in MEASURE_NAMES}),
-    )
+    return Scorecard(motion=motion, version=1, weights=weights, thresholds=thresholds)
 
 
 # --- Defaults --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ colour always matches the number on screen.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from services.scoring.domain.health import display_score, score_health
 from services.scoring.domain.measures import raw_values, seen
@@ -34,6 +34,13 @@ from shared.contracts import (
 DETAIL_DECIMALS = 2
 SEAT_UTILIZATION_TRIGGER = 0.9
 MONTHS_PER_YEAR = 12
+
+
+def in_rfm_population(windows: AccountWindows) -> bool:
+    """Whether the account counts in the population RFM cuts are taken over: accounts ingest
+    knows whose status is ``active`` (trials, paused and cancelled accounts would skew the
+    quintiles of paying, using customers)."""
+    return windows.account is not None and windows.account.status == "active"
 
 
 def rfm_inputs(windows: AccountWindows) -> tuple[int | None, int, int]:
@@ -72,7 +79,8 @@ def health_change(
     score: float | None, history: Mapping[date, float], as_of: date, days: int
 ) -> float | None:
     """The shown score minus the latest past score on or before ``as_of - days`` (one
-    decimal); None when either is unknown."""
+    decimal); None when either is unknown. ``history`` holds the daily scores as shown (one
+    decimal), by the day they were for."""
     if score is None:
         return None
     cutoff = as_of - timedelta(days=days)
@@ -83,8 +91,17 @@ def health_change(
 
 
 def override_in_force(override: ColourOverride | None, now: datetime) -> ColourOverride | None:
-    """The override while it is in force (its expiry still ahead of ``now``), else None."""
-    return override if override is not None and override.expires_at > now else None
+    """The override while it is in force (its expiry still ahead of ``now``), else None.
+
+    A naive expiry (the contract's ``datetime`` allows one) is read as UTC rather than
+    failing the comparison with an aware ``now``.
+    """
+    if override is None:
+        return None
+    expires_at = override.expires_at
+    if expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=UTC)
+    return override if expires_at > now else None
 
 
 def build_snapshot(

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shared.validation import Text
 
@@ -91,7 +91,7 @@ class Survey(BaseModel):
     """An account's newest response of one kind, up to ``as_of``."""
 
     score: int
-    responded_at: datetime
+    responded_at: AwareDatetime
 
 
 class AccountWindows(BaseModel):
@@ -114,10 +114,12 @@ class AccountWindows(BaseModel):
     core_features_30: int
     seen: dict[Literal["events", "logins", "key_actions", "integrations"], SeenDates]
     key_action_days: int = Field(
-        description="Bit i set when day as_of - i had a key action (i = 0..59)"
+        ge=0, lt=2**60, description="Bit i set when day as_of - i had a key action (i = 0..59)"
     )
     weekly_active_users: list[int] = Field(
-        description="Distinct active users per week, 8 weeks, [0] = the 7 days ending as_of"
+        min_length=8,
+        max_length=8,
+        description="Distinct active users per week, 8 weeks, [0] = the 7 days ending as_of",
     )
     champion_last_active: date | None = Field(
         description="Last day (up to as_of) the account's champion user was active"
@@ -224,9 +226,9 @@ class ColourOverride(BaseModel):
 
     colour: Colour
     reason: str
-    expires_at: datetime
+    expires_at: AwareDatetime
     created_by: str
-    created_at: datetime
+    created_at: AwareDatetime
 
 
 class Snapshot(BaseModel):

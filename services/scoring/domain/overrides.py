@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from services.scoring.domain.snapshot import override_in_force
 from shared.contracts import ColourOverride, Snapshot
-
-
-def in_force(override: ColourOverride | None, now: datetime) -> ColourOverride | None:
-    """The override while it lasts (it lapses by itself at ``expires_at``), else None."""
-    return override if override is not None and override.expires_at > now else None
 
 
 def with_override(snapshot: Snapshot, override: ColourOverride | None, now: datetime) -> Snapshot:
     """The snapshot with the colour in force: the override's while it lasts, the computed
     one otherwise. Both stay visible: ``computed_colour`` is never overwritten."""
-    current = in_force(override, now)
+    current = override_in_force(override, now)
     return snapshot.model_copy(
         update={
             "override": current,

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.support import TicketState
@@ -83,7 +83,7 @@ async def latest_surveys(
     if before is not None:
         query = query.where(SurveyResponse.responded_at < before)
     rows = await session.scalars(
-        query.distinct(SurveyResponse.account_id, SurveyResponse.kind).order_by(
+        query.ext(distinct_on(SurveyResponse.account_id, SurveyResponse.kind)).order_by(
             SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.responded_at.desc()
         )
     )

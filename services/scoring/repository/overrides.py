@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.models import ColourOverride
@@ -33,7 +34,7 @@ async def overrides_in_force(
             ColourOverride.expires_at > now,
             ColourOverride.cleared_at.is_(None),
         )
-        .distinct(ColourOverride.account_id)
+        .ext(distinct_on(ColourOverride.account_id))
         .order_by(ColourOverride.account_id, ColourOverride.created_at.desc())
     )
     return {

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.models import RfmCuts, Scorecard
@@ -34,7 +34,7 @@ async def current_scorecards(session: AsyncSession) -> dict[str, Scorecard]:
     """The newest version of every motion's scorecard."""
     rows = await session.scalars(
         select(Scorecard)
-        .distinct(Scorecard.motion)
+        .ext(distinct_on(Scorecard.motion))
         .order_by(Scorecard.motion, Scorecard.version.desc())
     )
     return {r.motion: r for r in rows}

@@ -86,7 +86,7 @@ class Worker:
         """Do one batch of whatever is waiting; False when nothing was."""
         now = self.clock()
         await self._schedule_daily(now)
-        lapsed = await self._lapse_overrides(now)
+        lapsed = await self.lapse_overrides(now)
         advanced = await self.advance_job(now)
         drained = await self.drain_changes(now)
         return lapsed or advanced or drained
@@ -100,7 +100,8 @@ class Worker:
                 _log.info("daily_recompute_queued", day=now.date().isoformat())
         self._scheduled = now.date()
 
-    async def _lapse_overrides(self, now: datetime) -> bool:
+    async def lapse_overrides(self, now: datetime) -> bool:
+        """Restate the snapshots whose override has expired by ``now``; False when none had."""
         async with unit_of_work(self.factory) as session:
             ids = await snapshots_repo.lapsed_overrides(
                 session, now, self.settings.recompute_batch_size

@@ -219,6 +219,17 @@ class RetryLater(TenureError):
     type_slug = "retry"
 
 
+class DependencyUnavailable(TenureError):
+    """A service this one must ask did not answer; the request may be sent again shortly."""
+
+    status_code = 503
+    title = "Service Unavailable"
+    type_slug = "dependency-unavailable"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": "5"})
+
+
 class EdgeRefusal(StarletteHTTPException):
     """An error met while the request body is read, carried to its own handler.
 

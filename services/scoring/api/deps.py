@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from services.scoring.settings import ScoringSettings
 from shared.auth import Principal, require
+from shared.http import ServiceClient
 
 Writer = Annotated[Principal, Depends(require("scores:write"))]
 Reader = Annotated[Principal, Depends(require("scores:read"))]
@@ -22,3 +23,12 @@ def _settings(request: Request) -> ScoringSettings:
 
 
 Settings = Annotated[ScoringSettings, Depends(_settings)]
+
+
+def _ingest(request: Request) -> ServiceClient:
+    client: ServiceClient = request.app.state.clients["ingest"]
+    return client
+
+
+# The client scoring reads ingest with.
+IngestClient = Annotated[ServiceClient, Depends(_ingest)]

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter
 
-from services.scoring.api.deps import Reader, Writer
-from services.scoring.schemas.scorecards import MeasureOut, PreviewOut, ScorecardIn, ScorecardOut
+from services.scoring.api.deps import IngestClient, Reader, Writer
+from services.scoring.schemas.scorecards import (
+    BacktestOut,
+    MeasureOut,
+    PreviewOut,
+    ScorecardIn,
+    ScorecardOut,
+)
+from services.scoring.service import backtest as backtest_service
 from services.scoring.service import scorecards as service
 from shared.contracts import MotionSegment
 from shared.deps import Session
-from shared.errors import InvalidScorecard, Unprocessable, responses
+from shared.errors import DependencyUnavailable, InvalidScorecard, Unprocessable, responses
 
 router = APIRouter(prefix="/v1/scorecards", tags=["scorecards"])
 
@@ -45,6 +54,15 @@ async def put_scorecard(
 async def list_versions(motion: MotionSegment, session: Session, _: Reader) -> list[ScorecardOut]:
     """Every version of a motion's scorecard, newest first."""
     return await service.versions(session, motion)
+
+
+@router.get("/{motion}/backtest", responses=responses(DependencyUnavailable, Unprocessable))
+async def backtest(
+    motion: MotionSegment, session: Session, ingest: IngestClient, _: Reader
+) -> BacktestOut:
+    """How well the motion's scores foretold what happened at renewals that have passed:
+    churn rate by colour 90 days before, and the AUC of the score (0.5: no better than chance)."""
+    return await backtest_service.run_backtest(session, ingest, motion, datetime.now(UTC).date())
 
 
 @router.post("/{motion}/preview", responses=responses(InvalidScorecard, Unprocessable))

@@ -236,3 +236,43 @@ async def lapsed_overrides(session: AsyncSession, now: datetime, limit: int) -> 
         .limit(limit)
     )
     return list(rows)
+
+
+async def scores_between(
+    session: AsyncSession, wanted: Sequence[tuple[str, date, date]]
+) -> list[tuple[float | None, str | None] | None]:
+    """For each (account, first day, last day), the latest score and colour of its history in
+    that range, or None; in the order asked."""
+    if not wanted:
+        return []
+    conn = await driver_connection(session)
+    rows = await conn.fetch(
+        """
+        SELECT q.i, h.health_score, h.colour
+        FROM unnest($1::text[], $2::date[], $3::date[]) WITH ORDINALITY AS q(a, f, l, i)
+        CROSS JOIN LATERAL (
+            SELECT health_score, colour FROM scoring.score_history
+            WHERE account_id = q.a AND day BETWEEN q.f AND q.l
+            ORDER BY day DESC LIMIT 1
+        ) AS h
+        """,
+        [w[0] for w in wanted],
+        [w[1] for w in wanted],
+        [w[2] for w in wanted],
+    )
+    found: list[tuple[float | None, str | None] | None] = [None] * len(wanted)
+    for i, score, colour in rows:
+        found[i - 1] = (score, colour)
+    return found
+
+
+async def motions(session: AsyncSession, account_ids: Sequence[str]) -> dict[str, str]:
+    """Each scored account's motion segment."""
+    if not account_ids:
+        return {}
+    rows = await session.execute(
+        select(SnapshotRow.account_id, SnapshotRow.motion_segment).where(
+            SnapshotRow.account_id.in_(list(account_ids))
+        )
+    )
+    return {a: m for a, m in rows.all()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,3 +71,27 @@ class PreviewOut(BaseModel):
     moves: dict[str, int] = Field(description='Accounts by "from->to" colour, changes only')
     mean_score_current: float | None
     mean_score_proposed: float | None
+
+
+class ColourChurn(BaseModel):
+    """Renewals whose account had one colour 90 days before, and how many churned."""
+
+    renewals: int
+    churned: int
+    churn_rate: float | None
+
+
+class BacktestOut(BaseModel):
+    """How well the stored scores foretold the renewals that passed (see the README)."""
+
+    motion: MotionSegment
+    renewals_from: date
+    renewals_to: date
+    lead_days: int = Field(description="The score is the one this many days before renewal")
+    renewals: int
+    unscored: int = Field(description="Renewals with no score in the 30 days up to the lead day")
+    churned: int
+    stayed: int = Field(description="Renewed, expanded or contracted")
+    by_colour: dict[str, ColourChurn]
+    auc: float | None = Field(description="P(a stayer scored above a churner); 0.5 is chance")
+    verdict: str

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import httpx
 
-from shared.contracts import WindowsPage, WindowsQuery
+from shared.contracts import Outcome, WindowsPage, WindowsQuery
+from shared.errors import DependencyUnavailable
 from shared.http import RetryableStatus, ServiceClient
 
 WINDOWS_PATH = "/v1/signals/windows"
 
 
-class IngestUnavailable(Exception):
-    """Ingest could not answer; the batch is tried again later (nothing is lost)."""
+class IngestUnavailable(DependencyUnavailable):
+    """Ingest could not answer: the worker tries its batch again later (nothing is lost); a
+    request that needed it is a 503 to send again."""
 
 
 async def read_windows(
@@ -32,19 +35,37 @@ async def read_windows(
         limit=limit,
         as_of=as_of,
     )
+    response = await _read(client, WINDOWS_PATH, query.model_dump(mode="json", exclude_none=True))
+    return WindowsPage.model_validate_json(response.content)
+
+
+OUTCOMES_PATH = "/v1/outcomes/query"
+
+
+async def read_outcomes(
+    client: ServiceClient, renewal_from: date, renewal_to: date
+) -> list[Outcome]:
+    """Every account's renewal outcomes with a renewal date in the range, page after page."""
+    outcomes: list[Outcome] = []
+    cursor: str | None = None
+    while True:
+        body = {"renewal_from": renewal_from.isoformat(), "renewal_to": renewal_to.isoformat()}
+        body |= {"limit": 500, **({"after": cursor} if cursor else {})}
+        page = (await _read(client, OUTCOMES_PATH, body)).json()
+        outcomes += [Outcome.model_validate(o) for o in page["items"]]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return outcomes
+
+
+async def _read(client: ServiceClient, path: str, body: dict[str, Any]) -> httpx.Response:
+    """POST a query to ingest (a read: safe to retry however often it takes); 200 or raise."""
     try:
-        # A read: safe to retry however often it takes.
-        response = await client.request(
-            "POST",
-            WINDOWS_PATH,
-            idempotent=True,
-            content=query.model_dump_json(exclude_none=True),
-            headers={"Content-Type": "application/json"},
-        )
+        response = await client.request("POST", path, idempotent=True, json=body)
     except (httpx.HTTPError, RetryableStatus) as exc:
-        raise IngestUnavailable(f"ingest did not answer: {exc}") from exc
+        raise IngestUnavailable(f"ingest did not answer {path}: {exc}") from exc
     if response.status_code != 200:
         raise IngestUnavailable(
-            f"ingest answered {response.status_code} to {WINDOWS_PATH}: {response.text[:300]}"
+            f"ingest answered {response.status_code} to {path}: {response.text[:300]}"
         )
-    return WindowsPage.model_validate_json(response.content)
+    return response

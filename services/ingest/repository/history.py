@@ -48,6 +48,13 @@ async def accounts_for_update(
     return {a.external_id: a for a in rows}
 
 
+async def database_now(session: AsyncSession) -> datetime:
+    """The database's clock now (not the transaction's start): one clock for every process."""
+    now = await session.scalar(select(func.clock_timestamp()))
+    assert isinstance(now, datetime)
+    return now
+
+
 async def history_since(
     session: AsyncSession, since: Mapping[str, datetime]
 ) -> dict[str, list[AccountHistory]]:

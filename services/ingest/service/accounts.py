@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,9 +26,7 @@ async def upsert_account(
     was created."""
     values = {"external_id": external_id, **fields.model_dump(exclude={"effective_at"})}
     effective_at = fields.effective_at if isinstance(fields, AccountIn) else None
-    created = (await upsert_recorded(session, [(values, effective_at or datetime.now(UTC))]))[
-        external_id
-    ]
+    created = (await upsert_recorded(session, [(values, effective_at)]))[external_id]
     notify_changed(session, {external_id})
     await apply_pending_webhooks(session, [external_id])
     account = await accounts_repo.get_account(session, external_id)
@@ -45,10 +43,7 @@ async def upsert_accounts(
     An account given more than once is taken version by version in effective order (the
     last one among equal times last); the newest is what it holds.
     """
-    now = datetime.now(UTC)
-    versions = [
-        (item.model_dump(exclude={"effective_at"}), item.effective_at or now) for item in items
-    ]
+    versions = [(item.model_dump(exclude={"effective_at"}), item.effective_at) for item in items]
     flags = await upsert_recorded(session, versions)
     notify_changed(session, set(flags))
     await apply_pending_webhooks(session, sorted(flags))

@@ -57,24 +57,28 @@ def _place(history: list[Recorded], row: Recorded) -> None:
 
 
 async def upsert_recorded(
-    session: AsyncSession, versions: Sequence[tuple[dict[str, Any], datetime]]
+    session: AsyncSession, versions: Sequence[tuple[dict[str, Any], datetime | None]]
 ) -> dict[str, bool]:
     """Upsert CRM accounts and record their fact changes; returns, per account id, whether
     it was created.
 
-    ``versions`` are account rows (``external_id`` and every CRM field) with the time each
-    took effect, in request order. Per account the versions are taken in effective order (the
-    last among equal times last); each is compared with the facts in force at its time. The
-    account itself takes the newest version, unless the account's history already holds
-    facts newer than it: then newer facts are in force, and the version (a backfill of the
-    past) is only recorded where it belongs in the history.
+    ``versions`` are account rows (``external_id`` and every CRM field) in request order,
+    each with the time it took effect (None: now, read from the database once the accounts'
+    locks are held, so concurrent writers' changes take effect in the order they are made).
+    Per account the versions are taken in effective order (the last among equal times last);
+    each is compared with the facts in force at its time. The account itself takes the newest
+    version, unless the account's history already holds facts newer than it: then newer
+    facts are in force, and the version (a backfill of the past) is only recorded where it
+    belongs in the history.
     """
-    by_id: dict[str, list[tuple[datetime, int, dict[str, Any]]]] = {}
-    for index, (values, effective_at) in enumerate(versions):
-        by_id.setdefault(values["external_id"], []).append((effective_at, index, values))
-    ids = sorted(by_id)
+
+    ids = sorted({values["external_id"] for values, _at in versions})
     await history_repo.lock_accounts(session, ids)
     accounts = await history_repo.accounts_for_update(session, ids)
+    now = await history_repo.database_now(session)
+    by_id: dict[str, list[tuple[datetime, int, dict[str, Any]]]] = {}
+    for index, (values, effective_at) in enumerate(versions):
+        by_id.setdefault(values["external_id"], []).append((effective_at or now, index, values))
     rows = await history_repo.history_since(session, {i: min(v[0] for v in by_id[i]) for i in ids})
     new_rows: list[dict[str, Any]] = []
     upserts: list[dict[str, Any]] = []

@@ -244,7 +244,8 @@ def test_history_helpers() -> None:
     assert in_force(rows, MIDNIGHT - SECOND) is rows[0]
     assert in_force(rows, MIDNIGHT) is rows[1]
     assert in_force(rows, rows[0].effective_at - SECOND) is None
-    assert is_latest(rows, MIDNIGHT) and not is_latest(rows, MIDNIGHT - SECOND)
+    assert is_latest(rows, MIDNIGHT)
+    assert not is_latest(rows, MIDNIGHT - SECOND)
     assert is_latest([], MIDNIGHT)
     assert changes(rows[0].facts, rows[1].facts) == {"mrr_minor": {"old": 10_000, "new": 1}}
     created = changes(None, rows[0].facts)

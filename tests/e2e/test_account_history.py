@@ -236,3 +236,23 @@ async def test_outcome_queries_refuse_what_they_cannot_answer_naming_the_field(
     unknown = await ingest.get(f"/v1/accounts/{new_id()}/history")
     assert unknown.status_code == 404
     assert unknown.json()["type"] == PROBLEM + "not-found"
+
+
+async def test_outcomes_of_one_account_page_one_renewal_at_a_time(
+    ingest: httpx.AsyncClient,
+) -> None:
+    account_id = new_id("hist")
+    today = datetime.now(UTC).date()
+    first, second = today - timedelta(days=70), today - timedelta(days=30)
+    for effective, renewal in ((days_ago(80), first), (days_ago(60), second)):
+        body = account(renewal_date=renewal.isoformat(), effective_at=effective.isoformat())
+        assert (await ingest.put(f"/v1/accounts/{account_id}", json=body)).status_code < 300
+    query: dict[str, Any] = {"account_ids": [account_id], "limit": 1}
+    page = (await ingest.post("/v1/outcomes/query", json=query)).json()
+    assert [(o["renewal_date"], o["outcome"]) for o in page["items"]] == [
+        (first.isoformat(), "renewed")
+    ]
+    query["after"] = page["next_cursor"]
+    page = (await ingest.post("/v1/outcomes/query", json=query)).json()
+    assert [o["renewal_date"] for o in page["items"]] == [second.isoformat()]
+    assert page["next_cursor"] is None

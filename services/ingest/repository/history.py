@@ -148,13 +148,14 @@ async def accounts_with_renewals(
     account_ids: Sequence[str] | None,
     renewal_from: date | None,
     renewal_to: date | None,
+    before: date,
     start: str | None,
     inclusive: bool,
     limit: int,
 ) -> list[str]:
     """Ids (in order) of accounts among ``account_ids`` (if given) whose history held a
-    renewal date (in the range, if given), from ``start`` on (itself included when
-    ``inclusive``), at most ``limit``."""
+    renewal date before ``before`` (and in the range, if given), from ``start`` on (itself
+    included when ``inclusive``), at most ``limit``."""
     query = (
         select(AccountHistory.account_id)
         .distinct()
@@ -167,8 +168,7 @@ async def accounts_with_renewals(
         query = query.where(AccountHistory.renewal_date >= renewal_from)
     if renewal_to is not None:
         query = query.where(AccountHistory.renewal_date <= renewal_to)
-    if renewal_from is None and renewal_to is None:
-        query = query.where(AccountHistory.renewal_date.is_not(None))
+    query = query.where(AccountHistory.renewal_date < before)
     if start is not None:
         query = query.where(
             AccountHistory.account_id >= start if inclusive else AccountHistory.account_id > start

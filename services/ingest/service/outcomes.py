@@ -104,7 +104,8 @@ async def query_outcomes(
     session: AsyncSession, query: OutcomesQuery, signer: CursorSigner
 ) -> Page[Outcome]:
     """Outcomes of the named accounts, or of the accounts whose history held a renewal date
-    in the range, in (account, renewal date) order, a page at a time.
+    in the range, in (account, renewal date) order, a page at a time (only dates before today
+    have one).
 
     Accounts are taken a page at a time (as many as the page may hold outcomes, plus one):
     one query for their ids, one for all their history.
@@ -121,6 +122,7 @@ async def query_outcomes(
             account_ids=query.account_ids,
             renewal_from=query.renewal_from,
             renewal_to=query.renewal_to,
+            before=today,
             start=start,
             inclusive=inclusive,
             limit=chunk,

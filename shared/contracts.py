@@ -291,3 +291,34 @@ class SnapshotChanged(BaseModel):
             return cls.model_validate(payload)
         except ValidationError:
             return None
+
+
+# --- What offers and scoring read from ingest (POST /v1/outcomes/query) ----------------------
+
+OutcomeKind = Literal["renewed", "expanded", "contracted", "churned"]
+
+
+class Outcome(BaseModel):
+    """What happened at one of an account's renewal dates, derived from its fact history
+    (the rule: ``services.ingest.domain.outcomes``)."""
+
+    account_id: str
+    renewal_date: date
+    outcome: OutcomeKind
+    mrr_before_minor: int = Field(description="MRR in force just before the renewal date")
+    mrr_after_minor: int = Field(
+        description="MRR in force at the end of the 7-day grace after it (0 when churned)"
+    )
+    currency: str = Field(description="The currency of mrr_after_minor")
+    currency_before: str = Field(
+        description="The currency of mrr_before_minor; when it differs, the amounts are not"
+        " compared and the outcome is renewed (or churned)"
+    )
+    decided_at: datetime = Field(
+        description="The history time that decided it: the cancellation, the MRR change in"
+        " force at the grace end, or (renewed) the grace end itself"
+    )
+    final: bool = Field(
+        description="Whether the grace has ended by the day asked about; until then the"
+        " outcome may still change"
+    )

@@ -75,6 +75,41 @@ class Account(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class AccountHistory(Base):
+    """One change of an account's tracked facts (``domain.history.TRACKED_FIELDS``): the
+    complete facts in force from ``effective_at`` on, and what changed against those in force
+    just before it when it was recorded. Ordered by ``(effective_at, id)``."""
+
+    __tablename__ = "account_history"
+    __table_args__ = (
+        CheckConstraint("billing_period IN ('monthly', 'annual', 'multi_year')", name="period"),
+        CheckConstraint("status IN ('trial', 'active', 'paused', 'cancelled')", name="status"),
+        Index("ix_account_history_account", "account_id", "effective_at", "id"),
+        # Accounts whose history held a renewal date in a range (POST /v1/outcomes/query).
+        Index("ix_account_history_renewal", "renewal_date", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200), ForeignKey("accounts.external_id"))
+    effective_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # crm, stripe, standard_webhooks or backfill; event_id is the webhook event's, if any.
+    source: Mapped[str] = mapped_column(String(30))
+    event_id: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    plan: Mapped[str | None] = mapped_column(String(200))
+    billing_period: Mapped[str] = mapped_column(String(20))
+    mrr_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    seats_purchased: Mapped[int] = mapped_column(Integer)
+    renewal_date: Mapped[date | None] = mapped_column(Date)
+    cancel_intent: Mapped[bool] = mapped_column(Boolean)
+    # {field: {"old": ..., "new": ...}} for the facts that changed (old null when created).
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
 class User(Base):
     """A person using the product; ``account_id`` links them to their account."""
 

@@ -7,23 +7,36 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from services.ingest.api.deps import Reader, Writer
-from services.ingest.schemas.accounts import AccountBatch, AccountFields, AccountOut
+from services.ingest.schemas.accounts import AccountBatch, AccountIn, AccountOut
 from services.ingest.schemas.batches import BatchUpsertResult
+from services.ingest.schemas.history import AccountHistoryPage
 from services.ingest.service import accounts as service
+from services.ingest.service import outcomes as outcomes_service
 from shared.contracts import AccountStatus, MotionSegment
 from shared.deps import Session
-from shared.errors import ConstraintViolated, Duplicate, NotFound, Unprocessable, responses
+from shared.errors import (
+    BadRequest,
+    ConstraintViolated,
+    Duplicate,
+    NotFound,
+    Unprocessable,
+    responses,
+)
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Instant, PathId
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
+HistoryPages = Annotated[
+    PageRequest[outcomes_service.HistoryPosition],
+    Depends(paginated(outcomes_service.HistoryPosition)),
+]
 AccountId = PathId
 
 
 @router.put("/{external_id}", responses=responses(Unprocessable, Duplicate, ConstraintViolated))
 async def put_account(
-    external_id: AccountId, body: AccountFields, session: Session, _: Writer, response: Response
+    external_id: AccountId, body: AccountIn, session: Session, _: Writer, response: Response
 ) -> AccountOut:
     """Create or replace an account (201 when created, 200 when replaced)."""
     account, created = await service.upsert_account(session, external_id, body)
@@ -41,6 +54,15 @@ async def batch_accounts(body: AccountBatch, session: Session, _: Writer) -> Bat
 async def get_account(external_id: AccountId, session: Session, _: Reader) -> AccountOut:
     """One account."""
     return await service.get_account(session, external_id)
+
+
+@router.get("/{external_id}/history", responses=responses(BadRequest, NotFound))
+async def get_account_history(
+    external_id: AccountId, session: Session, _: Reader, page: HistoryPages
+) -> AccountHistoryPage:
+    """The account's fact changes, oldest first (by effective time), and the outcomes of its
+    passed renewal dates."""
+    return await outcomes_service.account_history(session, external_id, page)
 
 
 @router.get("", responses=responses())

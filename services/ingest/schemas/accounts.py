@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from services.ingest.schemas.batches import ExternalId
 from shared.contracts import AccountStatus, BillingPeriod, MotionSegment
-from shared.validation import INT32_MAX, INT64_MAX, Text
+from shared.validation import INT32_MAX, INT64_MAX, Instant, Text
+
+# How far ahead of the server's clock an effective time may be (clients' clocks drift).
+EFFECTIVE_AT_SKEW = timedelta(minutes=5)
+EFFECTIVE_AT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class AccountFields(BaseModel):
@@ -46,7 +50,32 @@ class AccountFields(BaseModel):
         return self
 
 
-class AccountBatchItem(AccountFields):
+class AccountIn(AccountFields):
+    """An account's fields as the CRM sends them, and since when they hold."""
+
+    effective_at: Instant | None = Field(
+        default=None,
+        description=(
+            "When these facts took effect (now by default): a CRM backfill loads the past"
+            " with it. At most 5 minutes ahead of the server's clock, not before 1970. A"
+            " version older than the newest facts the account's history holds is recorded"
+            " in the history at its time and leaves the account as it is."
+        ),
+    )
+
+    @field_validator("effective_at")
+    @classmethod
+    def _plausible_time(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value < EFFECTIVE_AT_EARLIEST:
+            raise ValueError("must not be before 1970-01-01T00:00:00Z")
+        if value > datetime.now(UTC) + EFFECTIVE_AT_SKEW:
+            raise ValueError("must not be more than 5 minutes in the future")
+        return value
+
+
+class AccountBatchItem(AccountIn):
     """An account in a batch upsert, naming itself."""
 
     external_id: Text = ExternalId

@@ -8,10 +8,11 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.repository import accounts as accounts_repo
-from services.ingest.schemas.accounts import AccountBatchItem, AccountFields, AccountOut
+from services.ingest.schemas.accounts import AccountBatchItem, AccountFields, AccountIn, AccountOut
 from services.ingest.schemas.batches import BatchUpsertResult
 from services.ingest.service.billing import apply_pending_webhooks
 from services.ingest.service.changes import notify_changed
+from services.ingest.service.history import upsert_recorded
 from shared.errors import NotFound
 from shared.pagination import Page, PageRequest
 
@@ -21,10 +22,11 @@ Position = tuple[datetime, str]  # (updated_at, external_id)
 async def upsert_account(
     session: AsyncSession, external_id: str, fields: AccountFields
 ) -> tuple[AccountOut, bool]:
-    """Create or replace one account; returns it and whether it was created."""
-    (created,) = await accounts_repo.upsert_accounts(
-        session, [{"external_id": external_id, **fields.model_dump()}]
-    )
+    """Create or replace one account, recording what changed; returns it and whether it
+    was created."""
+    values = {"external_id": external_id, **fields.model_dump(exclude={"effective_at"})}
+    effective_at = fields.effective_at if isinstance(fields, AccountIn) else None
+    created = (await upsert_recorded(session, [(values, effective_at)]))[external_id]
     notify_changed(session, {external_id})
     await apply_pending_webhooks(session, [external_id])
     account = await accounts_repo.get_account(session, external_id)
@@ -36,12 +38,16 @@ async def upsert_account(
 async def upsert_accounts(
     session: AsyncSession, items: Sequence[AccountBatchItem]
 ) -> BatchUpsertResult:
-    """Create or replace a batch of accounts in one transaction (last one wins per id)."""
-    latest = {item.external_id: item.model_dump() for item in items}
-    flags = await accounts_repo.upsert_accounts(session, list(latest.values()))
-    notify_changed(session, set(latest))
-    await apply_pending_webhooks(session, sorted(latest))
-    created = sum(flags)
+    """Create or replace a batch of accounts in one transaction, recording what changed.
+
+    An account given more than once is taken version by version in effective order (the
+    last one among equal times last); the newest is what it holds.
+    """
+    versions = [(item.model_dump(exclude={"effective_at"}), item.effective_at) for item in items]
+    flags = await upsert_recorded(session, versions)
+    notify_changed(session, set(flags))
+    await apply_pending_webhooks(session, sorted(flags))
+    created = sum(flags.values())
     return BatchUpsertResult(created=created, updated=len(flags) - created)
 
 

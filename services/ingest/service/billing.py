@@ -25,6 +25,7 @@ from services.ingest.repository import rollups as rollups_repo
 from services.ingest.repository import webhooks as webhooks_repo
 from services.ingest.schemas.support import SurveyIn, TicketIn
 from services.ingest.service.changes import notify_changed
+from services.ingest.service.history import record_billing, tracked_facts
 from services.ingest.service.support import apply_ticket, store_survey
 from shared.database_errors import database_error_message, database_error_state
 
@@ -49,12 +50,15 @@ async def apply_webhook(
     """
     try:
         async with session.begin_nested():
+            origin = (row["provider"], row["event_id"])
             if row["provider"] == "stripe":
                 change = stripe_change(row["payload"])
-                await _apply_change(session, account, change)
+                await _apply_change(session, account, change, origin)
             else:
                 data = row["payload"]["data"]
-                await _apply_generic(session, account, row["type"], data, row["occurred_at"])
+                await _apply_generic(
+                    session, account, row["type"], data, row["occurred_at"], origin
+                )
     except BillingEventError as exc:
         return exc
     except DBAPIError as exc:
@@ -103,31 +107,51 @@ def generic_survey(data: dict[str, Any], occurred: datetime) -> SurveyIn:
 
 
 async def _apply_generic(
-    session: AsyncSession, account: Account, kind: str, data: dict[str, Any], occurred: datetime
+    session: AsyncSession,
+    account: Account,
+    kind: str,
+    data: dict[str, Any],
+    occurred: datetime,
+    origin: tuple[str, str],
 ) -> None:
     if kind == "subscription.updated":
         change = BillingChange("subscription", occurred, generic_subscription_fields(data))
-        await _apply_change(session, account, change)
+        await _apply_change(session, account, change, origin)
     elif kind == "payment.failed":
-        await _apply_change(session, account, BillingChange("payment_failed", occurred, {}))
+        change = BillingChange("payment_failed", occurred, {})
+        await _apply_change(session, account, change, origin)
     elif kind == "invoice.paid":
-        await _apply_change(session, account, BillingChange("invoice_paid", occurred, {}))
+        await _apply_change(session, account, BillingChange("invoice_paid", occurred, {}), origin)
     elif kind.startswith("ticket."):
         await apply_ticket(session, generic_ticket(data, kind, occurred))
     else:
         await store_survey(session, generic_survey(data, occurred))
 
 
-async def _apply_change(session: AsyncSession, account: Account, change: BillingChange) -> None:
-    """Apply a billing change; subscription facts older than those applied already lose."""
+async def _apply_change(
+    session: AsyncSession, account: Account, change: BillingChange, origin: tuple[str, str]
+) -> None:
+    """Apply a billing change; subscription facts older than those applied already lose
+    (and, changing nothing, record nothing). What an applied one changed is recorded in the
+    account's history at the time it occurred, with its provider and event id."""
     if change.kind == "subscription":
         if supersedes(change, account.billing_updated_at):
             check_applicable(change, account.contract_start)
+            before = tracked_facts(account)
             for name, value in change.fields.items():
                 setattr(account, name, value)
             account.billing_updated_at = change.occurred_at
             account.updated_at = datetime.now(UTC)
             await session.flush()
+            await record_billing(
+                session,
+                account,
+                occurred_at=change.occurred_at,
+                before_change=before,
+                fields=change.fields,
+                source=origin[0],
+                event_id=origin[1],
+            )
     else:
         day = change.occurred_at.date()
         counter = PAYMENT_COUNTERS[change.kind]

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("account_ids", postgresql.ARRAY(sa.String(length=200)), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("scheduled_for", sa.Date(), nullable=True),
+        sa.Column("as_of", sa.Date(), nullable=True),
         sa.Column("total", sa.Integer(), nullable=True),
         sa.Column("done", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("scored", sa.Integer(), server_default=sa.text("0"), nullable=False),

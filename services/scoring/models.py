@@ -164,6 +164,8 @@ class Job(Base):
     account_ids: Mapped[list[str] | None] = mapped_column(ARRAY(String(200)))
     status: Mapped[str] = mapped_column(String(20))  # queued | running | succeeded
     scheduled_for: Mapped[date | None] = mapped_column(Date)
+    # A past day to score as of (filling in history); None: the day the batch runs.
+    as_of: Mapped[date | None] = mapped_column(Date)
     total: Mapped[int | None] = mapped_column(Integer)
     done: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     scored: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, status
 
@@ -17,9 +18,9 @@ router = APIRouter(prefix="/v1", tags=["jobs"])
 
 @router.post("/recompute", status_code=status.HTTP_202_ACCEPTED, responses=responses(Unprocessable))
 async def recompute(body: RecomputeIn, session: Session, principal: Writer) -> JobOut:
-    """Queue a recompute of the named accounts, or of all of them; follow it at
-    ``/v1/jobs/{id}``."""
-    return await service.queue_recompute(session, body, principal.name)
+    """Queue a recompute of the named accounts, or of all of them (as of today, or of a past
+    day to fill in history); follow it at ``/v1/jobs/{id}``."""
+    return await service.queue_recompute(session, body, principal.name, datetime.now(UTC).date())
 
 
 @router.get("/jobs/{job_id}", responses=responses(NotFound, Unprocessable))

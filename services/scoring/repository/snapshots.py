@@ -60,7 +60,7 @@ _UPSERT_HISTORY = """
 
 
 async def write_snapshots(session: AsyncSession, snapshots: Sequence[Snapshot]) -> None:
-    """Store these snapshots (each account's latest) and their day's history row."""
+    """Store these snapshots as each account's latest."""
     if not snapshots:
         return
     rows = sorted(snapshots, key=lambda s: s.account_id)
@@ -86,6 +86,14 @@ async def write_snapshots(session: AsyncSession, snapshots: Sequence[Snapshot]) 
         [s.rfm.frequency for s in rows],
         [s.model_dump_json() for s in rows],
     )
+
+
+async def write_history(session: AsyncSession, snapshots: Sequence[Snapshot]) -> None:
+    """Store each snapshot's score as its account's history row for its day."""
+    if not snapshots:
+        return
+    rows = sorted(snapshots, key=lambda s: s.account_id)
+    conn = await driver_connection(session)
     await conn.execute(
         _UPSERT_HISTORY,
         [s.account_id for s in rows],

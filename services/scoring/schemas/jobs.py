@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +17,13 @@ class RecomputeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     account_ids: list[AccountId] | None = Field(default=None, min_length=1, max_length=10_000)
+    as_of: date | None = Field(
+        default=None,
+        description=(
+            "A past day (up to 400 days back) to score as of: fills in each account's history"
+            " for that day and leaves its snapshot as it is. Today by default."
+        ),
+    )
 
 
 class JobOut(BaseModel):
@@ -29,6 +36,7 @@ class JobOut(BaseModel):
     kind: Literal["recompute", "daily"]
     status: Literal["queued", "running", "succeeded"]
     account_ids: list[str] | None
+    as_of: date | None
     total: int | None
     done: int
     scored: int

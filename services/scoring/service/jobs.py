@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.models import Job
 from services.scoring.repository import jobs as repo
 from services.scoring.schemas.jobs import JobOut, RecomputeIn
-from shared.errors import NotFound
+from shared.errors import NotFound, Unprocessable
+
+MAX_BACKFILL_DAYS = 400
 
 
-async def queue_recompute(session: AsyncSession, body: RecomputeIn, requested_by: str) -> JobOut:
-    """Queue a recompute of the named accounts (deduplicated), or of all accounts."""
+async def queue_recompute(
+    session: AsyncSession, body: RecomputeIn, requested_by: str, today: date
+) -> JobOut:
+    """Queue a recompute of the named accounts (deduplicated), or of all accounts, as of
+    today or of a past day."""
+    if body.as_of is not None and not (
+        today - timedelta(days=MAX_BACKFILL_DAYS) <= body.as_of <= today
+    ):
+        raise Unprocessable.for_field(
+            "/as_of", f"as_of must be a day from {MAX_BACKFILL_DAYS} days ago up to today."
+        )
     ids = list(dict.fromkeys(body.account_ids)) if body.account_ids else None
     job = await repo.add_job(
         session,
@@ -21,6 +33,7 @@ async def queue_recompute(session: AsyncSession, body: RecomputeIn, requested_by
             id=uuid.uuid4(),
             kind="recompute",
             account_ids=ids,
+            as_of=body.as_of if body.as_of != today else None,
             status="queued",
             total=len(ids) if ids is not None else None,
             done=0,

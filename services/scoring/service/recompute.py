@@ -42,23 +42,48 @@ async def lock_writer(session: AsyncSession) -> None:
 async def score_windows(
     session: AsyncSession, windows: Sequence[AccountWindows], *, read_at: datetime
 ) -> BatchResult:
-    """Score accounts from the aggregates ingest gave at ``read_at``.
+    """Score accounts from the aggregates ingest gave at ``read_at``: their snapshots, the
+    day's history rows and the messages for offers.
 
     An account ingest does not know is skipped; so is one whose stored snapshot was computed
     from a later read (another batch got there with fresher signals).
     """
     await lock_writer(session)
     known = [w for w in windows if w.account is not None]
-    ids = [w.account_id for w in known]
-    previous = await snapshots_repo.snapshots_by_id(session, ids)
-    known = [
+    previous = await snapshots_repo.snapshots_by_id(session, [w.account_id for w in known])
+    fresher = [
         w
         for w in known
         if w.account_id not in previous or previous[w.account_id].computed_at <= read_at
     ]
-    if not known:
-        return BatchResult(0, 0)
-    as_of = known[0].as_of
+    snapshots = await _compute(session, fresher, previous, read_at)
+    return await _store(session, snapshots, previous)
+
+
+async def score_history_only(
+    session: AsyncSession, windows: Sequence[AccountWindows], *, read_at: datetime
+) -> BatchResult:
+    """Score accounts as of a past day (``windows``' ``as_of``) to fill in their history:
+    only that day's history rows are written; snapshots and offers are left alone."""
+    await lock_writer(session)
+    known = [w for w in windows if w.account is not None]
+    previous = await snapshots_repo.snapshots_by_id(session, [w.account_id for w in known])
+    snapshots = await _compute(session, known, previous, read_at)
+    await snapshots_repo.write_history(session, snapshots)
+    return BatchResult(scored=len(snapshots), changed=0)
+
+
+async def _compute(
+    session: AsyncSession,
+    windows: Sequence[AccountWindows],
+    previous: dict[str, Snapshot],
+    read_at: datetime,
+) -> list[Snapshot]:
+    """The snapshots of these (known) accounts, from what is stored beside the windows."""
+    if not windows:
+        return []
+    ids = [w.account_id for w in windows]
+    as_of = windows[0].as_of
     past = await snapshots_repo.past_scores(
         session, ids, as_of - timedelta(days=_HISTORY_DAYS), as_of
     )
@@ -66,7 +91,7 @@ async def score_windows(
     cuts = await scorecards_service.cuts_in_force(session)
     overrides = await overrides_repo.overrides_in_force(session, ids, read_at)
     snapshots: list[Snapshot] = []
-    for w in known:
+    for w in windows:
         assert w.account is not None
         before = previous.get(w.account_id)
         snapshot = build_snapshot(
@@ -80,7 +105,7 @@ async def score_windows(
         )
         if snapshot is not None:
             snapshots.append(snapshot)
-    return await _store(session, snapshots, previous)
+    return snapshots
 
 
 async def reapply_overrides(
@@ -107,5 +132,6 @@ async def _store(
             message = SnapshotChanged(snapshot=snapshot, changes=changed)
             messages.append(message.model_dump(mode="json"))
     await snapshots_repo.write_snapshots(session, snapshots)
+    await snapshots_repo.write_history(session, snapshots)
     await enqueue_many(session, Outbox, "offers", SNAPSHOT_CHANGED, messages)
     return BatchResult(scored=len(snapshots), changed=len(messages))

@@ -49,8 +49,12 @@ async def read_outcomes(
     outcomes: list[Outcome] = []
     cursor: str | None = None
     while True:
-        body = {"renewal_from": renewal_from.isoformat(), "renewal_to": renewal_to.isoformat()}
-        body |= {"limit": 500, **({"after": cursor} if cursor else {})}
+        body: dict[str, Any] = {
+            "renewal_from": renewal_from.isoformat(),
+            "renewal_to": renewal_to.isoformat(),
+            "limit": 500,
+            **({"after": cursor} if cursor else {}),
+        }
         page = (await _read(client, OUTCOMES_PATH, body)).json()
         outcomes += [Outcome.model_validate(o) for o in page["items"]]
         cursor = page.get("next_cursor")

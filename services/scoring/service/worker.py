@@ -24,7 +24,11 @@ from services.scoring.repository import changes as changes_repo
 from services.scoring.repository import jobs as jobs_repo
 from services.scoring.repository import snapshots as snapshots_repo
 from services.scoring.service import scorecards as scorecards_service
-from services.scoring.service.recompute import reapply_overrides, score_windows
+from services.scoring.service.recompute import (
+    reapply_overrides,
+    score_history_only,
+    score_windows,
+)
 from services.scoring.service.signals import IngestUnavailable, read_windows
 from services.scoring.settings import ScoringSettings
 from shared.db import unit_of_work
@@ -145,17 +149,18 @@ class Worker:
             if job.status == "queued":
                 job.status, job.started_at = "running", now
             job.heartbeat_at = now
-            snapshot = (job.id, job.account_ids, job.done, job.resume_after)
-        job_id, account_ids, done, resume_after = snapshot
+            snapshot = (job.id, job.account_ids, job.done, job.resume_after, job.as_of)
+        job_id, account_ids, done, resume_after, as_of = snapshot
+        day = as_of or now.date()
         size = self.settings.recompute_batch_size
         try:
             if account_ids is not None:
                 batch = account_ids[done : done + size]
-                page = await read_windows(self.ingest, now.date(), account_ids=batch)
+                page = await read_windows(self.ingest, day, account_ids=batch)
                 finished = done + len(batch) >= len(account_ids)
                 position = None
             else:
-                page = await read_windows(self.ingest, now.date(), after=resume_after, limit=size)
+                page = await read_windows(self.ingest, day, after=resume_after, limit=size)
                 finished = page.next_after is None
                 position = page.next_after
         except IngestUnavailable as exc:
@@ -165,7 +170,10 @@ class Worker:
                     locked.last_error = str(exc)[:2000]
             raise
         async with unit_of_work(self.factory) as session:
-            result = await score_windows(session, page.accounts, read_at=now)
+            if as_of is None:
+                result = await score_windows(session, page.accounts, read_at=now)
+            else:
+                result = await score_history_only(session, page.accounts, read_at=now)
             locked = await jobs_repo.lock_job(session, job_id)
             if locked is None or locked.done != done or locked.finished_at is not None:
                 # Another worker advanced it meanwhile: its progress stands; this batch's
@@ -187,7 +195,7 @@ class Worker:
     async def _finish(self, session: AsyncSession, job: Job, now: datetime) -> None:
         job.status, job.finished_at = "succeeded", now
         job.total = job.done
-        if job.account_ids is None:
+        if job.account_ids is None and job.as_of is None:
             had_cuts = (await scorecards_service.cuts_in_force(session)).frequency is not None
             await scorecards_service.refresh_cuts(session)
             if not had_cuts:

@@ -131,6 +131,17 @@ def test_negative_weight_and_bad_sum() -> None:
     ]
 
 
+@pytest.mark.parametrize("huge", [101, 1e308])
+def test_a_weight_past_the_total_is_named_and_never_summed(huge: float) -> None:
+    def heavy(w: dict[str, Any], t: dict[str, Any]) -> None:
+        w["nps"] = huge
+        w["csat"] = huge
+
+    problems = mutated(heavy)
+    assert fields(problems) == ["weights.nps", "weights.csat"]
+    assert problems[0].message.endswith("a weight is at most 100")
+
+
 @pytest.mark.parametrize("bad", [math.nan, math.inf, "ten", None, True])
 def test_weights_must_be_finite_numbers(bad: Any) -> None:
     def spoil(w: dict[str, Any], t: dict[str, Any]) -> None:

@@ -107,6 +107,11 @@ def _weight_problems(weights: Mapping[str, float]) -> list[FieldProblem]:
             problems.append(
                 FieldProblem(f"weights.{name}", f"is {_fmt(weight)}; a weight cannot be negative")
             )
+        elif weight > WEIGHT_TOTAL:
+            all_finite = False  # past the total on its own: a sum would say nothing more
+            problems.append(
+                FieldProblem(f"weights.{name}", f"is {_fmt(weight)}; a weight is at most 100")
+            )
     # A sum is only worth reporting when every term is a number.
     if all_finite:
         total = math.fsum(weights.values())

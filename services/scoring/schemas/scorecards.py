@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import MotionSegment
 from shared.validation import Text
 
-# Finite numbers only: a weight or threshold of NaN or infinity is refused by the parser.
-Number = float
+# Finite numbers only (NaN and infinity are refused by the parser), within bounds no measure
+# comes near, so no sum or interpolation of them can overflow.
+Number = Annotated[float, Field(ge=-1e12, le=1e12)]
 Point = tuple[Number, Number]
 
 

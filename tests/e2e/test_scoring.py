@@ -257,3 +257,17 @@ async def test_history_summary_and_bad_filters(
         assert response.status_code == 422
     assert (await scoring.get(f"/v1/jobs/{uuid.uuid4()}")).status_code == 404
     assert (await scoring.post("/v1/recompute", json={"account_ids": []})).status_code == 422
+
+
+async def test_concurrent_scorecard_saves_get_consecutive_versions(
+    scoring: httpx.AsyncClient,
+) -> None:
+    current = (await scoring.get("/v1/scorecards/smb")).json()
+    body = {"weights": current["weights"], "thresholds": current["thresholds"]}
+    saves = await asyncio.gather(
+        *(scoring.put("/v1/scorecards/smb", json={**body, "comment": f"n{n}"}) for n in range(6))
+    )
+    assert [r.status_code for r in saves] == [200] * 6
+    versions = sorted(r.json()["version"] for r in saves)
+    assert versions == list(range(versions[0], versions[0] + 6))
+    assert versions[0] > current["version"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.models import RfmCuts, Scorecard
+
+_VERSION_LOCK = 0x7363  # "sc": one saver of a motion's scorecard at a time
 
 
 async def insert_first_versions(
@@ -57,11 +59,15 @@ async def add_version(
     comment: str | None,
     created_by: str,
 ) -> Scorecard:
-    """Store the next version of a motion's scorecard.
+    """Store the next version of a motion's scorecard, one past the newest.
 
-    The version is one past the newest; two writers racing for it collide on the primary
-    key, and the loser's unit of work fails rather than overwriting.
+    Writers of one motion take turns (a transaction lock on the motion), so two saving at
+    once get consecutive versions rather than one colliding with the other.
     """
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:k, hashtext(:motion))"),
+        {"k": _VERSION_LOCK, "motion": motion},
+    )
     newest = await session.scalar(
         select(func.coalesce(func.max(Scorecard.version), 0)).where(Scorecard.motion == motion)
     )

@@ -30,11 +30,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.ingest import deployed_env
 from services.scoring.domain.rfm import RfmBreakpoints, breakpoints
 from services.scoring.domain.scorecards import DEFAULT_SCORECARDS
 from services.scoring.domain.snapshot import build_snapshot, rfm_inputs
-
-from bench.ingest import deployed_env
 from shared import embedded, migrate
 from shared.cli import create_key_at
 from shared.contracts import AccountWindows, WindowsPage

@@ -35,30 +35,38 @@ _IDS = "CAST(:account_ids AS text[])"
 
 
 def _rollup_windows_sql() -> str:
-    sums = ",\n        ".join(
+    sums = ",\n            ".join(
         f"coalesce(sum({c}) FILTER (WHERE day > {_AS_OF} - {n}), 0) AS {c}_{n}"
         for n in SUM_WINDOWS
         for c in WINDOW_COUNTERS
     )
-    seen = ",\n        ".join(
+    seen = ",\n            ".join(
         f"min(day) FILTER (WHERE {k} > 0) AS {k}_first, max(day) FILTER (WHERE {k} > 0) AS {k}_last"
         for k in SEEN_KINDS
     )
-    # Only fixed names from this module are interpolated; values are bound parameters.
+    # Only fixed names from this module are interpolated; values are bound parameters. The
+    # paid days are collected and their months counted per account, after grouping: a
+    # DISTINCT aggregate over every row would make the server sort all of them by month.
     return f"""
-    SELECT account_id,
-        {sums},
-        coalesce(sum(integrations), 0) AS integrations_total,
-        {seen},
-        coalesce(
-            bit_or(CAST(1 AS bigint) << ({_AS_OF} - day))
-                FILTER (WHERE key_actions > 0 AND day > {_AS_OF} - {KEY_ACTION_BITS}),
-            0
-        ) AS key_action_days,
-        count(DISTINCT to_char(day, 'YYYY-MM')) FILTER (WHERE invoices_paid > 0) AS paid_months
-    FROM ingest.daily_rollups
-    WHERE account_id = ANY({_IDS}) AND day <= {_AS_OF}
-    GROUP BY account_id
+    SELECT g.*, (
+        SELECT count(DISTINCT to_char(CAST(paid AS timestamp), 'YYYY-MM'))
+        FROM unnest(g.paid_days) AS paid
+    ) AS paid_months
+    FROM (
+        SELECT account_id,
+            {sums},
+            coalesce(sum(integrations), 0) AS integrations_total,
+            {seen},
+            coalesce(
+                bit_or(CAST(1 AS bigint) << ({_AS_OF} - day))
+                    FILTER (WHERE key_actions > 0 AND day > {_AS_OF} - {KEY_ACTION_BITS}),
+                0
+            ) AS key_action_days,
+            array_agg(day) FILTER (WHERE invoices_paid > 0) AS paid_days
+        FROM ingest.daily_rollups
+        WHERE account_id = ANY({_IDS}) AND day <= {_AS_OF}
+        GROUP BY account_id
+    ) AS g
     """  # noqa: S608
 
 

@@ -44,16 +44,20 @@ def _rollup_windows_sql() -> str:
         f"min(day) FILTER (WHERE {k} > 0) AS {k}_first, max(day) FILTER (WHERE {k} > 0) AS {k}_last"
         for k in SEEN_KINDS
     )
-    # Only fixed names from this module are interpolated; values are bound parameters. The
-    # paid days are collected and their months counted per account, after grouping: a
-    # DISTINCT aggregate over every row would make the server sort all of them by month.
+    # Only fixed names from this module are interpolated; values are bound parameters.
+    # Each account's days are aggregated on their own (a lateral subquery on the primary key):
+    # the plan does not hang on how many rows the server guesses an id list matches. Grouping
+    # all of them at once ran at 0.7 s a page, until the server switched the prepared
+    # statement to its generic plan, at 57 s a page. Paid days are collected, and their
+    # months counted after: a DISTINCT aggregate would sort every row by month.
     return f"""
-    SELECT g.*, (
+    SELECT a.account_id, r.*, (
         SELECT count(DISTINCT to_char(CAST(paid AS timestamp), 'YYYY-MM'))
-        FROM unnest(g.paid_days) AS paid
+        FROM unnest(r.paid_days) AS paid
     ) AS paid_months
-    FROM (
-        SELECT account_id,
+    FROM unnest({_IDS}) AS a(account_id)
+    CROSS JOIN LATERAL (
+        SELECT
             {sums},
             coalesce(sum(integrations), 0) AS integrations_total,
             {seen},
@@ -63,10 +67,9 @@ def _rollup_windows_sql() -> str:
                 0
             ) AS key_action_days,
             array_agg(day) FILTER (WHERE invoices_paid > 0) AS paid_days
-        FROM ingest.daily_rollups
-        WHERE account_id = ANY({_IDS}) AND day <= {_AS_OF}
-        GROUP BY account_id
-    ) AS g
+        FROM ingest.daily_rollups AS d
+        WHERE d.account_id = a.account_id AND d.day <= {_AS_OF}
+    ) AS r
     """  # noqa: S608
 
 

@@ -2,10 +2,10 @@
 
 A window of N days is the N UTC days ending on and including ``as_of``: ``day > as_of - N``
 (so ``as_of - 6`` is in the 7-day window and ``as_of - 7`` is not). Nothing after ``as_of``
-is counted. Each statement reads one table for all the accounts of a call through its
-primary key (``account_id = ANY(...)`` and a day range), never account by account; accounts
-with no rows get no row back (the caller fills zeros). tests/db/test_signal_windows.py holds
-every rule below to a hand count.
+is counted. One statement answers for all the accounts of a call (never a round trip per
+account), reading each table through its primary key (account id, then a day range); a
+value an account has no rows for comes back NULL or not at all (the caller fills zeros).
+tests/db/test_signal_windows.py holds every rule below to a hand count.
 """
 
 from __future__ import annotations

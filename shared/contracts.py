@@ -107,7 +107,7 @@ class AccountWindows(BaseModel):
     sum_7: Counters
     sum_30: Counters
     sum_60: Counters
-    integrations_total: int = Field(description="Integration events over all history")
+    integrations_total: int = Field(description="Integration events over all days up to as_of")
     active_users_7: int = Field(description="Distinct users active in the 7 days")
     active_users_30: int
     core_features_7: int = Field(description="Distinct core features used in the 7 days")

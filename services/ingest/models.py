@@ -16,6 +16,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     func,
@@ -24,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.contracts import Counters
 from shared.db import schema_metadata
 from shared.outbox import OutboxMixin
 
@@ -236,9 +238,15 @@ class DailyRollup(Base):
     """Per account and UTC day: what the account's users did."""
 
     __tablename__ = "daily_rollups"
+    # The window aggregates scoring reads (repository/windows.py) come from the key alone:
+    # an account's days sit on as many table pages as it has days (intake writes day by
+    # day), and reading them there was most of a full recompute.
+    __table_args__ = (
+        PrimaryKeyConstraint("account_id", "day", postgresql_include=list(Counters.model_fields)),
+    )
 
-    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200))
+    day: Mapped[date] = mapped_column(Date)
     events: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     active_users: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     logins: Mapped[int] = mapped_column(Integer, server_default=text("0"))

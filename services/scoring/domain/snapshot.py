@@ -52,26 +52,27 @@ def rfm_inputs(windows: AccountWindows) -> tuple[int | None, int, int]:
     return recency, windows.sum_30.key_actions, mrr
 
 
+# Built afresh rather than by model_copy: a full recompute makes a million of these, and
+# pydantic's compiled constructor is several times cheaper than its copy (or its construct).
 def _rounded(score: MeasureScore) -> MeasureScore:
-    def r(x: float) -> float:
-        return round(x, DETAIL_DECIMALS)
-
-    return score.model_copy(
-        update={
-            "sub_score": None if score.sub_score is None else r(score.sub_score),
-            "effective_weight": r(score.effective_weight),
-            "contribution": r(score.contribution),
-            "lost": r(score.lost),
-        }
+    return MeasureScore(
+        measure=score.measure,
+        raw=score.raw,
+        missing=score.missing,
+        sub_score=None if score.sub_score is None else round(score.sub_score, DETAIL_DECIMALS),
+        weight=score.weight,
+        effective_weight=round(score.effective_weight, DETAIL_DECIMALS),
+        contribution=round(score.contribution, DETAIL_DECIMALS),
+        lost=round(score.lost, DETAIL_DECIMALS),
     )
 
 
 def _rounded_driver(driver: Driver) -> Driver:
-    return driver.model_copy(
-        update={
-            "lost": round(driver.lost, DETAIL_DECIMALS),
-            "sub_score": round(driver.sub_score, DETAIL_DECIMALS),
-        }
+    return Driver(
+        measure=driver.measure,
+        lost=round(driver.lost, DETAIL_DECIMALS),
+        sub_score=round(driver.sub_score, DETAIL_DECIMALS),
+        raw=driver.raw,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -31,11 +31,23 @@ from services.scoring.service.recompute import (
 )
 from services.scoring.service.signals import IngestUnavailable, read_windows
 from services.scoring.settings import ScoringSettings
+from shared.contracts import WindowsPage
 from shared.db import unit_of_work
 from shared.http import ServiceClient
 
 _log = structlog.get_logger("tenure.scoring.worker")
 _MAX_BACKOFF = 30.0
+
+
+# A page of a job: (job, accounts done before it, the id a walk resumes after).
+_PageKey = tuple[uuid.UUID, int, str | None]
+
+
+async def _discard(read: asyncio.Future[WindowsPage]) -> None:
+    """Drop a page read ahead that is not wanted (its failure included)."""
+    read.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await read
 
 
 def utcnow() -> datetime:
@@ -55,6 +67,8 @@ class Worker:
     _backoff: float = 0.0
     # The job this worker is running, continued batch after batch.
     _job: uuid.UUID | None = None
+    # The job's next page, being read while the current one is scored.
+    _ahead: tuple[_PageKey, datetime, asyncio.Future[WindowsPage]] | None = None
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -67,6 +81,9 @@ class Worker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._ahead is not None:
+            await _discard(self._ahead[2])
+            self._ahead = None
 
     async def _run(self) -> None:
         while True:
@@ -153,27 +170,37 @@ class Worker:
         job_id, account_ids, done, resume_after, as_of = snapshot
         day = as_of or now.date()
         size = self.settings.recompute_batch_size
-        try:
+
+        def fetch(done: int, after: str | None) -> Awaitable[WindowsPage]:
             if account_ids is not None:
                 batch = account_ids[done : done + size]
-                page = await read_windows(self.ingest, day, account_ids=batch)
-                finished = done + len(batch) >= len(account_ids)
-                position = None
-            else:
-                page = await read_windows(self.ingest, day, after=resume_after, limit=size)
-                finished = page.next_after is None
-                position = page.next_after
+                return read_windows(self.ingest, day, account_ids=batch)
+            return read_windows(self.ingest, day, after=after, limit=size)
+
+        try:
+            page, read_at = await self._page((job_id, done, resume_after), fetch, now)
         except IngestUnavailable as exc:
             async with unit_of_work(self.factory) as session:
                 locked = await jobs_repo.lock_job(session, job_id)
                 if locked is not None:
                     locked.last_error = str(exc)[:2000]
             raise
+        if account_ids is not None:
+            finished = done + size >= len(account_ids)
+            position = None
+        else:
+            finished = page.next_after is None
+            position = page.next_after
+        if not finished:
+            # Read the next page while this one is scored and written: ingest and scoring
+            # then work at once, not in turn.
+            following = (job_id, done + len(page.accounts), position)
+            self._read_ahead(following, fetch(following[1], position))
         async with unit_of_work(self.factory) as session:
             if as_of is None:
-                result = await score_windows(session, page.accounts, read_at=now)
+                result = await score_windows(session, page.accounts, read_at=read_at)
             else:
-                result = await score_history_only(session, page.accounts, read_at=now)
+                result = await score_history_only(session, page.accounts, read_at=read_at)
             locked = await jobs_repo.lock_job(session, job_id)
             if locked is None or locked.done != done or locked.finished_at is not None:
                 # Another worker advanced it meanwhile: its progress stands; this batch's
@@ -183,6 +210,25 @@ class Worker:
             if finished:
                 await self._finish(session, locked, now)
         return True
+
+    async def _page(
+        self,
+        key: _PageKey,
+        fetch: Callable[[int, str | None], Awaitable[WindowsPage]],
+        now: datetime,
+    ) -> tuple[WindowsPage, datetime]:
+        """The page ``key`` names, and when it was read: the one read ahead if it is that
+        page, else read now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead_key, read_at, task = ahead
+            if ahead_key == key:
+                return await task, read_at
+            await _discard(task)
+        return await fetch(key[1], key[2]), now
+
+    def _read_ahead(self, key: _PageKey, read: Awaitable[WindowsPage]) -> None:
+        self._ahead = (key, self.clock(), asyncio.ensure_future(read))
 
     @staticmethod
     def _advance(job: Job, done: int, scored: int, changed: int, position: str | None) -> None:

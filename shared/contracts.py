@@ -6,13 +6,12 @@ drift between the two ends, and scoring and offers speak of an account as ingest
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.validation import Text
+from shared.validation import Instant, Text
 
 # An account's facts, as ingest keeps them and scoring and offers read them.
 MotionSegment = Literal["smb", "mid_market", "enterprise"]
@@ -27,17 +26,6 @@ class AccountsChanged(BaseModel):
     """``accounts.changed`` (ingest → scoring): these accounts' signals or facts changed."""
 
     account_ids: list[AccountId] = Field(max_length=10_000)
-
-    @classmethod
-    def read(cls, topic: str, payload: Mapping[str, Any]) -> AccountsChanged | None:
-        """The message if it is one of these and well formed, else None (a receiver skips
-        a message it does not understand rather than trusting its fields)."""
-        if topic != ACCOUNTS_CHANGED:
-            return None
-        try:
-            return cls.model_validate(payload)
-        except ValidationError:
-            return None
 
 
 # --- What scoring reads from ingest (POST /v1/signals/windows) -------------------------------
@@ -238,9 +226,9 @@ class Snapshot(BaseModel):
     its CEL variables from this model.
     """
 
-    account_id: str
+    account_id: AccountId
     as_of: date
-    computed_at: datetime
+    computed_at: Instant
     scorecard_motion: MotionSegment
     scorecard_version: int
     name: str
@@ -280,17 +268,7 @@ class SnapshotChanged(BaseModel):
     program may care about."""
 
     snapshot: Snapshot
-    changes: list[SnapshotChange] = Field(min_length=1)
-
-    @classmethod
-    def read(cls, topic: str, payload: Mapping[str, Any]) -> SnapshotChanged | None:
-        """The message if it is one of these and well formed, else None."""
-        if topic != SNAPSHOT_CHANGED:
-            return None
-        try:
-            return cls.model_validate(payload)
-        except ValidationError:
-            return None
+    changes: list[SnapshotChange] = Field(min_length=1, max_length=20)
 
 
 # --- What offers and scoring read from ingest (POST /v1/outcomes/query) ----------------------

@@ -25,10 +25,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -44,6 +44,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from shared.errors import FieldError, Unprocessable
 from shared.logging import current_request_id
 from shared.validation import JsonObject
 
@@ -181,6 +182,38 @@ async def enqueue_many(
         ],
     )
     return ids
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_delivery(delivery: Delivery, topic: str, model: type[M]) -> list[tuple[Message, M]]:
+    """The delivery's messages of ``topic``, each with its payload read as ``model`` (the
+    contract); messages of other topics are not this receiver's and are left out.
+
+    A message of the topic that does not read as the contract says is refused, never dropped:
+    a 422 whose errors point into it (``/messages/3/payload/account_ids/0``), so the sender
+    parks that one message and delivers the rest again.
+    """
+    read: list[tuple[Message, M]] = []
+    errors: list[FieldError] = []
+    for index, message in enumerate(delivery.messages):
+        if message.topic != topic:
+            continue
+        try:
+            read.append((message, model.model_validate(message.payload)))
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                path = "/".join(str(part) for part in error["loc"])
+                pointer = f"/messages/{index}/payload" + (f"/{path}" if path else "")
+                errors.append(FieldError(detail=error["msg"], pointer=pointer))
+    if errors:
+        raise Unprocessable(
+            f"{len({e.pointer.split('/')[2] for e in errors if e.pointer})} message(s) of"
+            f" {topic} do not read as the contract says.",
+            errors=errors,
+        )
+    return read
 
 
 async def record_new(

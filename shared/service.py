@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -194,26 +193,31 @@ def tune_garbage_collector() -> None:
 _GC_FIRST_GENERATION = 50_000
 
 
-# A \uD800-\uDFFF escape: JSON allows a lone one, which orjson refuses to parse.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-
-
 def parse_json(body: bytes) -> Any:
     """The JSON document in a request body, or a 400 saying it is not JSON.
 
-    A lone UTF-16 surrogate escape is valid JSON that no database can store: the document is
-    still read (by the standard library, which keeps it), so that only the value holding it
-    is refused, by whoever checks storability, rather than the whole body.
+    Some valid JSON orjson refuses: a lone UTF-16 surrogate escape (which no database can
+    store) and integers of thousands of digits. The standard library reads those, so that
+    only the value holding one is refused, by name, by whoever validates or checks
+    storability, rather than the whole body as "not JSON".
     """
     try:
         return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        if _SURROGATE_ESCAPE.search(body) is None:
-            raise MalformedJson("The request body is not valid JSON.") from exc
+    except orjson.JSONDecodeError:
+        pass
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        return json.loads(body, parse_constant=_refuse_constant, parse_int=_integer)
     except (ValueError, RecursionError) as exc:
         raise MalformedJson("The request body is not valid JSON.") from exc
+
+
+def _integer(digits: str) -> int | float:
+    # Python reads integers of at most 4,300 digits; a longer one is far past every field's
+    # bounds: read as the float it approximates (infinity), which validation refuses.
+    return int(digits) if len(digits) <= _MAX_INT_DIGITS else float(digits)
+
+
+_MAX_INT_DIGITS = 4000
 
 
 def _refuse_constant(name: str) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Platform
+from tests.conftest import Platform, service_keys
 from tests.e2e.test_accounts import account, new_id
 from tests.e2e.test_events import event
 from tests.e2e.test_webhooks import post_stripe, source, subscription_event
@@ -240,6 +240,8 @@ async def test_history_summary_and_bad_filters(
     await eventually(lambda: snapshot_of(scoring, account_id), lambda s: s is not None)
     history = (await scoring.get(f"/v1/scores/{account_id}/history", params={"days": 7})).json()
     assert [p["day"] for p in history["points"]] == [datetime.now(UTC).date().isoformat()]
+    assert account_id in await scores_where(scoring, renewal_window="60")  # renews in 30 days
+    assert account_id not in await scores_where(scoring, renewal_window="90")
     summary = (await scoring.get("/v1/segments/summary")).json()
     assert summary["accounts"] >= 1
     assert sum(g["accounts"] for g in summary["by_tier"].values()) == summary["accounts"]
@@ -271,3 +273,59 @@ async def test_concurrent_scorecard_saves_get_consecutive_versions(
     versions = sorted(r.json()["version"] for r in saves)
     assert versions == list(range(versions[0], versions[0] + 6))
     assert versions[0] > current["version"]
+
+
+async def test_concurrent_overrides_leave_one_in_force(
+    ingest: httpx.AsyncClient, scoring: httpx.AsyncClient
+) -> None:
+    account_id = await busy_account(ingest)
+    await eventually(lambda: snapshot_of(scoring, account_id), lambda s: s is not None)
+    expires = iso(datetime.now(UTC) + timedelta(days=1))
+    bodies = [
+        {"colour": ("red", "yellow", "green")[n % 3], "reason": f"r{n}", "expires_at": expires}
+        for n in range(9)
+    ]
+    answers = await asyncio.gather(
+        *(scoring.post(f"/v1/scores/{account_id}/override", json=b) for b in bodies)
+    )
+    assert [a.status_code for a in answers] == [200] * 9
+    kept = (await scoring.get(f"/v1/scores/{account_id}/overrides")).json()
+    in_force = [o for o in kept if o["cleared_at"] is None]
+    assert len(kept) == 9
+    assert len(in_force) == 1
+    snapshot = await snapshot_of(scoring, account_id)
+    assert snapshot is not None
+    assert snapshot["override"]["reason"] == in_force[0]["reason"]
+    assert snapshot["colour"] == in_force[0]["colour"]
+
+
+async def test_offers_refuses_a_snapshot_message_that_breaks_the_contract_by_pointer(
+    platform: Platform, ingest: httpx.AsyncClient, scoring: httpx.AsyncClient
+) -> None:
+    account_id = await busy_account(ingest)
+    snapshot = await eventually(lambda: snapshot_of(scoring, account_id), lambda s: s is not None)
+    keys = await service_keys(platform.database_url)
+
+    def message(**changes: Any) -> dict[str, Any]:
+        return {
+            "id": str(uuid.uuid4()),
+            "topic": "snapshot.changed",
+            "source": "scoring",
+            "payload": {"snapshot": {**snapshot, **changes}, "changes": ["colour"]},
+        }
+
+    async with platform.client("offers", keys["scoring"]) as offers:
+        good = message()
+        for bad, pointer in (
+            (message(computed_at="2026-12-01T10:00:00"), "/snapshot/computed_at"),
+            (message(computed_at="0001-01-01T00:00:00+01:00"), "/snapshot/computed_at"),
+            (message(account_id="x" * 5000), "/snapshot/account_id"),
+        ):
+            refused = await offers.post("/v1/notifications", json={"messages": [good, bad]})
+            assert refused.status_code == 422, refused.text
+            assert [e["pointer"] for e in refused.json()["errors"]] == [
+                f"/messages/1/payload{pointer}"
+            ]
+        # Nothing of a refused delivery was kept: the good message is new when sent alone.
+        accepted = await offers.post("/v1/notifications", json={"messages": [good]})
+        assert accepted.json()["processed"] == [good["id"]]

@@ -124,7 +124,7 @@ async def test_the_backtest_reads_the_score_90_days_ahead_against_each_outcome(
     smb = (await scoring.get("/v1/scorecards/smb/backtest")).json()
     assert smb["renewals"] == 0
 
-    for as_of in (TODAY + timedelta(days=1), TODAY - timedelta(days=401)):
+    for as_of in (TODAY + timedelta(days=1), TODAY - timedelta(days=400)):
         refused = await scoring.post("/v1/recompute", json={"as_of": as_of.isoformat()})
         assert refused.status_code == 422
         assert refused.json()["errors"][0]["pointer"] == "/as_of"

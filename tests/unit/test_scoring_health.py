@@ -184,11 +184,12 @@ def test_enterprise_account_with_missing_measures_by_hand() -> None:
 
 
 def test_missing_weight_spreads_in_proportion() -> None:
-    # An SMB account that never sent an event, has no CSAT: only support (5), NPS (5) and
+    # A new SMB account that has sent no event yet, no CSAT: only support (5), NPS (5) and
     # payment failures (15) are known, 25 of 100. Effective weights: 20, 20, 60.
     # support 0 open: 100 x 20% = 20; NPS 10: 100 x 20% = 20; 1 failure: 50 x 60% = 30.
     # Score 70.0: green, exactly on the boundary.
     w = windows(
+        account=facts(contract_start=ago(3)),
         events=None, logins=None, key_actions=None, integrations=None, nps=10, csat=None,
         payment_failures_60=1,
     )  # fmt: skip

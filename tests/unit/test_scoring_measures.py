@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from services.scoring.domain.health import score_health
 from services.scoring.domain.measures import (
     MEASURE_NAMES,
     MEASURES,
+    SILENT_START_DAYS,
     key_action_trend,
     raw_values,
     support_burden,
 )
+from services.scoring.domain.scorecards import DEFAULT_SCORECARDS
 from tests.unit.scoring_factory import ago, facts, windows
 
 USAGE = (
@@ -111,9 +114,10 @@ def test_champion_absent_when_none_named_or_never_active() -> None:
     assert raw_values(unnamed)["champion_present"] == 0
 
 
-def test_usage_is_unknown_not_zero_for_an_account_that_never_sent_an_event() -> None:
+def test_usage_is_unknown_not_zero_for_a_new_account_that_never_sent_an_event() -> None:
     raws = raw_values(
         windows(
+            account=facts(contract_start=ago(SILENT_START_DAYS - 1)),
             events=None,
             logins=None,
             key_actions=None,
@@ -131,6 +135,39 @@ def test_usage_is_unknown_not_zero_for_an_account_that_never_sent_an_event() -> 
     assert raws["support_burden"] == 0
     assert raws["payment_failures"] == 0
     assert raws["nps"] == 9
+
+
+def test_an_old_contract_that_never_sent_an_event_counts_as_unused_not_unknown() -> None:
+    # Sixty days into its contract and not one event: idle, which must score low, never
+    # "no data" (that would spread the usage weights over support and billing and make it
+    # look healthy).
+    idle = windows(
+        account=facts(contract_start=ago(60)),
+        events=None,
+        logins=None,
+        key_actions=None,
+        integrations=None,
+        active_users_30=0,
+        core_features_30=0,
+        integrations_total=0,
+        key_actions_30=0,
+        key_actions_60=0,
+        champion_last_active=None,
+    )
+    raws = raw_values(idle)
+    assert raws["login_recency"] == 60
+    assert raws["active_user_ratio"] == 0
+    assert raws["core_feature_breadth"] == 0
+    assert raws["integrations"] == 0
+    assert raws["champion_present"] == 0
+    assert raws["key_action_trend"] is None  # no key actions in either period: no trend
+    health = score_health(raws, DEFAULT_SCORECARDS["smb"])
+    assert health.colour == "red"
+    brand_new = windows(
+        account=facts(contract_start=ago(SILENT_START_DAYS - 1)),
+        events=None, logins=None, key_actions=None, integrations=None,
+    )  # fmt: skip
+    assert raw_values(brand_new)["login_recency"] is None
 
 
 def test_usage_counts_zero_once_the_account_has_sent_events() -> None:

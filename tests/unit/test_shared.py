@@ -6,7 +6,7 @@ import base64
 import gzip
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 import httpx
@@ -19,17 +19,21 @@ from pydantic import TypeAdapter, ValidationError
 from services.ingest.settings import IngestSettings
 from services.scoring.domain.changes import changed_accounts
 from shared.auth import Principal, generate_key, hash_key, validate_scopes
+from shared.contracts import ACCOUNTS_CHANGED, AccountsChanged
 from shared.error_handlers import install_error_handlers, validation_field_errors
 from shared.errors import (
     BadRequest,
+    MalformedJson,
     PayloadTooLarge,
     TooManyRequests,
     Unprocessable,
 )
 from shared.limits import Inflater
+from shared.outbox import Delivery, read_delivery
 from shared.outbox_delivery import backoff_seconds
 from shared.pagination import CursorSigner, PageRequest, paginated
 from shared.ratelimit import Allowance, RateLimiter
+from shared.service import parse_json
 from shared.validation import Instant, unstorable, unstorable_at
 
 
@@ -163,19 +167,35 @@ def test_admin_holds_every_scope_and_unknown_scopes_are_refused() -> None:
         validate_scopes(["root"])
 
 
-def test_changed_accounts_counts_only_account_change_messages() -> None:
-    counts = changed_accounts(
-        [
-            ("accounts.changed", {"account_ids": ["a", "b"]}),
-            ("accounts.changed", {"account_ids": ["a"]}),
-            # Malformed messages are ignored whole: a non-string id, an empty one, no list.
-            ("accounts.changed", {"account_ids": ["a", 5]}),
-            ("accounts.changed", {"account_ids": ["b", ""]}),
-            ("something.else", {"account_ids": ["c"]}),
-            ("accounts.changed", {"account_ids": "not-a-list"}),
-        ]
+def test_a_delivery_is_read_by_its_contract_and_a_message_that_breaks_it_is_named() -> None:
+    def message(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"id": str(uuid.uuid4()), "topic": topic, "source": "ingest", "payload": payload}
+
+    good = Delivery.model_validate(
+        {
+            "messages": [
+                message("accounts.changed", {"account_ids": ["a", "b"]}),
+                message("something.else", {"anything": 1}),
+                message("accounts.changed", {"account_ids": ["a"]}),
+            ]
+        }
     )
-    assert counts == {"a": 2, "b": 1}
+    read = read_delivery(good, ACCOUNTS_CHANGED, AccountsChanged)
+    assert changed_accounts(c for _m, c in read) == {"a": 2, "b": 1}
+
+    bad = Delivery.model_validate(
+        {
+            "messages": [
+                message("accounts.changed", {"account_ids": ["a"]}),
+                message("accounts.changed", {"account_ids": ["a", 5]}),
+                message("accounts.changed", {"account_ids": "not-a-list"}),
+            ]
+        }
+    )
+    with pytest.raises(Unprocessable) as refused:
+        read_delivery(bad, ACCOUNTS_CHANGED, AccountsChanged)
+    pointers = [e.pointer for e in refused.value.errors]
+    assert pointers == ["/messages/1/payload/account_ids/1", "/messages/2/payload/account_ids"]
 
 
 @pytest.mark.parametrize(
@@ -389,3 +409,13 @@ def test_unstorable_at_points_at_the_value() -> None:
     pointer, _why = unstorable_at({"k\ud800": 1}) or ("", "")
     assert pointer == "/k\ufffd"
     assert unstorable_at({"fine": [1, "two", {"three": 3.0}]}) is None
+
+
+def test_json_orjson_refuses_is_still_read_so_the_value_is_refused_by_name() -> None:
+    # Thousands of digits: read as the infinity it approximates, for validation to refuse.
+    assert parse_json(b'{"mrr_minor": 1' + b"0" * 5000 + b"}") == {"mrr_minor": float("inf")}
+    assert parse_json(b'{"name": "\\ud800"}') == {"name": "\ud800"}
+    with pytest.raises(MalformedJson):
+        parse_json(b'{"name": ')
+    with pytest.raises(MalformedJson):
+        parse_json(b'{"n": NaN}')

@@ -13,23 +13,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.offers.models import AccountSnapshot, Inbox
 from services.offers.repository import snapshots as repo
 from services.offers.schemas.snapshots import KeptSnapshot
-from shared.contracts import SnapshotChanged
+from shared.contracts import SNAPSHOT_CHANGED, SnapshotChanged
 from shared.errors import NotScored
-from shared.outbox import Delivery, DeliveryAck, record_new
+from shared.outbox import Delivery, DeliveryAck, read_delivery, record_new
 from shared.pagination import Page, PageRequest
 
 Position = tuple[str]  # (account_id,)
 
 
 async def receive(session: AsyncSession, delivery: Delivery) -> DeliveryAck:
-    """Keep the snapshots of messages not seen before; a message of another topic, or one
-    that does not read as the contract says, is acknowledged and ignored."""
+    """Keep the snapshots of messages not seen before; a message of another topic is
+    acknowledged and ignored, one that does not read as the contract says is refused (422,
+    naming it, so the sender parks it alone)."""
+    read = read_delivery(delivery, SNAPSHOT_CHANGED, SnapshotChanged)
     new = await record_new(session, Inbox, delivery.messages)
     now = datetime.now(UTC)
     rows = []
-    for m in delivery.messages:
-        message = SnapshotChanged.read(m.topic, m.payload) if m.id in new else None
-        if message is not None:
+    for m, message in read:
+        if m.id in new:
             s = message.snapshot
             rows.append(
                 repo.snapshot_row(

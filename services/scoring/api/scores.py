@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
@@ -12,7 +12,7 @@ from services.scoring.repository.snapshots import ScoreFilters
 from services.scoring.schemas.scores import OverrideIn, OverrideOut, ScoreHistoryOut
 from services.scoring.service import overrides as overrides_service
 from services.scoring.service import scores as service
-from shared.contracts import Colour, MotionSegment, RenewalWindow, Segment, Snapshot, Tier
+from shared.contracts import Colour, MotionSegment, Segment, Snapshot, Tier
 from shared.deps import Session
 from shared.errors import NotScored, Unprocessable, responses
 from shared.pagination import Page, PageRequest, paginated
@@ -21,6 +21,8 @@ from shared.validation import PathId
 router = APIRouter(prefix="/v1/scores", tags=["scores"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
 Health = Annotated[float | None, Query(ge=0, le=100, allow_inf_nan=False)]
+# A query string is text: the window's days are read as text and then as the number.
+Window = Annotated[Literal["120", "90", "60"] | None, Query(description="120, 90 or 60")]
 
 
 @router.get("", responses=responses(Unprocessable))
@@ -32,7 +34,7 @@ async def list_scores(
     segment: Segment | None = None,
     tier: Tier | None = None,
     motion: MotionSegment | None = None,
-    renewal_window: RenewalWindow | None = None,
+    renewal_window: Window = None,
     health_below: Health = None,
     health_above: Health = None,
 ) -> Page[Snapshot]:
@@ -43,7 +45,7 @@ async def list_scores(
         segment=segment,
         tier=tier,
         motion=motion,
-        renewal_window=renewal_window,
+        renewal_window=int(renewal_window) if renewal_window else None,
         health_below=health_below,
         health_above=health_above,
     )

@@ -54,7 +54,8 @@ _MEASURES = (
         "login_recency",
         "lower",
         "days",
-        "Days from the account's last login to the scoring day; missing when never logged in",
+        "Days from the account's last login to the scoring day; with none ever, since the"
+        " contract started if the account never sent an event, else missing",
     ),
     Measure(
         "active_user_ratio",
@@ -117,8 +118,37 @@ def seen(windows: AccountWindows, kind: SeenKind) -> SeenDates:
 
 
 def ever_sent_events(windows: AccountWindows) -> bool:
-    """Whether the account ever sent a product event (otherwise usage is unknown, not zero)."""
+    """Whether the account ever sent a product event."""
     return seen(windows, "events").first is not None
+
+
+# How long a new contract may go without a product event before its silence counts as
+# zero use rather than as no data yet (the integration may still be being set up).
+SILENT_START_DAYS = 14
+
+
+def usage_known(windows: AccountWindows) -> bool:
+    """Whether the account's product usage is known: it sent events, or its contract is old
+    enough that sending none means using none. Before either, usage measures are missing:
+    a brand-new account is not scored as idle, and an idle one is never scored as unknown
+    (which would spread the usage weights over the rest and make it look healthy)."""
+    if ever_sent_events(windows):
+        return True
+    start = windows.account.contract_start if windows.account is not None else None
+    return start is not None and (windows.as_of - start).days >= SILENT_START_DAYS
+
+
+def _days_without_login(windows: AccountWindows) -> float | None:
+    """Days since the last login. With none ever: missing for an account that uses the
+    product otherwise (API traffic, say); for one that never sent an event at all, the days
+    since its contract started, once that silence counts (``usage_known``)."""
+    last_login = seen(windows, "logins").last
+    if last_login is not None:
+        return float((windows.as_of - last_login).days)
+    start = windows.account.contract_start if windows.account is not None else None
+    if ever_sent_events(windows) or not usage_known(windows) or start is None:
+        return None
+    return float((windows.as_of - start).days)
 
 
 def within_last_days(day: date | None, as_of: date, days: int = RECENT_DAYS) -> bool:
@@ -149,10 +179,8 @@ def raw_values(windows: AccountWindows) -> dict[str, float | None]:
     """Every measure's raw value for one account (None: no data), in ``MEASURE_NAMES`` order."""
     as_of = windows.as_of
     account = windows.account
-    usage = ever_sent_events(windows)
-
-    last_login = seen(windows, "logins").last
-    login_recency = float((as_of - last_login).days) if last_login is not None else None
+    usage = usage_known(windows)
+    login_recency = _days_without_login(windows)
 
     seats = account.seats_purchased if account is not None else 0
     ratio = windows.active_users_30 / seats if usage and seats > 0 else None

@@ -20,8 +20,9 @@ class RecomputeIn(BaseModel):
     as_of: date | None = Field(
         default=None,
         description=(
-            "A past day (up to 400 days back) to score as of: fills in each account's history"
-            " for that day and leaves its snapshot as it is. Today by default."
+            "A past day (up to 399 days back, the reach of a 400-day history) to score as"
+            " of: fills in each account's history for that day and leaves its snapshot as"
+            " it is. Today by default."
         ),
     )
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from shared.contracts import MotionSegment
 from shared.validation import Text
 
 # Finite numbers only (NaN and infinity are refused by the parser), within bounds no measure
 # comes near, so no sum or interpolation of them can overflow.
-Number = Annotated[float, Field(ge=-1e12, le=1e12)]
+Number = Annotated[float, Strict(), Field(ge=-1e12, le=1e12)]
 Point = tuple[Number, Number]
 
 

@@ -12,7 +12,8 @@ from services.scoring.repository import jobs as repo
 from services.scoring.schemas.jobs import JobOut, RecomputeIn
 from shared.errors import NotFound, Unprocessable
 
-MAX_BACKFILL_DAYS = 400
+# The oldest day a recompute may score as of: the first day a 400-day history shows.
+MAX_BACKFILL_DAYS = 399
 
 
 async def queue_recompute(

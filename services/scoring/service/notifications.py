@@ -8,16 +8,19 @@ from services.scoring.domain.changes import changed_accounts
 from services.scoring.models import Inbox
 from services.scoring.repository import changes as repo
 from services.scoring.schemas.changes import AccountChangeOut
-from shared.outbox import Delivery, DeliveryAck, record_new
+from shared.contracts import ACCOUNTS_CHANGED, AccountsChanged
+from shared.outbox import Delivery, DeliveryAck, read_delivery, record_new
 from shared.pagination import Page, PageRequest
 
 
 async def receive(session: AsyncSession, delivery: Delivery) -> DeliveryAck:
     """Queue the named accounts for the worker; a message id seen before is acknowledged and
-    not redone. Scoring happens after the acknowledgement, in batches."""
+    not redone, one that does not read as the contract says is refused (422, to be parked).
+    Scoring happens after the acknowledgement, in batches."""
+    read = read_delivery(delivery, ACCOUNTS_CHANGED, AccountsChanged)
     new = await record_new(session, Inbox, delivery.messages)
     fresh = [m for m in delivery.messages if m.id in new]
-    await repo.record_changes(session, changed_accounts((m.topic, m.payload) for m in fresh))
+    await repo.record_changes(session, changed_accounts(c for m, c in read if m.id in new))
     return DeliveryAck(
         processed=[m.id for m in fresh],
         duplicates=[m.id for m in delivery.messages if m.id not in new],

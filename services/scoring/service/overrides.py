@@ -10,7 +10,7 @@ from services.scoring.models import ColourOverride as OverrideRow
 from services.scoring.repository import overrides as repo
 from services.scoring.repository import snapshots as snapshots_repo
 from services.scoring.schemas.scores import OverrideIn, OverrideOut
-from services.scoring.service.recompute import reapply_overrides
+from services.scoring.service.recompute import lock_writer, reapply_overrides
 from shared.contracts import Snapshot
 from shared.errors import NotScored, Unprocessable
 
@@ -29,6 +29,7 @@ async def set_override(
 ) -> Snapshot:
     """Override an account's colour until ``expires_at`` (replacing an override in force);
     the snapshot shows both colours at once, and offers hears of a change of colour."""
+    await lock_writer(session)  # one override write at a time: one stays in force
     await _scored(session, account_id)
     if body.expires_at <= now:
         raise Unprocessable.for_field("/expires_at", "expires_at must be in the future.")
@@ -56,6 +57,7 @@ async def clear_override(
     session: AsyncSession, account_id: str, author: str, now: datetime
 ) -> Snapshot:
     """End an account's override now: its computed colour is back in force."""
+    await lock_writer(session)
     await _scored(session, account_id)
     await repo.clear_overrides(session, account_id, now, author)
     await reapply_overrides(session, [account_id], now)

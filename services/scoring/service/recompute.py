@@ -66,7 +66,13 @@ async def score_history_only(
     """Score accounts as of a past day (``windows``' ``as_of``) to fill in their history:
     only that day's history rows are written; snapshots and offers are left alone."""
     await lock_writer(session)
-    known = [w for w in windows if w.account is not None]
+    # An account whose contract had not started by that day had no score then.
+    known = [
+        w
+        for w in windows
+        if w.account is not None
+        and (w.account.contract_start is None or w.account.contract_start <= w.as_of)
+    ]
     previous = await snapshots_repo.snapshots_by_id(session, [w.account_id for w in known])
     snapshots = await _compute(session, known, previous, read_at)
     await snapshots_repo.write_history(session, snapshots)

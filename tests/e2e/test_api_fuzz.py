@@ -35,8 +35,8 @@ from tests.support import scratch_database_name, with_database
 
 SERVICES = ("ingest", "scoring", "offers", "ledger")
 # Services whose OpenAPI has links a sequence can follow (a created resource read back, say);
-# scoring and offers have none yet; their operations are fuzzed one by one.
-SEQUENCED_SERVICES = ("ingest", "ledger")
+# offers has none yet; its operations are fuzzed one by one.
+SEQUENCED_SERVICES = ("ingest", "scoring", "ledger")
 EXAMPLES_PER_OPERATION = 20
 SEQUENCES = 25
 STEPS_PER_SEQUENCE = 6

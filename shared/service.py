@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, FastAPI
 
 from shared.api import health, keys
@@ -19,7 +17,6 @@ from shared.db import create_engine, service_url, session_factory
 from shared.error_handlers import install_error_handlers
 from shared.errors import (
     BadRequest,
-    MalformedJson,
     PayloadTooLarge,
     TenureError,
     UnsupportedEncoding,
@@ -191,34 +188,3 @@ def tune_garbage_collector() -> None:
 
 
 _GC_FIRST_GENERATION = 50_000
-
-
-def parse_json(body: bytes) -> Any:
-    """The JSON document in a request body, or a 400 saying it is not JSON.
-
-    Some valid JSON orjson refuses: a lone UTF-16 surrogate escape (which no database can
-    store) and integers of thousands of digits. The standard library reads those, so that
-    only the value holding one is refused, by name, by whoever validates or checks
-    storability, rather than the whole body as "not JSON".
-    """
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(body, parse_constant=_refuse_constant, parse_int=_integer)
-    except (ValueError, RecursionError) as exc:
-        raise MalformedJson("The request body is not valid JSON.") from exc
-
-
-def _integer(digits: str) -> int | float:
-    # Python reads integers of at most 4,300 digits; a longer one is far past every field's
-    # bounds: read as the float it approximates (infinity), which validation refuses.
-    return int(digits) if len(digits) <= _MAX_INT_DIGITS else float(digits)
-
-
-_MAX_INT_DIGITS = 4000
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from shared.json_body import JsonBodyRoute
 from shared.migrate import current_revision, head_revision
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=JsonBodyRoute, tags=["health"])
 
 
 @router.get("/healthz", summary="The process is up")

@@ -18,11 +18,12 @@ from shared.auth import (
 )
 from shared.deps import Admin, Session
 from shared.errors import NotFound, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
 from shared.settings import SERVICE_PRINCIPAL_PREFIX
 from shared.validation import Text
 
-router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/api-keys", tags=["api keys"])
 Position = tuple[datetime, uuid.UUID]  # (created_at, id)
 
 

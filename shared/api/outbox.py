@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from shared.deps import Admin, Session
 from shared.errors import NotFound, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 from shared.outbox import OutboxEntry, OutboxMixin
 from shared.outbox_admin import (
     ParkedFilter,
@@ -24,7 +25,7 @@ Position = tuple[int]  # (id,)
 
 def outbox_router(model: type[OutboxMixin]) -> APIRouter:
     """The outbox admin endpoints for a service whose outbox table is ``model``."""
-    router = APIRouter(prefix="/v1/outbox", tags=["outbox"])
+    router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/outbox", tags=["outbox"])
 
     @router.get("", responses=responses())
     async def list_outbox(

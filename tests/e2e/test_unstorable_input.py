@@ -12,7 +12,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import Platform
-from tests.e2e.test_accounts import new_id
+from tests.e2e.test_accounts import account, new_id
 from tests.e2e.test_events import event, make_account
 from tests.e2e.test_segment import basic, segment_source
 from tests.e2e.test_webhooks import source
@@ -220,3 +220,23 @@ async def test_the_drivers_infinity_times_are_refused_so_nothing_stored_reads_ba
     assert [r["field"] for r in one.json()["rejected"]] == ["sentAt"]
     replay = await ingest.post("/v1/rejected/replay", json={})
     assert replay.status_code == 200, replay.text
+
+
+async def test_an_integer_of_thousands_of_digits_is_a_422_naming_its_field(
+    platform: Platform,
+) -> None:
+    huge = "1" + "0" * 5000  # valid JSON that Python's own parser refuses to read
+    headers = {"Content-Type": "application/json"}
+    async with platform.client("ingest") as ingest, platform.client("scoring") as scoring:
+        body = json.dumps(account()).replace('"mrr_minor": 250000', f'"mrr_minor": {huge}')
+        response = await ingest.put(f"/v1/accounts/{new_id()}", content=body, headers=headers)
+        assert response.status_code == 422, response.text
+        assert [e["pointer"] for e in response.json()["errors"]] == ["/mrr_minor"]
+
+        card = (await scoring.get("/v1/scorecards/smb")).json()
+        weights = {**card["weights"], "nps": 0}
+        body = json.dumps({"weights": weights, "thresholds": card["thresholds"]})
+        body = body.replace('"nps": 0', f'"nps": {huge}', 1)
+        response = await scoring.post("/v1/scorecards/smb/preview", content=body, headers=headers)
+        assert response.status_code == 422, response.text
+        assert "/weights/nps" in {e["pointer"] for e in response.json()["errors"]}

@@ -28,12 +28,12 @@ from shared.errors import (
     TooManyRequests,
     Unprocessable,
 )
+from shared.json_body import parse_json
 from shared.limits import Inflater
 from shared.outbox import Delivery, read_delivery
 from shared.outbox_delivery import backoff_seconds
 from shared.pagination import CursorSigner, PageRequest, paginated
 from shared.ratelimit import Allowance, RateLimiter
-from shared.service import parse_json
 from shared.validation import Instant, unstorable, unstorable_at
 
 

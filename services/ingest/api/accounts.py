@@ -22,10 +22,11 @@ from shared.errors import (
     Unprocessable,
     responses,
 )
+from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Instant, PathId
 
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/accounts", tags=["accounts"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
 HistoryPages = Annotated[
     PageRequest[outcomes_service.HistoryPosition],

@@ -9,8 +9,9 @@ from services.ingest.schemas.config import EventMapDocument, EventMapOut
 from services.ingest.service import config as service
 from shared.deps import Admin, Session
 from shared.errors import Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 
-router = APIRouter(prefix="/v1/config", tags=["config"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/config", tags=["config"])
 
 
 @router.get("/event-map", responses=responses())

@@ -11,11 +11,12 @@ from services.ingest.schemas.events import EventBatchResult, StoredEventOut
 from services.ingest.service import events as service
 from shared.deps import Session
 from shared.errors import BadRequest, PayloadTooLarge, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 from shared.limits import COMPRESSED, accepts_body
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Instant, Text
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/events", tags=["events"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
 
 _BATCH_EXAMPLE = {

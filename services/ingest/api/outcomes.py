@@ -10,9 +10,10 @@ from services.ingest.service import outcomes as service
 from shared.contracts import Outcome
 from shared.deps import Session
 from shared.errors import BadRequest, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 from shared.pagination import Page
 
-router = APIRouter(prefix="/v1/outcomes", tags=["outcomes"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/outcomes", tags=["outcomes"])
 
 
 @router.post("/query", responses=responses(BadRequest, Unprocessable))

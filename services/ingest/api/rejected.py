@@ -11,10 +11,11 @@ from services.ingest.schemas.rejected import RejectedOut, ReplayFilter, ReplayOu
 from services.ingest.service import rejected as service
 from shared.deps import Admin, Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import PathSerial, Text
 
-router = APIRouter(prefix="/v1/rejected", tags=["rejected events"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/rejected", tags=["rejected events"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
 
 

@@ -8,8 +8,9 @@ from services.ingest.schemas.rollups import RebuildRequest, RebuildResult
 from services.ingest.service import rollups as service
 from shared.deps import Admin, Session
 from shared.errors import Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 
-router = APIRouter(prefix="/v1/rollups", tags=["rollups"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/rollups", tags=["rollups"])
 
 
 @router.post("/rebuild", responses=responses(Unprocessable))

@@ -11,9 +11,10 @@ from services.ingest.schemas.segment import SegmentResult
 from services.ingest.service import segment as service
 from services.ingest.settings import IngestSettings
 from shared.deps import Session
+from shared.json_body import JsonBodyRoute
 from shared.limits import COMPRESSED, accepts_body
 
-router = APIRouter(prefix="/v1", tags=["segment"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["segment"])
 _SEGMENT_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": title, "content": {"application/problem+json": {}}}
     for code, title in (

@@ -12,8 +12,9 @@ from services.ingest.service import windows as windows_service
 from shared.contracts import WindowsPage, WindowsQuery
 from shared.deps import Session
 from shared.errors import Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 
-router = APIRouter(prefix="/v1/signals", tags=["signals"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/signals", tags=["signals"])
 
 
 @router.post("/query", responses=responses(Unprocessable))

@@ -11,9 +11,10 @@ from services.ingest.schemas.sources import SourceCreate, SourceOut, SourceWithS
 from services.ingest.service import sources as service
 from shared.deps import Admin, Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
 
-router = APIRouter(prefix="/v1/sources", tags=["sources"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/sources", tags=["sources"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
 
 

@@ -9,8 +9,9 @@ from services.ingest.schemas.support import SurveyIn, SurveyOut, TicketIn, Ticke
 from services.ingest.service import support as service
 from shared.deps import Session
 from shared.errors import UnknownAccount, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 
-router = APIRouter(prefix="/v1", tags=["support and sentiment"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["support and sentiment"])
 
 
 @router.post("/tickets", responses=responses(Unprocessable, UnknownAccount))

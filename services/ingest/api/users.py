@@ -11,10 +11,11 @@ from services.ingest.schemas.users import UserBatch, UserBatchResult, UserFields
 from services.ingest.service import users as service
 from shared.deps import Session
 from shared.errors import NotFound, UnknownAccount, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Instant, PathId, Text
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/users", tags=["users"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
 UserId = PathId
 

@@ -17,9 +17,10 @@ from shared.errors import (
     Unprocessable,
     responses,
 )
+from shared.json_body import JsonBodyRoute
 from shared.limits import accepts_body
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/webhooks", tags=["webhooks"])
 # The signature, not an API key, authenticates a webhook: 401 is a signature no secret of the
 # source made, and there is no 403.
 _ERRORS = {

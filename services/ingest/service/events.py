@@ -13,8 +13,8 @@ from services.ingest.repository import events as events_repo
 from services.ingest.schemas.events import EventBatchResult, StoredEventOut
 from services.ingest.service.intake import Parsed, accept_events, encoded_size
 from shared.errors import FieldError, PayloadTooLarge, Unprocessable
+from shared.json_body import parse_json
 from shared.pagination import Page, PageRequest
-from shared.service import parse_json
 
 Position = tuple[datetime, str]  # (timestamp, id), newest first
 

@@ -16,8 +16,8 @@ from services.ingest.schemas.segment import SegmentResult
 from services.ingest.service.intake import Parsed, accept_events, encoded_size
 from shared.auth import hash_key
 from shared.errors import Unauthorized, Unprocessable
+from shared.json_body import parse_json
 from shared.ratelimit import RateLimiter
-from shared.service import parse_json
 
 
 def parse_segment(

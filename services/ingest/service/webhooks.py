@@ -45,7 +45,7 @@ from shared.errors import (
     TenureError,
     Unprocessable,
 )
-from shared.service import parse_json
+from shared.json_body import parse_json
 from shared.validation import unstorable_at
 
 

@@ -13,10 +13,11 @@ from services.ledger.schemas import BalancesOut, LotOut, Unit
 from services.ledger.service import balances as service
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Instant, PathId, Text
 
-router = APIRouter(prefix="/v1", tags=["balances"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["balances"])
 Position = tuple[datetime, uuid.UUID]  # (granted_at, id)
 
 

@@ -10,8 +10,9 @@ from services.ledger.api.deps import IdempotencyKey, Writer
 from services.ledger.schemas import GrantIn, GrantOut
 from services.ledger.service import writes
 from shared.errors import KeyInFlight, KeyReused, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 
-router = APIRouter(prefix="/v1/grants", tags=["grants"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/grants", tags=["grants"])
 
 
 @router.post(

@@ -9,8 +9,9 @@ from services.ledger.service import audit as service
 from services.ledger.service import expirations
 from shared.deps import Admin, Session
 from shared.errors import Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 
-router = APIRouter(prefix="/v1", tags=["maintenance"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["maintenance"])
 
 
 @router.post("/expirations/run", responses=responses(Unprocessable))

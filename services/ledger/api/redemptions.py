@@ -17,8 +17,9 @@ from shared.errors import (
     Unprocessable,
     responses,
 )
+from shared.json_body import JsonBodyRoute
 
-router = APIRouter(prefix="/v1/redemptions", tags=["redemptions"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/redemptions", tags=["redemptions"])
 
 
 @router.post(

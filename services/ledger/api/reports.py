@@ -12,10 +12,11 @@ from services.ledger.schemas import ExpiringRow, LiabilityOut, MonthlyOut, State
 from services.ledger.service import reports as service
 from shared.deps import Session
 from shared.errors import BadRequest, NotFound, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 from shared.pagination import PageRequest, paginated
 from shared.validation import Instant, PathId
 
-router = APIRouter(prefix="/v1", tags=["reports"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["reports"])
 StatementPosition = tuple[datetime, int]  # (effective_at, posting id)
 
 

@@ -33,10 +33,11 @@ from shared.errors import (
     json_response,
     responses,
 )
+from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Text
 
-router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/transactions", tags=["transactions"])
 Position = tuple[datetime, uuid.UUID]  # (created_at, id)
 
 

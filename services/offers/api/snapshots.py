@@ -11,11 +11,12 @@ from services.offers.schemas.snapshots import KeptSnapshot
 from services.offers.service import snapshots as service
 from shared.deps import Session
 from shared.errors import NotScored, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 from shared.outbox import Delivery, DeliveryAck
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import PathId
 
-router = APIRouter(prefix="/v1", tags=["snapshots"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["snapshots"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
 
 

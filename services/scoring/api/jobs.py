@@ -12,8 +12,9 @@ from services.scoring.schemas.jobs import JobOut, RecomputeIn
 from services.scoring.service import jobs as service
 from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 
-router = APIRouter(prefix="/v1", tags=["jobs"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["jobs"])
 
 
 @router.post("/recompute", status_code=status.HTTP_202_ACCEPTED, responses=responses(Unprocessable))

@@ -11,10 +11,11 @@ from services.scoring.schemas.changes import AccountChangeOut
 from services.scoring.service import notifications as service
 from shared.deps import Session
 from shared.errors import Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 from shared.outbox import Delivery, DeliveryAck
 from shared.pagination import Page, PageRequest, paginated
 
-router = APIRouter(prefix="/v1", tags=["notifications"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["notifications"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
 
 

@@ -19,8 +19,9 @@ from services.scoring.service import scorecards as service
 from shared.contracts import MotionSegment
 from shared.deps import Session
 from shared.errors import DependencyUnavailable, InvalidScorecard, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 
-router = APIRouter(prefix="/v1/scorecards", tags=["scorecards"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/scorecards", tags=["scorecards"])
 
 
 @router.get("", responses=responses())

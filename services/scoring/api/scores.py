@@ -15,10 +15,11 @@ from services.scoring.service import scores as service
 from shared.contracts import Colour, MotionSegment, Segment, Snapshot, Tier
 from shared.deps import Session
 from shared.errors import NotScored, Unprocessable, responses
+from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import PathId
 
-router = APIRouter(prefix="/v1/scores", tags=["scores"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/scores", tags=["scores"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
 Health = Annotated[float | None, Query(ge=0, le=100, allow_inf_nan=False)]
 # A query string is text: the window's days are read as text and then as the number.

@@ -9,8 +9,9 @@ from services.scoring.schemas.scores import SegmentSummary
 from services.scoring.service import scores as service
 from shared.deps import Session
 from shared.errors import responses
+from shared.json_body import JsonBodyRoute
 
-router = APIRouter(prefix="/v1/segments", tags=["segments"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/segments", tags=["segments"])
 
 
 @router.get("/summary", responses=responses())

@@ -184,6 +184,27 @@ async def enqueue_many(
     return ids
 
 
+def fresh_messages(messages: Sequence[Message], new: set[uuid.UUID]) -> list[Message]:
+    """The messages to process: those whose id the inbox had not seen (``record_new``), each
+    id once; a repeat within the same delivery is a duplicate like any other."""
+    fresh: list[Message] = []
+    taken: set[uuid.UUID] = set()
+    for message in messages:
+        if message.id in new and message.id not in taken:
+            taken.add(message.id)
+            fresh.append(message)
+    return fresh
+
+
+def acknowledgement(messages: Sequence[Message], fresh: Sequence[Message]) -> DeliveryAck:
+    """What a receiver answers: the fresh messages processed, every other one a duplicate."""
+    processed = {id(m) for m in fresh}
+    return DeliveryAck(
+        processed=[m.id for m in fresh],
+        duplicates=[m.id for m in messages if id(m) not in processed],
+    )
+
+
 M = TypeVar("M", bound=BaseModel)
 
 

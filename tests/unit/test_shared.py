@@ -30,7 +30,14 @@ from shared.errors import (
 )
 from shared.json_body import parse_json
 from shared.limits import Inflater
-from shared.outbox import Delivery, read_delivery
+from shared.outbox import (
+    Delivery,
+    DeliveryAck,
+    Message,
+    acknowledgement,
+    fresh_messages,
+    read_delivery,
+)
 from shared.outbox_delivery import backoff_seconds
 from shared.pagination import CursorSigner, PageRequest, paginated
 from shared.ratelimit import Allowance, RateLimiter
@@ -419,3 +426,17 @@ def test_json_orjson_refuses_is_still_read_so_the_value_is_refused_by_name() -> 
         parse_json(b'{"name": ')
     with pytest.raises(MalformedJson):
         parse_json(b'{"n": NaN}')
+
+
+def test_a_message_repeated_within_one_delivery_is_processed_once() -> None:
+    first, other = uuid.uuid4(), uuid.uuid4()
+
+    def message(message_id: uuid.UUID) -> Message:
+        return Message(id=message_id, topic="t", source="s", payload={})
+
+    messages = [message(first), message(other), message(first)]
+    fresh = fresh_messages(messages, new={first})
+    assert [m.id for m in fresh] == [first]
+    assert acknowledgement(messages, fresh) == DeliveryAck(
+        processed=[first], duplicates=[other, first]
+    )

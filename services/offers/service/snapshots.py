@@ -15,7 +15,14 @@ from services.offers.repository import snapshots as repo
 from services.offers.schemas.snapshots import KeptSnapshot
 from shared.contracts import SNAPSHOT_CHANGED, SnapshotChanged
 from shared.errors import NotScored
-from shared.outbox import Delivery, DeliveryAck, read_delivery, record_new
+from shared.outbox import (
+    Delivery,
+    DeliveryAck,
+    acknowledgement,
+    fresh_messages,
+    read_delivery,
+    record_new,
+)
 from shared.pagination import Page, PageRequest
 
 Position = tuple[str]  # (account_id,)
@@ -27,10 +34,12 @@ async def receive(session: AsyncSession, delivery: Delivery) -> DeliveryAck:
     naming it, so the sender parks it alone)."""
     read = read_delivery(delivery, SNAPSHOT_CHANGED, SnapshotChanged)
     new = await record_new(session, Inbox, delivery.messages)
+    fresh = fresh_messages(delivery.messages, new)
+    taken = {id(m) for m in fresh}
     now = datetime.now(UTC)
     rows = []
     for m, message in read:
-        if m.id in new:
+        if id(m) in taken:
             s = message.snapshot
             rows.append(
                 repo.snapshot_row(
@@ -43,10 +52,7 @@ async def receive(session: AsyncSession, delivery: Delivery) -> DeliveryAck:
                 )
             )
     await repo.keep_newest(session, rows)
-    return DeliveryAck(
-        processed=[m.id for m in delivery.messages if m.id in new],
-        duplicates=[m.id for m in delivery.messages if m.id not in new],
-    )
+    return acknowledgement(delivery.messages, fresh)
 
 
 def _kept(row: AccountSnapshot) -> KeptSnapshot:

@@ -9,7 +9,14 @@ from services.scoring.models import Inbox
 from services.scoring.repository import changes as repo
 from services.scoring.schemas.changes import AccountChangeOut
 from shared.contracts import ACCOUNTS_CHANGED, AccountsChanged
-from shared.outbox import Delivery, DeliveryAck, read_delivery, record_new
+from shared.outbox import (
+    Delivery,
+    DeliveryAck,
+    acknowledgement,
+    fresh_messages,
+    read_delivery,
+    record_new,
+)
 from shared.pagination import Page, PageRequest
 
 
@@ -19,12 +26,10 @@ async def receive(session: AsyncSession, delivery: Delivery) -> DeliveryAck:
     Scoring happens after the acknowledgement, in batches."""
     read = read_delivery(delivery, ACCOUNTS_CHANGED, AccountsChanged)
     new = await record_new(session, Inbox, delivery.messages)
-    fresh = [m for m in delivery.messages if m.id in new]
-    await repo.record_changes(session, changed_accounts(c for m, c in read if m.id in new))
-    return DeliveryAck(
-        processed=[m.id for m in fresh],
-        duplicates=[m.id for m in delivery.messages if m.id not in new],
-    )
+    fresh = fresh_messages(delivery.messages, new)
+    taken = {id(m) for m in fresh}
+    await repo.record_changes(session, changed_accounts(c for m, c in read if id(m) in taken))
+    return acknowledgement(delivery.messages, fresh)
 
 
 Position = tuple[str]  # (account_id,)

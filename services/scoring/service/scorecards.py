@@ -50,13 +50,19 @@ def to_domain(row: ScorecardRow) -> Scorecard:
     )
 
 
-async def scorecards_in_force(session: AsyncSession) -> dict[str, Scorecard]:
-    """The newest version of each motion's scorecard (the defaults until one is edited)."""
+async def _current_rows(session: AsyncSession) -> dict[str, ScorecardRow]:
+    """The newest stored version of each motion's scorecard, the defaults stored first if a
+    motion has none (the app stores them at start; this covers a database migrated since)."""
     rows = await repo.current_scorecards(session)
     if len(rows) < len(DEFAULT_SCORECARDS):
         await ensure_defaults(session)
         rows = await repo.current_scorecards(session)
-    return {motion: to_domain(row) for motion, row in rows.items()}
+    return rows
+
+
+async def scorecards_in_force(session: AsyncSession) -> dict[str, Scorecard]:
+    """The newest version of each motion's scorecard (the defaults until one is edited)."""
+    return {motion: to_domain(row) for motion, row in (await _current_rows(session)).items()}
 
 
 async def cuts_in_force(session: AsyncSession) -> RfmBreakpoints:
@@ -77,21 +83,19 @@ async def refresh_cuts(session: AsyncSession) -> RfmBreakpoints:
 
 async def list_scorecards(session: AsyncSession) -> list[ScorecardOut]:
     """The scorecard in force for each motion."""
-    await scorecards_in_force(session)
-    rows = await repo.current_scorecards(session)
+    rows = await _current_rows(session)
     return [ScorecardOut.model_validate(rows[m]) for m in sorted(rows)]
 
 
 async def get_scorecard(session: AsyncSession, motion: MotionSegment) -> ScorecardOut:
     """The scorecard in force for one motion."""
-    await scorecards_in_force(session)
-    rows = await repo.current_scorecards(session)
+    rows = await _current_rows(session)
     return ScorecardOut.model_validate(rows[motion])
 
 
 async def versions(session: AsyncSession, motion: MotionSegment) -> list[ScorecardOut]:
     """Every version of a motion's scorecard, newest first."""
-    await scorecards_in_force(session)
+    await _current_rows(session)
     return [ScorecardOut.model_validate(r) for r in await repo.versions(session, motion)]
 
 
@@ -126,7 +130,7 @@ async def put_scorecard(
 ) -> ScorecardOut:
     """Store a new version of a motion's scorecard; it scores from the next recompute."""
     card = checked(motion, body)
-    await scorecards_in_force(session)
+    await _current_rows(session)  # version 1 is the default, stored before any edit
     weights, thresholds = _document(card)
     row = await repo.add_version(
         session, motion, weights, thresholds, comment=body.comment, created_by=author

@@ -91,17 +91,20 @@ class Worker:
                 busy = await self.step()
                 self._backoff = 0.0
             except IngestUnavailable as exc:
-                self._backoff = min(_MAX_BACKOFF, max(0.5, self._backoff * 2))
-                _log.warning("ingest_unavailable", error=str(exc), retry_in=self._backoff)
+                _log.warning("ingest_unavailable", error=str(exc), retry_in=self._longer_wait())
                 await asyncio.sleep(self._backoff)
                 continue
             except Exception:
-                self._backoff = min(_MAX_BACKOFF, max(0.5, self._backoff * 2))
-                _log.exception("scoring_step_failed", retry_in=self._backoff)
+                _log.exception("scoring_step_failed", retry_in=self._longer_wait())
                 await asyncio.sleep(self._backoff)
                 continue
             if not busy:
                 await asyncio.sleep(self.settings.worker_poll_seconds)
+
+    def _longer_wait(self) -> float:
+        """Double the wait after a failed step (from 0.5 s, up to 30 s); the new wait."""
+        self._backoff = min(_MAX_BACKOFF, max(0.5, self._backoff * 2))
+        return self._backoff
 
     async def step(self) -> bool:
         """Do one batch of whatever is waiting; False when nothing was."""

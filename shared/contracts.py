@@ -6,6 +6,7 @@ drift between the two ends, and scoring and offers speak of an account as ingest
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -300,3 +301,70 @@ class Outcome(BaseModel):
         description="Whether the grace has ended by the day asked about; until then the"
         " outcome may still change"
     )
+
+
+# --- What offers asks of the ledger (offers' outbox → the ledger) ----------------------------
+
+GRANT_REQUESTED = "offer.grant_requested"
+REVOKE_REQUESTED = "offer.revoke_requested"
+OfferId = Annotated[Text, Field(min_length=1, max_length=200)]
+ProgramId = Annotated[Text, Field(min_length=1, max_length=200)]
+
+
+def grant_idempotency_key(offer_id: str) -> str:
+    """The key the ledger posts an offer's grant under: one offer, at most one grant."""
+    return f"offer:{offer_id}"
+
+
+class GrantRequested(BaseModel):
+    """``offer.grant_requested`` (offers → ledger): grant an approved offer's credit.
+
+    The ledger posts it under ``grant_idempotency_key(offer_id)``, so a message delivered
+    twice (or an offer approved twice over) grants once.
+    """
+
+    offer_id: OfferId
+    account_id: AccountId
+    program_id: ProgramId
+    tier: Tier | None
+    unit: str = Field(min_length=1, max_length=40, description="The credit's currency code")
+    amount_minor: int = Field(gt=0, le=10**15)
+    expires_at: Instant
+    approved_at: Instant
+
+
+class RevokeRequested(BaseModel):
+    """``offer.revoke_requested`` (offers → ledger): reverse what is left unredeemed of an
+    offer's grant (what was redeemed stays redeemed). Nothing to reverse is not an error."""
+
+    offer_id: OfferId
+    reason: str = Field(min_length=1, max_length=500)
+    requested_by: str
+    requested_at: Instant
+
+
+# --- What the ledger tells offers about an offer's credit (the ledger's outbox → offers) -----
+
+CREDIT_MOVED = "credit.moved"
+CreditMovementKind = Literal["grant", "redemption", "redemption_reversal", "expiry", "reversal"]
+
+
+class CreditMoved(BaseModel):
+    """``credit.moved`` (ledger → offers): one ledger transaction changed an offer's lot.
+
+    Written in the ledger's transaction that moved it. ``amount_minor`` is what this
+    transaction moved (granted, applied to an invoice, given back by a reversed redemption,
+    expired to breakage, or reversed by a revoke), never negative; ``remaining_minor`` is what
+    is left in the lot after it.
+    """
+
+    offer_id: OfferId
+    kind: CreditMovementKind
+    transaction_id: uuid.UUID
+    hash: str = Field(description="The transaction's hash in the ledger's chain")
+    amount_minor: int = Field(ge=0)
+    remaining_minor: int = Field(ge=0)
+    unit: str
+    invoice_id: str | None = None
+    expires_at: Instant | None = Field(default=None, description="The lot's expiry (grant)")
+    effective_at: Instant

@@ -1,0 +1,56 @@
+"""Program budgets: reserved by one conditional statement each, released by another.
+
+A reservation is an upsert whose update only happens while the committed total plus the
+offer's value stays within the cap, so concurrent proposals (in any number of processes)
+serialise on the budget's row and can never take it past its cap.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.offers.models import Budget
+
+_RESERVE = text(
+    """
+    INSERT INTO offers.budgets AS b (program_id, scope, committed_minor)
+    SELECT :program_id, :scope, :amount WHERE :amount <= :cap
+    ON CONFLICT (program_id, scope) DO UPDATE
+        SET committed_minor = b.committed_minor + excluded.committed_minor
+        WHERE b.committed_minor + excluded.committed_minor <= :cap
+    RETURNING committed_minor
+    """
+)
+
+
+async def reserve(
+    session: AsyncSession, program_id: str, scope: str, amount: int, cap: int
+) -> bool:
+    """Commit ``amount`` against a budget if it fits under ``cap``; False (nothing changed)
+    when it does not."""
+    row = await session.execute(
+        _RESERVE, {"program_id": program_id, "scope": scope, "amount": amount, "cap": cap}
+    )
+    return row.first() is not None
+
+
+async def release(session: AsyncSession, program_id: str, scopes: list[str], amount: int) -> None:
+    """Give ``amount`` back to each of the budgets an offer reserved against (in scope
+    order, the order reservations lock them in)."""
+    if amount <= 0:
+        return
+    for scope in sorted(scopes):
+        await session.execute(
+            update(Budget)
+            .where(Budget.program_id == program_id, Budget.scope == scope)
+            .values(committed_minor=Budget.committed_minor - amount)
+        )
+
+
+async def committed(session: AsyncSession, program_id: str) -> dict[str, int]:
+    """What is committed against each of a program's budgets, by scope."""
+    rows = await session.execute(
+        select(Budget.scope, Budget.committed_minor).where(Budget.program_id == program_id)
+    )
+    return {scope: amount for scope, amount in rows.all()}

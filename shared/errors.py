@@ -171,6 +171,38 @@ class NotScored(NotFound):
     type_slug = "not-scored"
 
 
+class InvalidTrigger(Unprocessable):
+    """A program's CEL trigger does not compile or check: ``errors`` point at the trigger and
+    say where in it (line, column)."""
+
+    type_slug = "invalid-trigger"
+
+
+class UnknownProgram(NotFound):
+    """No program has this id."""
+
+    type_slug = "unknown-program"
+
+
+class UnknownOffer(NotFound):
+    """No offer has this id."""
+
+    type_slug = "unknown-offer"
+
+
+class ApprovalForbidden(Forbidden):
+    """This principal may not approve (or reject) this offer or program version: its owner,
+    its proposer or author, someone who approved it already, or a key without the scope."""
+
+    type_slug = "approval-forbidden"
+
+
+class IllegalTransition(Conflict):
+    """The offer or program is in a state that does not allow what was asked."""
+
+    type_slug = "illegal-transition"
+
+
 class Duplicate(Conflict):
     """Another resource already holds a value that must be unique."""
 

@@ -72,3 +72,23 @@ async def list_snapshots(
     if after is not None:
         query = query.where(AccountSnapshot.account_id > after)
     return (await session.scalars(query)).all()
+
+
+async def snapshots_of(session: AsyncSession, account_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The kept snapshots of these accounts (as stored), by account id."""
+    rows = await session.scalars(
+        select(AccountSnapshot.snapshot)
+        .where(AccountSnapshot.account_id.in_(sorted(set(account_ids))))
+        .order_by(AccountSnapshot.account_id)
+    )
+    return list(rows)
+
+
+async def snapshot_page(
+    session: AsyncSession, *, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` kept snapshots (as stored) by account id, after ``after``."""
+    query = select(AccountSnapshot.snapshot).order_by(AccountSnapshot.account_id).limit(limit)
+    if after is not None:
+        query = query.where(AccountSnapshot.account_id > after)
+    return list(await session.scalars(query))

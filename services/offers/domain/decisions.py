@@ -186,6 +186,12 @@ def budget_scopes(definition: ProgramDefinition, tier: Tier) -> tuple[tuple[str,
     return tuple(scopes)
 
 
+def fits(committed_minor: int, value_minor: int, cap_minor: int) -> bool:
+    """Whether an offer of ``value_minor`` fits a budget with ``committed_minor`` already
+    committed (``repository.budgets.reserve`` applies this in its statement, atomically)."""
+    return committed_minor + value_minor <= cap_minor
+
+
 def decide(
     program_id: str,
     definition: ProgramDefinition,

@@ -15,10 +15,11 @@ from services.offers.models import Budget
 _RESERVE = text(
     """
     INSERT INTO offers.budgets AS b (program_id, scope, committed_minor)
-    SELECT :program_id, :scope, :amount WHERE :amount <= :cap
+    SELECT :program_id, :scope, CAST(:amount AS bigint)
+    WHERE CAST(:amount AS bigint) <= CAST(:cap AS bigint)
     ON CONFLICT (program_id, scope) DO UPDATE
         SET committed_minor = b.committed_minor + excluded.committed_minor
-        WHERE b.committed_minor + excluded.committed_minor <= :cap
+        WHERE b.committed_minor + excluded.committed_minor <= CAST(:cap AS bigint)
     RETURNING committed_minor
     """
 )

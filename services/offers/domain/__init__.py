@@ -1,0 +1,1 @@
+"""Offers' business rules, free of I/O."""

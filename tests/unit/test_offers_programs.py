@@ -21,6 +21,7 @@ from services.offers.domain.programs import (
     percent_of,
     reward_value,
 )
+from services.offers.domain.triggers import compile_trigger
 
 
 def body(**changes: Any) -> dict[str, Any]:
@@ -300,3 +301,8 @@ def test_default_values_are_those_of_the_product() -> None:
     assert isinstance(upgrade.reward, PerkReward)
     assert upgrade.reward.perks[0].discount_percent == Decimal(15)
     assert upgrade.approval.approvals_needed(upgrade.reward.cost_minor) == (1, False)
+
+
+@pytest.mark.parametrize("key", sorted(DEFAULT_PROGRAMS))
+def test_every_default_trigger_compiles(key: str) -> None:
+    compile_trigger(DEFAULT_PROGRAMS[key].trigger)

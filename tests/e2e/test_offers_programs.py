@@ -49,6 +49,18 @@ async def client_as(platform: Platform) -> AsyncIterator[Client]:
         await client.aclose()
 
 
+async def all_programs(client: httpx.AsyncClient, **filters: str) -> list[dict[str, Any]]:
+    """Every program a filtered list gives, over all its pages."""
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {**filters, "limit": 500}
+    while True:
+        page = (await client.get("/v1/programs", params=params)).json()
+        found += page["items"]
+        if page["next_cursor"] is None:
+            return found
+        params["cursor"] = page["next_cursor"]
+
+
 def unique(name: str) -> str:
     """A principal name of this test alone, so tests sharing the platform stay apart."""
     return f"{name}-{uuid.uuid4().hex[:8]}"
@@ -57,7 +69,8 @@ def unique(name: str) -> str:
 async def test_a_trigger_that_does_not_compile_is_refused_saying_where(
     client_as: Client,
 ) -> None:
-    ada = await client_as(unique("ada"), "offers:write")
+    ada_name = unique("ada")
+    ada = await client_as(ada_name, "offers:write", "offers:read")
     refused = await ada.post("/v1/programs", json=definition(trigger="account.cancel_intent &&"))
     assert refused.status_code == 422, refused.text
     problem = refused.json()
@@ -68,11 +81,20 @@ async def test_a_trigger_that_does_not_compile_is_refused_saying_where(
         assert "line 1, column " in error["detail"]
         assert "(position " in error["detail"]
 
-    second_line = "account.cancel_intent &&\n  (account.segment == "
-    refused = await ada.post("/v1/programs", json=definition(trigger=second_line))
+    assert problem["errors"][0]["detail"].startswith("line 1, column 25 (position 24): ")
+
+    # A field the snapshot does not have, on the second line: found where it is.
+    unknown_field = "account.segment == 'at_risk' &&\n  account.nonsense > 1"
+    refused = await ada.post("/v1/programs", json=definition(trigger=unknown_field))
     assert refused.status_code == 422
-    assert any("line 2" in e["detail"] for e in refused.json()["errors"])
-    assert (await ada.get("/v1/programs", params={"status": "draft"})).status_code == 403
+    assert refused.json()["type"].endswith("/invalid-trigger")
+    [error] = refused.json()["errors"]
+    assert error["pointer"] == "/trigger"
+    assert error["detail"].startswith("line 2, column 11 (position 42): ")
+    assert "nonsense" in error["detail"]
+    assert "nonsense" in refused.json()["detail"]
+    # Refused programs were not saved.
+    assert ada_name not in {p["created_by"] for p in await all_programs(ada, status="draft")}
 
 
 async def test_every_other_bad_field_is_a_422_naming_it(client_as: Client) -> None:
@@ -300,18 +322,19 @@ async def test_the_list_filters_by_status_and_takes_only_its_own_cursors(
     assert (await ada.get("/v1/programs", params={"status": "gone"})).status_code == 422
 
 
-async def test_the_defaults_are_live_after_start(client_as: Client) -> None:
-    reader = await client_as(unique("rita"), "offers:read")
+async def assert_defaults_shipped(client: httpx.AsyncClient) -> None:
+    """Each default is active with version 1 live, written and approved by ``tenure``."""
     for key, shipped in DEFAULT_PROGRAMS.items():
-        program = (await reader.get(f"/v1/programs/{key}")).json()
+        program = (await client.get(f"/v1/programs/{key}")).json()
         assert program["default_key"] == key
+        assert program["status"] == "active"
         assert program["created_by"] == "tenure"
+        assert program["pending"] is None
         live = program["live"]
         assert (live["version"], live["state"]) == (1, "live")
         assert (live["created_by"], live["approved_by"]) == ("tenure", "tenure")
         assert live["definition"] == shipped.model_dump(mode="json")
-    listed = await reader.get("/v1/programs", params={"status": "active", "limit": 500})
-    assert set(DEFAULT_PROGRAMS) <= {p["id"] for p in listed.json()["items"]}
+    assert set(DEFAULT_PROGRAMS) <= {p["id"] for p in await all_programs(client, status="active")}
 
 
 async def counts(database_url: str) -> dict[str, Any]:
@@ -330,7 +353,7 @@ async def counts(database_url: str) -> dict[str, Any]:
         await engine.dispose()
 
 
-async def test_an_edited_or_archived_default_is_not_recreated_after_a_restart(
+async def test_defaults_are_live_at_first_start_and_not_recreated_once_edited_or_archived(
     fresh_database: str,
 ) -> None:
     keys = await service_keys(fresh_database)
@@ -349,6 +372,7 @@ async def test_an_edited_or_archived_default_is_not_recreated_after_a_restart(
                 base_url=offers.url, headers={"Authorization": f"Bearer {approver}"}
             ) as bob,
         ):
+            await assert_defaults_shipped(ada)
             live = (await ada.get("/v1/programs/renewal_credit")).json()["live"]["definition"]
             edited = {**live, "name": "Renewal credit, ours"}
             assert (await ada.put("/v1/programs/renewal_credit", json=edited)).status_code == 200

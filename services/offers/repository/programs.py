@@ -29,25 +29,84 @@ async def claim_seeds(session: AsyncSession, programs: dict[str, str]) -> set[st
     return set((await session.scalars(stmt)).all())
 
 
-async def add_program(session: AsyncSession, **values: Any) -> Program:
-    """Store a new program (its versions are added after it)."""
-    row = Program(**values)
+async def add_program(
+    session: AsyncSession,
+    *,
+    program_id: str,
+    status: str,
+    live_version: int | None,
+    default_key: str | None,
+    created_by: str,
+    at: datetime,
+) -> Program:
+    """Store a new program, its version 1 the newest (added next, after it)."""
+    row = Program(
+        id=program_id,
+        status=status,
+        live_version=live_version,
+        latest_version=1,
+        default_key=default_key,
+        created_by=created_by,
+        created_at=at,
+        updated_at=at,
+    )
     session.add(row)
     await session.flush()
     return row
 
 
-async def add_version(session: AsyncSession, **values: Any) -> ProgramVersion:
-    """Store a new version of a program."""
-    row = ProgramVersion(**values)
+async def add_version(
+    session: AsyncSession,
+    *,
+    program_id: str,
+    version: int,
+    definition: dict[str, Any],
+    state: str,
+    created_by: str,
+    at: datetime,
+    approved_by: str | None = None,
+    comment: str | None = None,
+) -> ProgramVersion:
+    """Store a version of a program; one stored approved is approved at ``at``."""
+    row = ProgramVersion(
+        program_id=program_id,
+        version=version,
+        definition=definition,
+        state=state,
+        created_by=created_by,
+        created_at=at,
+        approved_by=approved_by,
+        approved_at=at if approved_by is not None else None,
+        comment=comment,
+    )
     session.add(row)
     await session.flush()
     return row
 
 
-async def add_event(session: AsyncSession, **values: Any) -> None:
-    """Record one step of a program's story."""
-    session.add(ProgramEvent(**values))
+async def add_event(
+    session: AsyncSession,
+    *,
+    program_id: str,
+    at: datetime,
+    event: str,
+    principal: str,
+    version: int | None,
+    status: str,
+    reason: str | None = None,
+) -> None:
+    """Record one step of a program's story and the status it left the program in."""
+    session.add(
+        ProgramEvent(
+            program_id=program_id,
+            at=at,
+            event=event,
+            principal=principal,
+            version=version,
+            status=status,
+            reason=reason,
+        )
+    )
     await session.flush()
 
 
@@ -143,10 +202,3 @@ async def list_events(
     if after is not None:
         query = query.where(ProgramEvent.id > after)
     return (await session.scalars(query)).all()
-
-
-def stamp(program: Program, now: datetime, **changes: Any) -> None:
-    """Change a program's columns and its ``updated_at`` (flushed with the unit of work)."""
-    for name, value in changes.items():
-        setattr(program, name, value)
-    program.updated_at = now

@@ -86,6 +86,13 @@ async def _one(session: AsyncSession, program: Program) -> ProgramOut:
     return (await _shown(session, [program]))[0]
 
 
+def _stamp(program: Program, now: datetime, **changes: Any) -> None:
+    """Change a program's columns, stamping ``updated_at`` (flushed with the unit of work)."""
+    for name, value in changes.items():
+        setattr(program, name, value)
+    program.updated_at = now
+
+
 async def _locked(session: AsyncSession, program_id: str) -> Program:
     program = await repo.lock_program(session, program_id)
     if program is None:
@@ -101,14 +108,12 @@ async def create_program(
     now = datetime.now(UTC)
     program = await repo.add_program(
         session,
-        id=str(uuid.uuid4()),
+        program_id=str(uuid.uuid4()),
         status="draft",
         live_version=None,
-        latest_version=1,
         default_key=None,
         created_by=author,
-        created_at=now,
-        updated_at=now,
+        at=now,
     )
     await repo.add_version(
         session,
@@ -117,7 +122,7 @@ async def create_program(
         definition=_document(definition),
         state="pending",
         created_by=author,
-        created_at=now,
+        at=now,
     )
     await repo.add_event(
         session,
@@ -176,9 +181,9 @@ async def edit_program(
         definition=_document(definition),
         state="pending",
         created_by=author,
-        created_at=now,
+        at=now,
     )
-    repo.stamp(program, now, latest_version=version)
+    _stamp(program, now, latest_version=version)
     await repo.add_event(
         session,
         program_id=program.id,
@@ -236,7 +241,7 @@ async def approve(
     version.approved_by = approver
     version.approved_at = now
     version.comment = body.comment
-    repo.stamp(
+    _stamp(
         program,
         now,
         live_version=version.version,
@@ -268,7 +273,7 @@ async def set_status(
     if refusal:
         raise IllegalTransition(f"The program cannot become {body.status}: {refusal}.")
     now = datetime.now(UTC)
-    repo.stamp(program, now, status=body.status)
+    _stamp(program, now, status=body.status)
     await repo.add_event(
         session,
         program_id=program.id,
@@ -307,14 +312,12 @@ async def ensure_defaults(session: AsyncSession) -> list[str]:
     for key in sorted(claimed):
         await repo.add_program(
             session,
-            id=key,
+            program_id=key,
             status="active",
             live_version=1,
-            latest_version=1,
             default_key=key,
             created_by=SYSTEM_PRINCIPAL,
-            created_at=now,
-            updated_at=now,
+            at=now,
         )
         await repo.add_version(
             session,
@@ -323,9 +326,8 @@ async def ensure_defaults(session: AsyncSession) -> list[str]:
             definition=_document(DEFAULT_PROGRAMS[key]),
             state="live",
             created_by=SYSTEM_PRINCIPAL,
-            created_at=now,
+            at=now,
             approved_by=SYSTEM_PRINCIPAL,
-            approved_at=now,
             comment="Tenure's default",
         )
         await repo.add_event(

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
 from fastapi import FastAPI
 
-from services.offers.api import snapshots
+from services.offers.api import programs, snapshots
+from services.offers.service import programs as programs_service
 from services.offers.settings import OffersSettings
-from shared.service import ServiceSpec, build_app
+from shared.db import unit_of_work
+from shared.service import ServiceSpec, build_app, service_resources
+
+_log = structlog.get_logger("tenure.offers")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the database and key store; create the shipped programs not created before."""
+    async with service_resources(app):
+        async with unit_of_work(app.state.session_factory) as session:
+            created = await programs_service.ensure_defaults(session)
+        if created:
+            _log.info("default_programs_created", programs=created)
+        yield
 
 
 def create_app(settings: OffersSettings | None = None) -> FastAPI:
@@ -15,6 +34,6 @@ def create_app(settings: OffersSettings | None = None) -> FastAPI:
         settings=settings or OffersSettings(),
         title="Tenure offers",
         description="Incentive programs, decisions, approvals, budgets and holdouts.",
-        routers=[snapshots.router],
+        routers=[snapshots.router, programs.router],
     )
-    return build_app(spec)
+    return build_app(spec, lifespan)

@@ -87,6 +87,24 @@ class ProgramVersion(Base):
     comment: Mapped[str | None] = mapped_column(Text)
 
 
+class ProgramEvent(Base):
+    """One step in a program's story (created, edited, approved, a status change): who, when,
+    and why, so a pause or an archive keeps its reason."""
+
+    __tablename__ = "program_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event: Mapped[str] = mapped_column(String(20))
+    principal: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), comment="The program's status after the event")
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_program_events_program", "program_id", "id"),)
+
+
 class ProgramSeed(Base):
     """The shipped defaults already created once: never created again, edited or not."""
 

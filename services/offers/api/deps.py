@@ -13,3 +13,4 @@ from shared.auth import Principal, require
 
 Writer = Annotated[Principal, Depends(require("offers:write"))]
 Reader = Annotated[Principal, Depends(require("offers:read"))]
+Approver = Annotated[Principal, Depends(require("offers:approve"))]

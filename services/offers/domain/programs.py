@@ -25,6 +25,8 @@ from shared.validation import Instant, Text
 ProgramStatus = Literal["draft", "active", "paused", "archived"]
 MinorAmount = Annotated[int, Field(ge=0, le=10**15, description="Integer minor units")]
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=9, decimal_places=4)]
+# Its own bounds: a tighter ``le`` on a ``Percent`` field loses to the type's own ``le=100``.
+HoldoutPercent = Annotated[Decimal, Field(ge=0, le=50, max_digits=9, decimal_places=4)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 PerkKind = Literal[
     "feature_pass",
@@ -202,7 +204,7 @@ class ProgramDefinition(_Strict):
     reward: Reward
     limits: Limits = Field(default_factory=Limits)
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
-    holdout_percent: Percent = Field(default=Decimal(10), le=50)
+    holdout_percent: HoldoutPercent = Decimal(10)
     window: Window = Field(default_factory=Window)
 
 

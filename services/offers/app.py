@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.offers.api import snapshots
+from services.offers.api import notifications, snapshots
 from services.offers.settings import OffersSettings
 from shared.service import ServiceSpec, build_app
 
@@ -15,6 +15,6 @@ def create_app(settings: OffersSettings | None = None) -> FastAPI:
         settings=settings or OffersSettings(),
         title="Tenure offers",
         description="Incentive programs, decisions, approvals, budgets and holdouts.",
-        routers=[snapshots.router],
+        routers=[notifications.router, snapshots.router],
     )
     return build_app(spec)

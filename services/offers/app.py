@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.offers.api import notifications, snapshots
+from services.offers.api import notifications, offers, snapshots
+from services.offers.models import Outbox
 from services.offers.settings import OffersSettings
 from shared.service import ServiceSpec, build_app
 
@@ -15,6 +16,9 @@ def create_app(settings: OffersSettings | None = None) -> FastAPI:
         settings=settings or OffersSettings(),
         title="Tenure offers",
         description="Incentive programs, decisions, approvals, budgets and holdouts.",
-        routers=[notifications.router, snapshots.router],
+        routers=[notifications.router, snapshots.router, offers.router],
+        # Grants of approved credits and revokes, to the ledger.
+        outbox_model=Outbox,
+        destinations=("ledger",),
     )
     return build_app(spec)

@@ -24,6 +24,7 @@ from shared.cli import create_key_at
 from shared.db import create_engine, service_url, session_factory, unit_of_work
 from tests.conftest import create_database, drop_database, service_keys
 from tests.db.test_offers_lifecycle import NOW, PERK, new_program, offer_row
+from tests.e2e.test_request_edge import CHUNK, exchange, pieces
 from tests.support import ServiceProcess, free_port, scratch_database_name, with_database
 
 
@@ -327,3 +328,17 @@ async def test_offers_list_newest_first_by_account_program_and_state_in_cursor_p
         assert (await client.get("/v1/offers", params={"state": "lost"})).status_code == 422
     async with offers.client("ann") as client:
         problem(await client.get("/v1/offers"), 403, "forbidden")
+
+
+@pytest.mark.parametrize("action", ["approve", "reject"])
+async def test_deciding_without_a_key_is_a_401_before_the_body_is_read(
+    offers: Offers, action: str
+) -> None:
+    answer = await exchange(
+        offers.process.url,
+        "POST",
+        f"/v1/offers/{uuid.uuid4()}/{action}",
+        {"Content-Type": "application/json", "Content-Length": str(2 * 1024**3)},
+        pieces(len(CHUNK)),
+    )
+    assert answer.status == 401

@@ -38,6 +38,23 @@ async def lock_offer(session: AsyncSession, offer_id: uuid.UUID) -> Offer | None
     )
 
 
+async def lock_offers(
+    session: AsyncSession, offer_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Offer]:
+    """Offers locked as ``lock_offer`` does, in id order (so two units of work locking some
+    of the same offers never wait on each other in a cycle), by id; unknown ids are absent."""
+    if not offer_ids:
+        return {}
+    rows = await session.scalars(
+        select(Offer)
+        .where(Offer.id.in_(sorted(set(offer_ids))))
+        .order_by(Offer.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {offer.id: offer for offer in rows}
+
+
 async def get_offer(session: AsyncSession, offer_id: uuid.UUID) -> Offer | None:
     """An offer, unlocked."""
     return await session.get(Offer, offer_id)

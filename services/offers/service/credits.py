@@ -37,9 +37,11 @@ async def apply_credit_moves(
     messages already processed); each step is dated when the ledger made it, ``now`` is
     when offers heard of it. A movement of an offer offers does not know is logged and
     skipped: refusing it would park the ledger's outbox behind it for good."""
+    ids = {move.offer_id: _offer_id(move) for move in moves}
+    offers = await repo.lock_offers(session, [i for i in ids.values() if i is not None])
     for move in moves:
-        offer_id = _offer_id(move)
-        offer = None if offer_id is None else await repo.lock_offer(session, offer_id)
+        offer_id = ids[move.offer_id]
+        offer = None if offer_id is None else offers.get(offer_id)
         if offer is None:
             _log.warning(
                 "credit_moved_for_unknown_offer",

@@ -116,10 +116,10 @@ def _needs(offer: Offer, approvals: list[Approval]) -> ApprovalNeeds:
     )
 
 
-def _in_state(offer: Offer, state: OfferState, doing: str) -> None:
-    if offer.state != state:
+def _awaiting_approval(offer: Offer, done: str) -> None:
+    if offer.state != "pending_approval":
         raise IllegalTransition(
-            f"Offer {offer.id} is {offer.state}: only an offer {state} {doing}."
+            f"Offer {offer.id} is {offer.state}: only an offer awaiting approval can be {done}."
         )
 
 
@@ -134,7 +134,7 @@ async def approve(
     offer is approved (``finish_approval``). 403 saying why a principal may not; 409 for an
     offer no longer awaiting approval."""
     offer = await _locked(session, offer_id)
-    _in_state(offer, "pending_approval", "awaiting approval can be approved")
+    _awaiting_approval(offer, "approved")
     needs = _needs(offer, list(await repo.approvals_of(session, offer.id)))
     try:
         slot = slot_for(needs, principal.name, principal.scopes)
@@ -192,7 +192,7 @@ async def reject(
     Whoever may not approve it may not reject it either (403 saying why)."""
     offer = await _locked(session, offer_id)
     # An approved credit may already be on its way to the ledger: it is revoked, not rejected.
-    _in_state(offer, "pending_approval", "awaiting approval can be rejected")
+    _awaiting_approval(offer, "rejected")
     needs = _needs(offer, list(await repo.approvals_of(session, offer.id)))
     try:
         check_may_reject(needs, principal.name, principal.scopes)

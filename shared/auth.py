@@ -234,18 +234,22 @@ class Requirement:
 
     The request edge (``shared.limits``) runs the same check before a body is read, so a
     caller without a valid key is refused before it can make the server hold its upload.
+    Not ``enforced``, it admits any known key and spends its allowance for ``scope``: for
+    routes whose service decides, and explains, what the key's scopes allow.
     """
 
-    def __init__(self, scope: str) -> None:
+    def __init__(self, scope: str, *, enforced: bool = True) -> None:
         self.scope = scope
+        self.enforced = enforced
 
     async def __call__(self, request: Request) -> Principal:
-        return await admit(request, (self.scope,))
+        return await admit(request, (self.scope,), enforced=self.enforced)
 
 
-async def admit(request: Request, scopes: Sequence[str]) -> Principal:
-    """The caller, once its key is known, holds every one of ``scopes`` and is within its rate
-    limit for them; checked once per request (the edge and each dependency share the answer)."""
+async def admit(request: Request, scopes: Sequence[str], *, enforced: bool = True) -> Principal:
+    """The caller, once its key is known, holds every one of ``scopes`` (unless not
+    ``enforced``) and is within its rate limit for them; checked once per request (the edge
+    and each dependency share the answer)."""
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
         raw = bearer_token(request)
@@ -258,7 +262,7 @@ async def admit(request: Request, scopes: Sequence[str]) -> Principal:
             for scope in scopes:
                 limiter.take(str(principal.key_id), scope)
         request.state.principal = principal
-    for scope in scopes:
+    for scope in scopes if enforced else ():
         if not principal.allows(scope):
             raise Forbidden(f"The API key lacks the '{scope}' scope.")
     return principal

@@ -76,18 +76,20 @@ class RoutePolicy:
     limit: int
     encodings: frozenset[str]
     scopes: tuple[str, ...]
+    # False when a requirement leaves the scope to the route (any known key is admitted).
+    enforced: bool
     sdk_errors: bool
 
 
-def _required_scopes(dependant: Dependant) -> tuple[str, ...]:
-    scopes: list[str] = []
+def _requirements(dependant: Dependant) -> list[Requirement]:
+    found: list[Requirement] = []
     pending = [dependant]
     while pending:
         current = pending.pop()
         if isinstance(current.call, Requirement):
-            scopes.append(current.call.scope)
+            found.append(current.call)
         pending.extend(current.dependencies)
-    return tuple(sorted(set(scopes)))
+    return found
 
 
 class Inflater:
@@ -152,12 +154,14 @@ class RequestEdgeMiddleware:
         endpoint = getattr(route, "endpoint", None)
         rules = _DECLARED.get(endpoint) if endpoint is not None else None
         dependant = getattr(route, "dependant", None)
+        requirements = _requirements(dependant) if isinstance(dependant, Dependant) else []
         policy = RoutePolicy(
             limit=int(getattr(self.settings, rules.limit_setting))
             if rules
             else self.settings.max_body_bytes,
             encodings=frozenset(rules.encodings) if rules else frozenset(),
-            scopes=_required_scopes(dependant) if isinstance(dependant, Dependant) else (),
+            scopes=tuple(sorted({r.scope for r in requirements})),
+            enforced=all(r.enforced for r in requirements),
             sdk_errors=rules.sdk_errors if rules else False,
         )
         self._policies[key] = policy
@@ -187,7 +191,7 @@ class _BodyGate:
         policy = self._edge.policy(self._scope)
         request = Request(self._scope)
         if policy.scopes:
-            await admit(request, policy.scopes)
+            await admit(request, policy.scopes, enforced=policy.enforced)
         self._limit = policy.limit
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):

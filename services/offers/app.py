@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from services.offers.api import programs, snapshots
+from services.offers.api import notifications, offers, programs, snapshots
+from services.offers.models import Outbox
 from services.offers.service import programs as programs_service
 from services.offers.settings import OffersSettings
 from shared.db import unit_of_work
@@ -34,6 +35,9 @@ def create_app(settings: OffersSettings | None = None) -> FastAPI:
         settings=settings or OffersSettings(),
         title="Tenure offers",
         description="Incentive programs, decisions, approvals, budgets and holdouts.",
-        routers=[snapshots.router, programs.router],
+        routers=[notifications.router, snapshots.router, programs.router, offers.router],
+        # Grants of approved credits and revokes, to the ledger.
+        outbox_model=Outbox,
+        destinations=("ledger",),
     )
     return build_app(spec, lifespan)

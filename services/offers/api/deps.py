@@ -9,8 +9,14 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from shared.auth import Principal, require
+from services.offers.domain.offers import APPROVE_SCOPE
+from shared.auth import Principal, Requirement, require
 
 Writer = Annotated[Principal, Depends(require("offers:write"))]
 Reader = Annotated[Principal, Depends(require("offers:read"))]
-Approver = Annotated[Principal, Depends(require("offers:approve"))]
+# Whoever approves a program version to go live.
+ProgramApprover = Annotated[Principal, Depends(require(APPROVE_SCOPE))]
+# Whoever approves or rejects an offer: any known key, spending the approvals' allowance.
+# Which approve scope it needs depends on the offer's open slots, so the service refuses
+# with the reason (approval-forbidden, from ``domain.offers.slot_for``), not a bare scope.
+OfferApprover = Annotated[Principal, Depends(Requirement(APPROVE_SCOPE, enforced=False))]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from services.offers.api.deps import Approver, Reader, Writer
+from services.offers.api.deps import ProgramApprover, Reader, Writer
 from services.offers.domain.programs import ProgramDefinition, ProgramStatus
 from services.offers.schemas.programs import (
     ApproveIn,
@@ -98,7 +98,7 @@ async def list_events(
     responses=responses(UnknownProgram, ApprovalForbidden, IllegalTransition, Unprocessable),
 )
 async def approve(
-    program_id: PathId, body: ApproveIn, session: Session, principal: Approver
+    program_id: PathId, body: ApproveIn, session: Session, principal: ProgramApprover
 ) -> ProgramOut:
     """Put the pending version live (the one that ran is superseded; a draft becomes active).
     Its author and the program's owner may not approve it (403); a version not pending is a

@@ -1,4 +1,4 @@
-"""Where scoring's outbox delivers snapshot changes, and the snapshots offers has kept."""
+"""The snapshots offers has kept of what scoring announced."""
 
 from __future__ import annotations
 
@@ -6,25 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from services.offers.api.deps import Reader, Writer
+from services.offers.api.deps import Reader
 from services.offers.schemas.snapshots import KeptSnapshot
 from services.offers.service import snapshots as service
 from shared.deps import Session
-from shared.errors import NotScored, Unprocessable, responses
+from shared.errors import NotScored, responses
 from shared.json_body import JsonBodyRoute
-from shared.outbox import Delivery, DeliveryAck
 from shared.pagination import Page, PageRequest, paginated
 from shared.validation import PathId
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["snapshots"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
-
-
-@router.post("/notifications", responses=responses(Unprocessable))
-async def receive(body: Delivery, session: Session, _: Writer) -> DeliveryAck:
-    """Keep the snapshots scoring announces; a message id seen before is acknowledged and
-    not redone."""
-    return await service.receive(session, body)
 
 
 @router.get("/snapshots", responses=responses())

@@ -99,3 +99,57 @@ def slot_for(needs: ApprovalNeeds, principal: str, scopes: frozenset[str]) -> Ap
     if "finance" in open_slots:
         raise ApprovalRefused(f"the approval still missing is finance's ({APPROVE_FINANCE_SCOPE})")
     raise ApprovalRefused("this offer needs no more approvals")
+
+
+def check_may_reject(needs: ApprovalNeeds, principal: str, scopes: frozenset[str]) -> None:
+    """Refuse whoever could not approve: the owner, the proposer, and a principal holding
+    neither approve scope. Rejecting needs no open slot of one's own."""
+    check_may_decide(needs, principal)
+    if not scopes & {"admin", APPROVE_SCOPE, APPROVE_FINANCE_SCOPE}:
+        raise ApprovalRefused(
+            f"rejecting takes the {APPROVE_SCOPE} or the {APPROVE_FINANCE_SCOPE} scope"
+        )
+
+
+RewardKind = Literal["credit", "discount", "perk"]
+
+
+def revoke_asks_ledger(state: OfferState, reward_kind: RewardKind) -> bool:
+    """Whether revoking must ask the ledger to reverse the grant (a credit approved, whose
+    grant may be on its way, or granted): its budget is then released when the ledger says
+    what it reversed. Otherwise nothing was granted and the budget is released at once."""
+    return reward_kind == "credit" and state in ("approved", "issued", "redeemed")
+
+
+CreditMovement = Literal["grant", "redemption", "redemption_reversal", "expiry", "reversal"]
+
+
+def state_after_credit_move(
+    state: OfferState, movement: CreditMovement, redeemed_minor: int
+) -> OfferState:
+    """The offer's state once the ledger reports a movement of its credit (``redeemed_minor``
+    is what stays redeemed after it).
+
+    A grant issues an approved offer; a redemption redeems it; an expiry expires it when
+    nothing was redeemed (a partly redeemed offer stays redeemed); a reversal revokes it. A
+    movement the state does not allow (a grant arriving for an offer revoked meanwhile)
+    leaves the state as it is: the movement is recorded all the same.
+    """
+    target: OfferState
+    if movement == "grant":
+        target = "issued"
+    elif movement == "redemption":
+        target = "redeemed"
+    elif movement == "expiry":
+        target = "expired" if redeemed_minor == 0 else "redeemed"
+    elif movement == "reversal":
+        target = "revoked"
+    else:
+        return state
+    return target if target in _MOVES[state] else state
+
+
+def releasable(value_minor: int, released_minor: int, amount: int) -> int:
+    """How much of ``amount`` an offer can still give back to its budgets: never more than
+    is still reserved, so a repeated or late release never takes a budget below zero."""
+    return max(0, min(amount, value_minor - released_minor))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.offers.models import Offer, OfferEvent
+from services.offers.models import Approval, Decision, Offer, OfferEvent
 
 
 async def insert_offers(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -21,3 +25,105 @@ async def add_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> N
     """Append steps to offers' stories (column values of ``OfferEvent``, without ``id``)."""
     if rows:
         await session.execute(insert(OfferEvent), list(rows))
+
+
+async def lock_offer(session: AsyncSession, offer_id: uuid.UUID) -> Offer | None:
+    """An offer, locked (``FOR UPDATE``) until the unit of work ends, as stored now: whoever
+    changes an offer takes this lock first, so changes to one offer take turns."""
+    return await session.scalar(
+        select(Offer)
+        .where(Offer.id == offer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def lock_offers(
+    session: AsyncSession, offer_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Offer]:
+    """Offers locked as ``lock_offer`` does, in id order (so two units of work locking some
+    of the same offers never wait on each other in a cycle), by id; unknown ids are absent."""
+    if not offer_ids:
+        return {}
+    rows = await session.scalars(
+        select(Offer)
+        .where(Offer.id.in_(sorted(set(offer_ids))))
+        .order_by(Offer.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {offer.id: offer for offer in rows}
+
+
+async def get_offer(session: AsyncSession, offer_id: uuid.UUID) -> Offer | None:
+    """An offer, unlocked."""
+    return await session.get(Offer, offer_id)
+
+
+async def approvals_of(session: AsyncSession, offer_id: uuid.UUID) -> Sequence[Approval]:
+    """The approvals an offer has, in the order they were given."""
+    rows = await session.scalars(
+        select(Approval).where(Approval.offer_id == offer_id).order_by(Approval.at, Approval.slot)
+    )
+    return rows.all()
+
+
+async def add_approval(
+    session: AsyncSession,
+    offer_id: uuid.UUID,
+    slot: str,
+    principal: str,
+    at: datetime,
+    comment: str | None,
+) -> bool:
+    """Record an approval in its slot; False (nothing written) when the slot is filled or the
+    principal already fills another: the table's keys are the last word on both."""
+    row = await session.execute(
+        pg_insert(Approval)
+        .values(offer_id=offer_id, slot=slot, principal=principal, at=at, comment=comment)
+        .on_conflict_do_nothing()
+        .returning(Approval.slot)
+    )
+    return row.first() is not None
+
+
+@dataclass(frozen=True)
+class OfferFilters:
+    """What a list of offers is narrowed to (None: any)."""
+
+    account_id: str | None = None
+    program_id: str | None = None
+    state: str | None = None
+
+
+async def list_offers(
+    session: AsyncSession,
+    filters: OfferFilters,
+    *,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[Offer]:
+    """Offers newest first (by creation, then id), those after ``before`` in that order."""
+    query = select(Offer).order_by(Offer.created_at.desc(), Offer.id.desc()).limit(limit)
+    if filters.account_id is not None:
+        query = query.where(Offer.account_id == filters.account_id)
+    if filters.program_id is not None:
+        query = query.where(Offer.program_id == filters.program_id)
+    if filters.state is not None:
+        query = query.where(Offer.state == filters.state)
+    if before is not None:
+        query = query.where(func.row(Offer.created_at, Offer.id) < func.row(*before))
+    return (await session.scalars(query)).all()
+
+
+async def events_of(session: AsyncSession, offer_id: uuid.UUID) -> Sequence[OfferEvent]:
+    """An offer's story, in the order it happened (the order it was written)."""
+    rows = await session.scalars(
+        select(OfferEvent).where(OfferEvent.offer_id == offer_id).order_by(OfferEvent.id)
+    )
+    return rows.all()
+
+
+async def get_decision(session: AsyncSession, decision_id: int) -> Decision | None:
+    """The decision that proposed an offer."""
+    return await session.get(Decision, decision_id)

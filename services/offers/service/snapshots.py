@@ -1,58 +1,45 @@
 """What scoring tells offers: ``snapshot.changed``, kept newest per account.
 
-Programs decide on them in the offers issue; until then offers records them, so that
-scoring's outbox delivers to a real receiver that drops duplicates.
+Received with the ledger's messages by ``service.notifications``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.offers.models import AccountSnapshot, Inbox
+from services.offers.models import AccountSnapshot
 from services.offers.repository import snapshots as repo
 from services.offers.schemas.snapshots import KeptSnapshot
-from shared.contracts import SNAPSHOT_CHANGED, SnapshotChanged
+from shared.contracts import SnapshotChanged
 from shared.errors import NotScored
-from shared.outbox import (
-    Delivery,
-    DeliveryAck,
-    acknowledgement,
-    fresh_messages,
-    read_delivery,
-    record_new,
-)
+from shared.outbox import Message
 from shared.pagination import Page, PageRequest
 
 Position = tuple[str]  # (account_id,)
 
 
-async def receive(session: AsyncSession, delivery: Delivery) -> DeliveryAck:
-    """Keep the snapshots of messages not seen before; a message of another topic is
-    acknowledged and ignored, one that does not read as the contract says is refused (422,
-    naming it, so the sender parks it alone)."""
-    read = read_delivery(delivery, SNAPSHOT_CHANGED, SnapshotChanged)
-    new = await record_new(session, Inbox, delivery.messages)
-    fresh = fresh_messages(delivery.messages, new)
-    taken = {id(m) for m in fresh}
-    now = datetime.now(UTC)
+async def keep_snapshots(
+    session: AsyncSession, read: Sequence[tuple[Message, SnapshotChanged]], now: datetime
+) -> None:
+    """Keep each account's newest announced snapshot (the caller has dropped messages
+    already processed)."""
     rows = []
     for m, message in read:
-        if id(m) in taken:
-            s = message.snapshot
-            rows.append(
-                repo.snapshot_row(
-                    s.account_id,
-                    s.computed_at,
-                    s.model_dump(mode="json"),
-                    list(message.changes),
-                    m.id,
-                    now,
-                )
+        s = message.snapshot
+        rows.append(
+            repo.snapshot_row(
+                s.account_id,
+                s.computed_at,
+                s.model_dump(mode="json"),
+                list(message.changes),
+                m.id,
+                now,
             )
+        )
     await repo.keep_newest(session, rows)
-    return acknowledgement(delivery.messages, fresh)
 
 
 def _kept(row: AccountSnapshot) -> KeptSnapshot:

@@ -115,7 +115,7 @@ def upgrade() -> None:
         sa.Column("granted_minor", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.Column("redeemed_minor", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.Column("remaining_minor", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
-        sa.Column("credit_expires_after_days", sa.Integer(), nullable=True),
+        sa.Column("credit_expires_after", sa.Interval(), nullable=True),
         sa.Column("proposed_by", sa.String(length=200), nullable=False),
         sa.Column("owner", sa.String(length=200), nullable=False),
         sa.Column("snapshot", postgresql.JSONB(astext_type=sa.Text()), nullable=False),

@@ -8,7 +8,14 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from services.offers.api import notifications, offers, programs, snapshots
+from services.offers.api import (
+    decisions,
+    evaluation,
+    notifications,
+    offers,
+    programs,
+    snapshots,
+)
 from services.offers.models import Outbox
 from services.offers.service import programs as programs_service
 from services.offers.settings import OffersSettings
@@ -35,7 +42,14 @@ def create_app(settings: OffersSettings | None = None) -> FastAPI:
         settings=settings or OffersSettings(),
         title="Tenure offers",
         description="Incentive programs, decisions, approvals, budgets and holdouts.",
-        routers=[notifications.router, snapshots.router, programs.router, offers.router],
+        routers=[
+            notifications.router,
+            snapshots.router,
+            programs.router,
+            evaluation.router,
+            decisions.router,
+            offers.router,
+        ],
         # Grants of approved credits and revokes, to the ledger.
         outbox_model=Outbox,
         destinations=("ledger",),

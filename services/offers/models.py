@@ -8,7 +8,7 @@ offers, their approvals and the history of each.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    Interval,
     SmallInteger,
     String,
     Text,
@@ -174,7 +175,7 @@ class Offer(Base):
     granted_minor: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     redeemed_minor: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     remaining_minor: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
-    credit_expires_after_days: Mapped[int | None] = mapped_column(Integer)
+    credit_expires_after: Mapped[timedelta | None] = mapped_column(Interval)
     proposed_by: Mapped[str] = mapped_column(String(200))
     owner: Mapped[str] = mapped_column(String(200))
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSONB)

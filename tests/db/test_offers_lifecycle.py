@@ -26,7 +26,7 @@ from shared.errors import ApprovalForbidden, IllegalTransition
 from shared.outbox import Delivery, Message
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-CREDIT = {"kind": "credit", "amount": {"amount_minor": 5000}, "expires_after_days": 90}
+CREDIT = {"kind": "credit", "amount": {"amount_minor": 5000}, "expires_after": "P90D"}
 PERK = {"kind": "perk", "perks": [{"perk": "training_credits", "quantity": 2}], "cost_minor": 800}
 
 
@@ -74,7 +74,7 @@ def offer_row(program_id: str, **changes: Any) -> dict[str, Any]:
         "approvals_required": 1,
         "finance_required": False,
         "budget_scopes": ["program"],
-        "credit_expires_after_days": 90,
+        "credit_expires_after": timedelta(days=90),
         "proposed_by": "proposer",
         "owner": "owner",
         "snapshot": {"account_id": account_id, "colour": "yellow"},
@@ -189,7 +189,7 @@ async def test_a_perk_needing_finance_is_issued_at_its_second_approval_without_t
         value_minor=800,
         approvals_required=2,
         finance_required=True,
-        credit_expires_after_days=None,
+        credit_expires_after=None,
     )
     async with unit_of_work(factory) as session:
         first = await service.approve(session, offer.id, FIN, None, NOW)
@@ -407,10 +407,10 @@ async def test_a_move_delivered_twice_is_applied_once(
     redemption = moved(offer, "redemption", 2000, 3000)
     twice = delivery(redemption, redemption, ids=[uuid.uuid4()] * 2)
     async with unit_of_work(factory) as session:
-        ack = await notifications.receive(session, twice)
+        ack = await notifications.receive(session, twice, "service:ledger")
     assert (len(ack.processed), len(ack.duplicates)) == (1, 1)
     async with unit_of_work(factory) as session:
-        again = await notifications.receive(session, twice)
+        again = await notifications.receive(session, twice, "service:ledger")
     assert (again.processed, len(again.duplicates)) == ([], 2)
     after = await stored(factory, offer.id)
     assert (after.redeemed_minor, after.remaining_minor) == (2000, 3000)
@@ -424,7 +424,7 @@ async def test_a_move_of_an_unknown_offer_is_acknowledged_and_changes_nothing(
     unknown = moved(offer, "redemption", 100, 0).model_copy(update={"offer_id": "not-an-offer"})
     gone = moved(offer, "redemption", 100, 0).model_copy(update={"offer_id": str(uuid.uuid4())})
     async with unit_of_work(factory) as session:
-        ack = await notifications.receive(session, delivery(unknown, gone))
+        ack = await notifications.receive(session, delivery(unknown, gone), "service:ledger")
     assert len(ack.processed) == 2
     assert (await stored(factory, offer.id)).redeemed_minor == 0
 

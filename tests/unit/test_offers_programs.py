@@ -3,6 +3,7 @@ status and approval rules of programs, and the shipped defaults."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -102,10 +103,10 @@ def test_a_minimal_definition_takes_the_defaults_and_round_trips_as_json() -> No
                 "reward": {
                     "kind": "credit",
                     "amount": {"amount_minor": 1},
-                    "expires_after_days": 0,
+                    "expires_after": 0,
                 }
             },
-            ("reward", "credit", "expires_after_days"),
+            ("reward", "credit", "expires_after"),
         ),
         (
             {"reward": {"kind": "discount", "percent": 10, "months": 0}},
@@ -260,7 +261,7 @@ def test_default_values_are_those_of_the_product() -> None:
     assert renewal.reward.value("silver", 1_000_000) == 10_000
     assert renewal.reward.value("gold", 1_000_000) == 30_000
     assert renewal.reward.value("platinum", 1_000_000) == 50_000
-    assert renewal.reward.expires_after_days == 90
+    assert renewal.reward.expires_after == timedelta(days=90)
     assert renewal.limits.budget_minor == 10_000_000
     assert renewal.limits.arr_cap_percent == Decimal(10)
     assert (renewal.limits.period_days, renewal.limits.cooldown_days) == (365, 300)

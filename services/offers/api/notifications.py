@@ -15,8 +15,8 @@ router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["notifications
 
 
 @router.post("/notifications", responses=responses(Unprocessable))
-async def receive(body: Delivery, session: Session, _: Writer) -> DeliveryAck:
+async def receive(body: Delivery, session: Session, sender: Writer) -> DeliveryAck:
     """Keep the snapshots scoring announces and move offers as the ledger reports their
     credit granted, redeemed, expired or reversed; a message id seen before is acknowledged
-    and not redone."""
-    return await service.receive(session, body)
+    and not redone. Each snapshot kept is decided by every live program at once."""
+    return await service.receive(session, body, sender.name)

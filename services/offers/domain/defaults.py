@@ -8,6 +8,7 @@ again and again.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from services.offers.domain.programs import (
@@ -54,7 +55,7 @@ DEFAULT_PROGRAMS: dict[str, ProgramDefinition] = {
                 "gold": CreditAmount(percent_of_arr=Decimal(3)),
                 "platinum": CreditAmount(percent_of_arr=Decimal(5)),
             },
-            expires_after_days=90,
+            expires_after=timedelta(days=90),
         ),
         limits=Limits(
             max_offers_per_account=1,

@@ -8,6 +8,7 @@ floats, and a percent of an amount rounds half to even to a whole minor unit.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Literal
 
@@ -87,12 +88,17 @@ class CreditAmount(_Strict):
 
 
 class CreditReward(_Strict):
-    """Credit granted in the ledger, expiring some days after it is issued."""
+    """Credit granted in the ledger, expiring a while after it is approved."""
 
     kind: Literal["credit"] = "credit"
     amount: CreditAmount | None = Field(default=None, description="For tiers not listed below")
     per_tier: dict[Tier, CreditAmount] = Field(default_factory=dict)
-    expires_after_days: int = Field(default=90, ge=1, le=3650)
+    expires_after: timedelta = Field(
+        default=timedelta(days=90),
+        ge=timedelta(seconds=1),
+        le=timedelta(days=3650),
+        description="How long the credit lasts: an ISO 8601 duration (P90D) or seconds",
+    )
 
     @model_validator(mode="after")
     def _some_amount(self) -> CreditReward:

@@ -14,10 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.offers.models import AccountSnapshot
 
 
-async def keep_newest(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Store each account's snapshot unless a newer one (computed later) is already kept."""
+async def keep_newest(
+    session: AsyncSession, rows: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Store each account's snapshot unless a newer one (computed later) is already kept;
+    returns the rows stored (one per account, the newest of ``rows``)."""
     if not rows:
-        return
+        return []
     # One row per account (the newest), in key order so concurrent receivers lock alike.
     newest: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -25,7 +28,7 @@ async def keep_newest(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
         if kept is None or kept["computed_at"] <= row["computed_at"]:
             newest[row["account_id"]] = row
     stmt = insert(AccountSnapshot).values([newest[k] for k in sorted(newest)])
-    await session.execute(
+    stored = await session.scalars(
         stmt.on_conflict_do_update(
             index_elements=[AccountSnapshot.account_id],
             set_={
@@ -36,8 +39,9 @@ async def keep_newest(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
                 "received_at": stmt.excluded.received_at,
             },
             where=AccountSnapshot.computed_at <= stmt.excluded.computed_at,
-        )
+        ).returning(AccountSnapshot.account_id)
     )
+    return [newest[account_id] for account_id in stored]
 
 
 async def get_snapshot(session: AsyncSession, account_id: str) -> AccountSnapshot | None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.offers.domain.offers import ApprovalSlot, OfferState
+from services.offers.schemas.decisions import DecisionOut
 from shared.validation import Text
 
 
@@ -53,7 +54,7 @@ class OfferOut(BaseModel):
     granted_minor: int = Field(description="What the ledger granted (a credit)")
     redeemed_minor: int = Field(description="What has been redeemed on invoices")
     remaining_minor: int = Field(description="What is left in its lot in the ledger")
-    credit_expires_after_days: int | None
+    credit_expires_after: timedelta | None
     proposed_by: str
     owner: str
     created_at: datetime
@@ -82,19 +83,6 @@ class OfferEventOut(BaseModel):
     principal: str
     comment: str | None
     detail: dict[str, Any]
-
-
-class DecisionOut(BaseModel):
-    """The evaluation that proposed the offer, and its reason."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    decided_at: datetime
-    program_version: int
-    outcome: str
-    reason: str
-    snapshot_computed_at: datetime
 
 
 class LedgerTransactionOut(BaseModel):

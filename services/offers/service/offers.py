@@ -8,7 +8,7 @@ when and why. Messages to the ledger are enqueued in the same unit of work.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,9 +30,9 @@ from services.offers.models import Approval, Offer, Outbox
 from services.offers.repository import budgets
 from services.offers.repository import offers as repo
 from services.offers.repository.offers import OfferFilters
+from services.offers.schemas.decisions import DecisionOut
 from services.offers.schemas.offers import (
     ApprovalOut,
-    DecisionOut,
     LedgerTransactionOut,
     OfferEventOut,
     OfferOut,
@@ -164,8 +164,8 @@ async def finish_approval(
     """
     move(offer, "approved", now)
     if reward_kind(offer) == "credit":
-        if offer.credit_expires_after_days is None:
-            raise ValueError(f"credit offer {offer.id} has no credit_expires_after_days")
+        if offer.credit_expires_after is None:
+            raise ValueError(f"credit offer {offer.id} has no credit_expires_after")
         grant = GrantRequested(
             offer_id=str(offer.id),
             account_id=offer.account_id,
@@ -173,7 +173,7 @@ async def finish_approval(
             tier=cast(Tier, offer.tier),
             unit=offer.currency,
             amount_minor=offer.value_minor,
-            expires_at=now + timedelta(days=offer.credit_expires_after_days),
+            expires_at=now + offer.credit_expires_after,
             approved_at=now,
         )
         enqueue(session, Outbox, LEDGER, GRANT_REQUESTED, grant.model_dump(mode="json"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,9 +24,10 @@ Position = tuple[str]  # (account_id,)
 
 async def keep_snapshots(
     session: AsyncSession, read: Sequence[tuple[Message, SnapshotChanged]], now: datetime
-) -> None:
+) -> list[dict[str, Any]]:
     """Keep each account's newest announced snapshot (the caller has dropped messages
-    already processed)."""
+    already processed); returns those kept (in their JSON form), not those older than one
+    already kept."""
     rows = []
     for m, message in read:
         s = message.snapshot
@@ -39,7 +41,7 @@ async def keep_snapshots(
                 now,
             )
         )
-    await repo.keep_newest(session, rows)
+    return [row["snapshot"] for row in await repo.keep_newest(session, rows)]
 
 
 def _kept(row: AccountSnapshot) -> KeptSnapshot:

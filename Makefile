@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install up test test-db lint bench bench-ledger bench-scoring format clean
+.PHONY: install up test test-db lint bench bench-ledger bench-scoring bench-offers format clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench-ledger: $(STAMP)
 
 bench-scoring: $(STAMP)
 	$(BIN)/python bench/scoring.py
+
+bench-offers: $(STAMP)
+	$(BIN)/python bench/offers.py
 
 clean:
 	rm -rf $(VENV) .tenure .pytest_cache .mypy_cache .ruff_cache

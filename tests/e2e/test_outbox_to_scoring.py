@@ -160,7 +160,7 @@ async def test_parked_messages_are_retried_in_bulk_by_filter(
     ]
 
 
-@pytest.mark.parametrize("service", ["ingest", "scoring"])
+@pytest.mark.parametrize("service", ["ingest", "scoring", "ledger"])
 async def test_a_service_that_sends_runs_the_outbox_it_writes(
     platform: Platform, service: str
 ) -> None:
@@ -173,7 +173,7 @@ async def test_a_service_that_sends_runs_the_outbox_it_writes(
             await asyncio.sleep(0.1)
 
 
-@pytest.mark.parametrize("service", ["offers", "ledger"])
+@pytest.mark.parametrize("service", ["offers"])
 async def test_a_service_that_sends_nothing_runs_no_outbox(
     platform: Platform, service: str
 ) -> None:

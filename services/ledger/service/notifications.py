@@ -25,7 +25,7 @@ from services.ledger.domain.writes import Outcome, WriteOp
 from services.ledger.group_writer import GroupWriter
 from services.ledger.models import Inbox
 from services.ledger.repository import offers as repo
-from services.ledger.schemas import ReversalIn
+from services.ledger.schemas import GrantIn, ReversalIn
 from shared.auth import Principal
 from shared.contracts import GRANT_REQUESTED, REVOKE_REQUESTED, GrantRequested, RevokeRequested
 from shared.errors import FieldError, RetryLater, Unprocessable, problem_type
@@ -83,7 +83,8 @@ async def receive(
         errors = await _apply(session, writer, caller, todo, position)
         if errors:
             raise Unprocessable(
-                f"{len({e.pointer for e in errors})} grant request(s) the ledger cannot post.",
+                f"{len({(e.pointer or '').split('/')[2] for e in errors})} grant request(s)"
+                " the ledger cannot post.",
                 errors=errors,
             )
     return acknowledgement(delivery.messages, fresh)
@@ -96,7 +97,19 @@ async def _apply(
     todo: Sequence[tuple[Message, BaseModel]],
     position: dict[int, int],
 ) -> list[FieldError]:
-    """Grants go to the writer together, up to the next revoke (which must see them)."""
+    """Grants go to the writer together, up to the next revoke (which must see them). A
+    grant the ledger could not hold is refused before anything is written."""
+    posts: dict[int, tuple[str, GrantIn]] = {}
+    errors: list[FieldError] = []
+    for message, request in todo:
+        if isinstance(request, GrantRequested):
+            key, grant = grant_of(position[id(message)], request)
+            if isinstance(grant, list):
+                errors.extend(grant)
+            else:
+                posts[id(message)] = (key, grant)
+    if errors:
+        return errors
     offer_ids = [
         request.offer_id
         for _, request in todo
@@ -104,19 +117,14 @@ async def _apply(
     ]
     await repo.lock_offers(session, offer_ids)
     revoked = await repo.revoked_among(session, offer_ids)
-    errors: list[FieldError] = []
     grants: list[tuple[int, WriteOp]] = []
     for message, request in todo:
-        index = position[id(message)]
         if isinstance(request, GrantRequested):
             if request.offer_id in revoked:
                 _log.info("grant_of_revoked_offer_ignored", offer_id=request.offer_id)
                 continue
-            key, grant = grant_of(index, request)
-            if isinstance(grant, list):
-                errors.extend(grant)
-            else:
-                grants.append((index, caller.op(grant, key)))
+            key, grant = posts[id(message)]
+            grants.append((position[id(message)], caller.op(grant, key)))
         elif isinstance(request, RevokeRequested):
             errors.extend(await _grant(writer, grants))
             grants = []
@@ -169,6 +177,8 @@ async def _revoke(
     grant yet, is not an error: the revocation stands for a grant that comes later)."""
     await repo.record_revocation(session, message_id, request)
     grant_ids = await repo.grants_of(session, request.offer_id)
+    if not grant_ids:
+        _log.info("offer_revoked_before_any_grant", offer_id=request.offer_id)
     ops = [
         caller.op(ReversalIn(transaction_id=g, reason=request.reason), f"revoke:{g}")
         for g in grant_ids

@@ -231,11 +231,43 @@ async def test_a_revoke_before_its_grant_leaves_the_offer_ungranted(lone: LoneLe
         message(REVOKE_REQUESTED, revoke_request(third)),
     )
     assert len(ack["processed"]) == 4
+    # A revoke of an offer whose credit was all redeemed is acknowledged and reverses nothing.
+    spent = new_id("offer")
+    await delivered(lone, message(GRANT_REQUESTED, grant_request(spent, account_id, 250)))
+    async with lone.client() as client:
+        redeemed = await client.post(
+            "/v1/redemptions",
+            json={"account_id": account_id, "unit": "USD", "amount": 250, "invoice_id": "in_5"},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+    assert redeemed.json()["applied"] == 250, redeemed.text
+    await delivered(lone, message(REVOKE_REQUESTED, revoke_request(spent)))
+    assert [tx["kind"] for tx in await of_offer(lone, spent)] == ["grant"]
+    assert [m.kind for m in await told(lone, spent)] == ["grant", "redemption"]
     assert await of_offer(lone, offer_id) == []
     assert await of_offer(lone, second) == []
     assert [tx["kind"] for tx in await of_offer(lone, third)] == ["grant", "reversal"]
     assert await balance(lone, account_id) == 0
     assert await told(lone, offer_id) == []
+
+
+async def test_a_grant_and_a_revoke_racing_never_leave_credit_unrevoked(
+    lone: LoneLedger,
+) -> None:
+    account_id = new_id("acct")
+    offers = [new_id("offer") for _ in range(12)]
+    deliveries = []
+    for offer_id in offers:
+        deliveries.append(message(GRANT_REQUESTED, grant_request(offer_id, account_id)))
+        deliveries.append(message(REVOKE_REQUESTED, revoke_request(offer_id)))
+    # Each message its own delivery, all at once: grant and revoke of an offer pass each
+    # other however they are scheduled; whichever comes second sees the first.
+    answers = await asyncio.gather(*(deliver(lone, m) for m in deliveries))
+    assert [a.status_code for a in answers] == [200] * len(deliveries), answers
+    assert await balance(lone, account_id) in (0, None)
+    for offer_id in offers:
+        kinds = [tx["kind"] for tx in await of_offer(lone, offer_id)]
+        assert kinds in ([], ["grant", "reversal"]), (offer_id, kinds)
 
 
 async def test_an_expiring_offer_lot_tells_offers_what_went_to_breakage(lone: LoneLedger) -> None:
@@ -322,6 +354,14 @@ async def test_the_ledgers_outbox_delivers_credit_moved_to_offers(platform: Plat
                     text("SELECT count(*) FROM ledger.outbox WHERE payload->>'offer_id' = :o"),
                     {"o": offer_id},
                 )
+                parked = await session.scalar(
+                    text(
+                        "SELECT count(*) FROM ledger.outbox"
+                        " WHERE topic = :t AND parked_at IS NOT NULL"
+                    ),
+                    {"t": CREDIT_MOVED},
+                )
+                assert parked == 0
                 heard = await session.scalar(
                     select(OffersInbox.message_id).where(OffersInbox.topic == CREDIT_MOVED)
                 )

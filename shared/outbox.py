@@ -23,9 +23,9 @@ dispatcher is ``shared.outbox_delivery``, listing and retrying parked messages
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 from pydantic import BaseModel, Field, ValidationError
@@ -216,10 +216,21 @@ def read_delivery(delivery: Delivery, topic: str, model: type[M]) -> list[tuple[
     a 422 whose errors point into it (``/messages/3/payload/account_ids/0``), so the sender
     parks that one message and delivers the rest again.
     """
-    read: list[tuple[Message, M]] = []
+    return cast(list[tuple[Message, M]], read_topics(delivery, {topic: model}))
+
+
+def read_topics(
+    delivery: Delivery, models: Mapping[str, type[BaseModel]]
+) -> list[tuple[Message, BaseModel]]:
+    """``read_delivery`` for a receiver of several topics (``models``: each topic's contract):
+    its messages of those topics in delivery order, each with its payload read, so one topic's
+    messages are processed in their order relative to another's. Every message that does not
+    read is named in the one 422."""
+    read: list[tuple[Message, BaseModel]] = []
     errors: list[FieldError] = []
     for index, message in enumerate(delivery.messages):
-        if message.topic != topic:
+        model = models.get(message.topic)
+        if model is None:
             continue
         try:
             read.append((message, model.model_validate(message.payload)))
@@ -231,7 +242,7 @@ def read_delivery(delivery: Delivery, topic: str, model: type[M]) -> list[tuple[
     if errors:
         raise Unprocessable(
             f"{len({e.pointer.split('/')[2] for e in errors if e.pointer})} message(s) of"
-            f" {topic} do not read as the contract says.",
+            f" {' or '.join(models)} do not read as the contract says.",
             errors=errors,
         )
     return read

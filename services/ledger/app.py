@@ -11,7 +11,16 @@ import structlog
 from fastapi import FastAPI
 
 from services.ledger import group_writer
-from services.ledger.api import balances, grants, maintenance, redemptions, reports, transactions
+from services.ledger.api import (
+    balances,
+    grants,
+    maintenance,
+    notifications,
+    redemptions,
+    reports,
+    transactions,
+)
+from services.ledger.models import Outbox
 from services.ledger.service import housekeeping
 from services.ledger.settings import LedgerSettings
 from shared.db import driver_dsn
@@ -68,6 +77,10 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
             balances.router,
             maintenance.router,
             reports.router,
+            notifications.router,
         ],
+        # credit.moved: what each transaction did to an offer's lot, told to offers.
+        outbox_model=Outbox,
+        destinations=("offers",),
     )
     return build_app(spec, lifespan)

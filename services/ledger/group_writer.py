@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -89,13 +90,18 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
         book = Book.of(heads, lots, reversed_ids, now)
 
         kept: list[book_repo.KeptResponse] = []
+        request_ids: dict[uuid.UUID, str | None] = {}
         for i in todo:
             op = ops[i]
+            planned = len(book.entries)
             try:
                 status, result = plan_write(book, op, originals)
                 outcomes[i] = Outcome(status, result)
             except TenureError as exc:
                 outcomes[i] = refused(exc, op)
+            # The transactions this write made carry its request into the outbox.
+            for entry in book.entries[planned:]:
+                request_ids[entry.fields["id"]] = op.request_id
             done = outcomes[i]
             assert done is not None
             # A refusal for want of a scope is not kept: the principal may be given the
@@ -111,7 +117,7 @@ async def apply_group(conn: repo.Conn, ops: Sequence[WriteOp]) -> list[Outcome]:
                 repo.StoredResponse(marks[j], done.status, done.body), marks[i], ops[i]
             )
         if book.entries or kept:
-            await book_repo.write_book(conn, book, kept)
+            await book_repo.write_book(conn, book, kept, request_ids)
     return [o for o in outcomes if o is not None]
 
 

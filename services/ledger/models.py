@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     func,
     text,
@@ -131,6 +132,9 @@ class CreditLot(Base):
     granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     program_id: Mapped[str | None] = mapped_column(String(200))
     tier: Mapped[str | None] = mapped_column(String(40))
+    # The offer whose grant made the lot (its grant's offer_id): movements of the lot are
+    # told to offers (credit.moved) in the transaction that makes them.
+    offer_id: Mapped[str | None] = mapped_column(String(200))
 
 
 class LotMovement(Base):
@@ -158,6 +162,22 @@ class IdempotencyKey(Base):
     response_status: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[Any] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OfferRevocation(Base):
+    """An offer offers asked to revoke (``offer.revoke_requested``): its grant, if any, was
+    reversed for what was left, and a grant request for it arriving later grants nothing."""
+
+    __tablename__ = "offer_revocations"
+
+    offer_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    message_id: Mapped[uuid.UUID]
+    reason: Mapped[str] = mapped_column(String(500))
+    requested_by: Mapped[str] = mapped_column(Text)  # the contract does not bound it
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 class Outbox(OutboxMixin, Base):

@@ -11,12 +11,13 @@ round trips however many writes it holds.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from services.ledger.domain.amounts import check_balance
+from services.ledger.domain.credit import credit_moved
 from services.ledger.domain.hashing import GENESIS, ChainedContent, chain_hash
 from services.ledger.domain.lots import Allocation, Lot
 from services.ledger.domain.reversals import PostingLine, balanced
@@ -48,6 +49,8 @@ class BookLot:
     granted_at: datetime
     program_id: str | None
     tier: str | None
+    # The offer whose grant made the lot: its movements are told to offers (credit.moved).
+    offer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,9 @@ class Entry:
     fields: dict[str, Any]
     postings: list[PostingLine]
     movements: list[Allocation]
+    # ``credit.moved`` payloads, one per movement of an offer's lot (written to the outbox
+    # with the transaction).
+    credit_moves: list[dict[str, Any]] = field(default_factory=list)
 
 
 REFERENCES = ("customer_account_id", "offer_id", "program_id", "invoice_id", "tier")
@@ -159,6 +165,38 @@ class Book:
     def _lots_of(self, ledger_account_id: str) -> list[BookLot]:
         return [self.lots[i] for i in self._by_account.get(ledger_account_id, [])]
 
+    @staticmethod
+    def _credit_moves(
+        fields: dict[str, Any],
+        movements: Sequence[Allocation],
+        lot: Callable[[uuid.UUID], BookLot],
+    ) -> list[dict[str, Any]]:
+        """What to tell offers of a transaction's movements of offers' lots (none for lots
+        without an offer: they cost nothing more). Called before the book moves the lots, so
+        each remainder is worked forward from the lot's."""
+        moves: list[dict[str, Any]] = []
+        left: dict[uuid.UUID, int] = {}
+        for m in movements:
+            moved = lot(m.lot_id)
+            if moved.offer_id is None:
+                continue
+            left[m.lot_id] = left.get(m.lot_id, moved.remaining) + m.amount
+            moves.append(
+                credit_moved(
+                    offer_id=moved.offer_id,
+                    kind=fields["kind"],
+                    transaction_id=fields["id"],
+                    transaction_hash=fields["hash"],
+                    amount=m.amount,
+                    remaining=left[m.lot_id],
+                    unit=moved.unit,
+                    invoice_id=fields["invoice_id"],
+                    expires_at=moved.expires_at,
+                    effective_at=fields["effective_at"],
+                )
+            )
+        return moves
+
     def lot_created_by(self, transaction_id: uuid.UUID) -> BookLot | None:
         """The lot a transaction created (a grant, or a credit adjustment), if any."""
         for lot in self.lots.values():
@@ -218,7 +256,9 @@ class Book:
             "prev_hash": head.chain_hash or GENESIS,
         }
         fields["hash"] = chain_hash(fields["prev_hash"], content_of(fields, postings, movements))
-        entry = Entry(fields, list(postings), list(movements))
+        entry = Entry(
+            fields, list(postings), list(movements), self._credit_moves(fields, movements, lot)
+        )
         # Checked above: from here on nothing can fail half-way.
         if new_lot is not None:
             self.lots[new_lot.id] = new_lot

@@ -70,6 +70,7 @@ def _grant(book: Book, body: GrantIn, key: str | None) -> tuple[int, Any]:
         granted_at=now,
         program_id=body.program_id,
         tier=body.tier,
+        offer_id=body.offer_id,
     )
     entry = book.post(
         head_id=customer,

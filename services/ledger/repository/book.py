@@ -4,7 +4,8 @@ responses) in one statement, on the group writer's own connection."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ import orjson
 
 from services.ledger.domain.book import Book
 from services.ledger.repository.groups import Conn
+from shared.contracts import CREDIT_MOVED
 
 
 class Named:
@@ -64,11 +66,11 @@ _WRITE = Named("""
     ),
     new_lots AS (
         INSERT INTO ledger.lots (id, grant_id, ledger_account_id, customer_account_id, unit,
-            amount, remaining, expires_at, granted_at, program_id, tier)
+            amount, remaining, expires_at, granted_at, program_id, tier, offer_id)
         SELECT * FROM unnest(:lot_id::uuid[], :lot_grant::uuid[], :lot_account::text[],
             :lot_customer::text[], :lot_unit::text[], :lot_amount::bigint[],
             :lot_remaining::bigint[], :lot_expires::timestamptz[], :lot_granted::timestamptz[],
-            :lot_program::text[], :lot_tier::text[])
+            :lot_program::text[], :lot_tier::text[], :lot_offer::text[])
     ),
     movements AS (
         INSERT INTO ledger.lot_movements (lot_id, transaction_id, amount)
@@ -78,6 +80,11 @@ _WRITE = Named("""
         UPDATE ledger.lots AS l SET remaining = c.remaining
         FROM unnest(:changed_lot::uuid[], :changed_remaining::bigint[]) AS c(id, remaining)
         WHERE l.id = c.id AND l.id = ANY(:changed_lot::uuid[])
+    ),
+    outbox AS (
+        INSERT INTO ledger.outbox (message_id, destination, topic, payload, request_id)
+        SELECT m, d, t, p::jsonb, r FROM unnest(:out_message::uuid[], :out_destination::text[],
+            :out_topic::text[], :out_payload::text[], :out_request::text[]) AS o(m, d, t, p, r)
     ),
     keys AS (
         INSERT INTO ledger.idempotency_keys (principal, key, fingerprint, response_status,
@@ -123,10 +130,12 @@ _LOT = (
     "granted",
     "program",
     "tier",
+    "offer",
 )
 _MOVE = ("lot", "tx", "amount")
 _CHANGED = ("lot", "remaining")
 _KEY = ("principal", "key", "fingerprint", "status", "body")
+_OUT = ("message", "destination", "topic", "payload", "request")
 _HEAD = ("id", "balance", "seq", "hash")
 
 
@@ -148,9 +157,27 @@ def _columns(
     return {f"{prefix}_{name}": [row[i] for row in rows] for i, name in enumerate(names)}
 
 
-async def write_book(conn: Conn, book: Book, kept: Sequence[KeptResponse]) -> None:
-    """Write a group's entries, new lots, changed lots and heads, and kept responses, in one
-    statement."""
+async def write_book(
+    conn: Conn,
+    book: Book,
+    kept: Sequence[KeptResponse],
+    request_ids: Mapping[uuid.UUID, str | None] | None = None,
+) -> None:
+    """Write a group's entries, new lots, changed lots and heads, kept responses, and the
+    ``credit.moved`` messages of offers' lots (to the outbox, with the request that made each
+    transaction, from ``request_ids`` by transaction id), in one statement."""
+    origins = request_ids or {}
+    messages = [
+        (
+            uuid.uuid4(),
+            "offers",
+            CREDIT_MOVED,
+            orjson.dumps(payload).decode(),
+            origins.get(e.fields["id"]),
+        )
+        for e in book.entries
+        for payload in e.credit_moves
+    ]
     txs = [
         (
             f["id"],
@@ -190,6 +217,7 @@ async def write_book(conn: Conn, book: Book, kept: Sequence[KeptResponse]) -> No
             lot.granted_at,
             lot.program_id,
             lot.tier,
+            lot.offer_id,
         )
         for lot in (book.lots[i] for i in book.new_lots)
     ]
@@ -209,6 +237,7 @@ async def write_book(conn: Conn, book: Book, kept: Sequence[KeptResponse]) -> No
         **_columns("move", _MOVE, movements),
         **_columns("changed", _CHANGED, changed),
         **_columns("key", _KEY, keys),
+        **_columns("out", _OUT, messages),
         **_columns("head", _HEAD, heads),
     }
     await conn.execute(_WRITE.sql, *_WRITE.args(columns))

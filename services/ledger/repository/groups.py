@@ -42,6 +42,7 @@ _LOT_COLUMNS = ", ".join(
         "granted_at",
         "program_id",
         "tier",
+        "offer_id",
     )
 )
 

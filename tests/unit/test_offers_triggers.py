@@ -59,6 +59,16 @@ def measure(name: str = "nps", sub_score: float | None = 30.0) -> dict[str, Any]
     }
 
 
+def override(colour: str) -> dict[str, Any]:
+    return {
+        "colour": colour,
+        "reason": "exec sponsor call",
+        "expires_at": datetime(2030, 7, 1, tzinfo=UTC),
+        "created_by": "csm-1",
+        "created_at": datetime(2030, 6, 1, tzinfo=UTC),
+    }
+
+
 def snapshot(**changes: Any) -> dict[str, Any]:
     """A stored snapshot (the JSON form): a monthly silver SMB account 45 days from renewal,
     expansion-ready, onboarded; every date fixed, never today's."""
@@ -234,6 +244,7 @@ def test_an_unclosed_string_is_a_syntax_error_where_it_starts() -> None:
     [
         ("b'abc' == b'abc'", "bytes are not supported in a trigger"),
         ("Foo{a: 1}", "messages are not supported in a trigger"),
+        (".account.cancel_intent", "a leading '.' is not supported in a trigger"),
     ],
 )
 def test_what_cel_parses_but_a_trigger_may_not_use(source: str, message: str) -> None:
@@ -592,6 +603,7 @@ def snapshots(nulls: bool) -> st.SearchStrategy[dict[str, Any]]:
         days_to_renewal=opt(st.integers(-400, 400)),
         renewal_window=opt(st.sampled_from([120, 90, 60])),
         nps=opt(st.integers(0, 10)),
+        override=opt(st.sampled_from(["red", "yellow", "green"]).map(override)),
         measures=st.lists(
             st.builds(measure, st.sampled_from(["nps", "csat"]), opt(scores)), max_size=3
         ),
@@ -618,6 +630,12 @@ ATOMS = [
     "account.measures",
     "account.rfm.r",
     "account.measures.size()",
+    "account.milestones.onboarding_complete",
+    "account.milestones['first_key_action']",
+    "account.drivers[0]",
+    "account.rfm",
+    "account.override.colour",
+    "account",
     "1",
     "2u",
     "0.5",
@@ -630,6 +648,25 @@ ATOMS = [
     "['gold', 'silver']",
     "{'a': 1}",
 ]
+CALLS = [
+    "size({})",
+    "int({})",
+    "double({})",
+    "({}).size()",
+    "({}).contains('o')",
+    "({}).startsWith('g')",
+    "has({}.tier)",
+]
+MACROS = [
+    "account.measures.exists",
+    "account.measures.all",
+    "account.measures.map",
+    "account.measures.filter",
+    "account.milestones.exists",
+    "[1, 2].exists_one",
+]
+# How a macro's body starts: its variable (a measure, a milestone or an int) and an operator.
+ITEMS = ["m.sub_score <", "m.measure ==", "m.missing &&", "m ==", "m +", "m in", "m.lost -"]
 BINARY = ["==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "%", "&&", "||", "in"]
 
 
@@ -642,10 +679,11 @@ def expressions() -> st.SearchStrategy[str]:
             inner.map(lambda e: f"!{e}"),
             inner.map(lambda e: f"-{e}"),
             st.tuples(inner, inner, inner).map(lambda t: f"({t[0]} ? {t[1]} : {t[2]})"),
-            inner.map(lambda e: f"size({e})"),
-            inner.map(lambda e: f"account.measures.exists(m, {e})"),
-            st.sampled_from(["m.sub_score", "m.measure", "m.missing"]).flatmap(
-                lambda f: inner.map(lambda e: f"account.measures.exists(m, ({f} == {e}))")
+            st.tuples(st.sampled_from(CALLS), inner).map(lambda t: t[0].format(t[1])),
+            st.tuples(inner, inner).map(lambda t: f"{t[0]}[{t[1]}]"),
+            st.tuples(inner, inner).map(lambda t: f"[{t[0]}, {t[1]}]"),
+            st.tuples(st.sampled_from(MACROS), st.sampled_from(ITEMS), inner).map(
+                lambda t: f"{t[0]}(m, ({t[1]} {t[2]}))"
             ),
         )
 

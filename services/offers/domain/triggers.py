@@ -373,6 +373,8 @@ class _Parser:
             return _Map(token.start, self.take().end, tuple(entries))
         if token.kind == "end":
             raise _SyntaxError(token.start, "the expression is incomplete")
+        if self.at("."):
+            raise _SyntaxError(token.start, "a leading '.' is not supported in a trigger")
         raise _SyntaxError(token.start, f"unexpected {token.text!r}")
 
 

@@ -276,7 +276,7 @@ def test_an_unknown_field_is_reported_at_the_field_with_a_suggestion() -> None:
             8,
             "account.computed_at is left out of what a trigger may read",
         ),
-        ("has(account.nope)", 12, "account has no field 'nope'"),
+        ("has(account.rfm.nope)", 16, "account.rfm has no field 'nope'"),
         ("account['nope'] == 1", 8, "account has no field 'nope'"),
     ],
 )
@@ -308,6 +308,16 @@ def test_an_unknown_function_is_reported_at_its_name(source: str, position: int,
     problem = only_problem(source)
     assert problem.position == position
     assert problem.message.startswith(f"unknown function {name!r}: a trigger may use size, has")
+
+
+def test_has_is_for_map_keys_as_every_field_is_always_present() -> None:
+    assert matches("has(account.milestones.onboarding_complete)") == (True, "the trigger is true")
+    assert not matches("has(account.milestones.first_integration)")[0]
+    problem = only_problem("has(account.override)")
+    assert (problem.position, problem.message) == (
+        0,
+        "account.override is always present: compare it with null instead",
+    )
 
 
 def test_a_macro_variable_may_not_hide_account_and_lives_in_its_macro() -> None:
@@ -655,7 +665,7 @@ CALLS = [
     "({}).size()",
     "({}).contains('o')",
     "({}).startsWith('g')",
-    "has({}.tier)",
+    "has({}.onboarding_complete)",
 ]
 MACROS = [
     "account.measures.exists",

@@ -59,6 +59,16 @@ def measure(name: str = "nps", sub_score: float | None = 30.0) -> dict[str, Any]
     }
 
 
+def override(colour: str) -> dict[str, Any]:
+    return {
+        "colour": colour,
+        "reason": "exec sponsor call",
+        "expires_at": datetime(2030, 7, 1, tzinfo=UTC),
+        "created_by": "csm-1",
+        "created_at": datetime(2030, 6, 1, tzinfo=UTC),
+    }
+
+
 def snapshot(**changes: Any) -> dict[str, Any]:
     """A stored snapshot (the JSON form): a monthly silver SMB account 45 days from renewal,
     expansion-ready, onboarded; every date fixed, never today's."""
@@ -234,6 +244,7 @@ def test_an_unclosed_string_is_a_syntax_error_where_it_starts() -> None:
     [
         ("b'abc' == b'abc'", "bytes are not supported in a trigger"),
         ("Foo{a: 1}", "messages are not supported in a trigger"),
+        (".account.cancel_intent", "a leading '.' is not supported in a trigger"),
     ],
 )
 def test_what_cel_parses_but_a_trigger_may_not_use(source: str, message: str) -> None:
@@ -265,7 +276,7 @@ def test_an_unknown_field_is_reported_at_the_field_with_a_suggestion() -> None:
             8,
             "account.computed_at is left out of what a trigger may read",
         ),
-        ("has(account.nope)", 12, "account has no field 'nope'"),
+        ("has(account.rfm.nope)", 16, "account.rfm has no field 'nope'"),
         ("account['nope'] == 1", 8, "account has no field 'nope'"),
     ],
 )
@@ -297,6 +308,16 @@ def test_an_unknown_function_is_reported_at_its_name(source: str, position: int,
     problem = only_problem(source)
     assert problem.position == position
     assert problem.message.startswith(f"unknown function {name!r}: a trigger may use size, has")
+
+
+def test_has_is_for_map_keys_as_every_field_is_always_present() -> None:
+    assert matches("has(account.milestones.onboarding_complete)") == (True, "the trigger is true")
+    assert not matches("has(account.milestones.first_integration)")[0]
+    problem = only_problem("has(account.override)")
+    assert (problem.position, problem.message) == (
+        0,
+        "account.override is always present: compare it with null instead",
+    )
 
 
 def test_a_macro_variable_may_not_hide_account_and_lives_in_its_macro() -> None:
@@ -592,6 +613,7 @@ def snapshots(nulls: bool) -> st.SearchStrategy[dict[str, Any]]:
         days_to_renewal=opt(st.integers(-400, 400)),
         renewal_window=opt(st.sampled_from([120, 90, 60])),
         nps=opt(st.integers(0, 10)),
+        override=opt(st.sampled_from(["red", "yellow", "green"]).map(override)),
         measures=st.lists(
             st.builds(measure, st.sampled_from(["nps", "csat"]), opt(scores)), max_size=3
         ),
@@ -618,6 +640,12 @@ ATOMS = [
     "account.measures",
     "account.rfm.r",
     "account.measures.size()",
+    "account.milestones.onboarding_complete",
+    "account.milestones['first_key_action']",
+    "account.drivers[0]",
+    "account.rfm",
+    "account.override.colour",
+    "account",
     "1",
     "2u",
     "0.5",
@@ -630,6 +658,25 @@ ATOMS = [
     "['gold', 'silver']",
     "{'a': 1}",
 ]
+CALLS = [
+    "size({})",
+    "int({})",
+    "double({})",
+    "({}).size()",
+    "({}).contains('o')",
+    "({}).startsWith('g')",
+    "has({}.onboarding_complete)",
+]
+MACROS = [
+    "account.measures.exists",
+    "account.measures.all",
+    "account.measures.map",
+    "account.measures.filter",
+    "account.milestones.exists",
+    "[1, 2].exists_one",
+]
+# How a macro's body starts: its variable (a measure, a milestone or an int) and an operator.
+ITEMS = ["m.sub_score <", "m.measure ==", "m.missing &&", "m ==", "m +", "m in", "m.lost -"]
 BINARY = ["==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "%", "&&", "||", "in"]
 
 
@@ -642,10 +689,11 @@ def expressions() -> st.SearchStrategy[str]:
             inner.map(lambda e: f"!{e}"),
             inner.map(lambda e: f"-{e}"),
             st.tuples(inner, inner, inner).map(lambda t: f"({t[0]} ? {t[1]} : {t[2]})"),
-            inner.map(lambda e: f"size({e})"),
-            inner.map(lambda e: f"account.measures.exists(m, {e})"),
-            st.sampled_from(["m.sub_score", "m.measure", "m.missing"]).flatmap(
-                lambda f: inner.map(lambda e: f"account.measures.exists(m, ({f} == {e}))")
+            st.tuples(st.sampled_from(CALLS), inner).map(lambda t: t[0].format(t[1])),
+            st.tuples(inner, inner).map(lambda t: f"{t[0]}[{t[1]}]"),
+            st.tuples(inner, inner).map(lambda t: f"[{t[0]}, {t[1]}]"),
+            st.tuples(st.sampled_from(MACROS), st.sampled_from(ITEMS), inner).map(
+                lambda t: f"{t[0]}(m, ({t[1]} {t[2]}))"
             ),
         )
 

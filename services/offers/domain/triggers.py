@@ -373,6 +373,8 @@ class _Parser:
             return _Map(token.start, self.take().end, tuple(entries))
         if token.kind == "end":
             raise _SyntaxError(token.start, "the expression is incomplete")
+        if self.at("."):
+            raise _SyntaxError(token.start, "a leading '.' is not supported in a trigger")
         raise _SyntaxError(token.start, f"unexpected {token.text!r}")
 
 
@@ -781,7 +783,14 @@ class _Checker:
         if node.name == "has":
             if not isinstance(arg, _Select):
                 return self.fail(arg.start, "has needs a field: has(account.override)")
-            self.select(arg, self.operand(arg.operand, env))
+            owner = self.operand(arg.operand, env)
+            found = self.select(arg, owner)
+            if isinstance(_bare(owner.type), Message) and found.type != DYN:
+                # The context holds every declared field, so has() would always be true.
+                return self.fail(
+                    node.name_at,
+                    f"{self.text(arg)} is always present: compare it with null instead",
+                )
             return _Typed(BOOL)
         typed = self.check(arg, env)
         if node.name == "size":

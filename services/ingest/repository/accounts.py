@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.billing import BILLING_OWNED_FIELDS
 from services.ingest.models import Account
-from services.ingest.repository.arrays import text_array
+from shared.arrays import text_array
 
 ACCOUNT_FIELDS = (
     "name",

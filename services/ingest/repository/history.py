@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.history import TRACKED_FIELDS
 from services.ingest.models import Account, AccountHistory
-from services.ingest.repository.arrays import text_array
+from shared.arrays import text_array
 from shared.db import driver_connection
 
 # Writers of account facts through the CRM hold these (transaction-scoped advisory locks,

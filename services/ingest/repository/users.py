@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.models import User, UserAlias
-from services.ingest.repository.arrays import text_array
+from shared.arrays import text_array
 
 USER_FIELDS = ("account_id", "email", "name", "role", "traits")
 

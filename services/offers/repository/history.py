@@ -9,12 +9,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.offers.domain.decisions import PastOffer
 from services.offers.domain.offers import OfferState
 from services.offers.models import Offer
+from shared.arrays import text_array
 
 
 async def past_offers(
@@ -33,7 +34,7 @@ async def past_offers(
             Offer.value_minor,
             Offer.released_minor,
             Offer.state,
-        ).where(Offer.account_id.in_(ids), Offer.created_at > since)
+        ).where(Offer.account_id == func.any(text_array(ids)), Offer.created_at > since)
     )
     for account_id, program_id, created_at, value, released, state in rows:
         history[account_id].append(

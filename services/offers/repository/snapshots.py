@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.offers.models import AccountSnapshot
+from shared.arrays import text_array
 
 
 async def keep_newest(
@@ -82,7 +83,7 @@ async def snapshots_of(session: AsyncSession, account_ids: Sequence[str]) -> lis
     """The kept snapshots of these accounts (as stored), by account id."""
     rows = await session.scalars(
         select(AccountSnapshot.snapshot)
-        .where(AccountSnapshot.account_id.in_(sorted(set(account_ids))))
+        .where(AccountSnapshot.account_id == func.any(text_array(sorted(set(account_ids)))))
         .order_by(AccountSnapshot.account_id)
     )
     return list(rows)

@@ -37,13 +37,16 @@ from services.offers.domain.triggers import (
     compile_trigger,
 )
 from services.offers.domain.triggers import evaluate as evaluate_trigger
-from services.offers.models import Offer
+from services.offers.models import Outbox
 from services.offers.repository import budgets, decisions, history, live_programs
 from services.offers.repository import offers as offers_repo
 from services.offers.repository import snapshots as snapshots_repo
+from services.offers.repository.offers import NewOffer
 from services.offers.schemas.decisions import EvaluationOut
-from services.offers.service.offers import finish_approval
+from services.offers.service.offers import LEDGER, approval_steps, event
+from shared.contracts import GRANT_REQUESTED
 from shared.db import unit_of_work
+from shared.outbox import enqueue_many
 
 # Who approves an offer the program's policy approves by itself.
 AUTO_APPROVER = "policy:auto"
@@ -220,7 +223,7 @@ async def _propose(
     candidates.sort(key=lambda c: (c.program.program_id, c.account.account_id))
     ids = await decisions.reserve_ids(session, len(candidates))
     records: list[decisions.DecisionRecord] = []
-    made: list[Offer] = []
+    made: list[NewOffer] = []
     for candidate, decision_id in zip(candidates, ids, strict=True):
         account, program, verdict = candidate.account, candidate.program, candidate.verdict
         computed_at = datetime.fromisoformat(candidate.snapshot["computed_at"])
@@ -250,28 +253,34 @@ async def _propose(
             )
         )
     if made:
-        session.add_all(made)
-        await session.flush()
-        await offers_repo.add_events(
-            session,
-            [
-                {
-                    "offer_id": o.id,
-                    "at": now,
-                    "event": "proposed",
-                    "state": o.state,
-                    "principal": proposer,
-                    "comment": None,
-                    "detail": {"decision_id": o.decision_id, "value_minor": o.value_minor},
-                }
-                for o in made
-            ],
-        )
-        for offer in made:
-            if offer.approvals_required == 0:
-                await finish_approval(session, offer, AUTO_APPROVER, now)
+        await _make(session, made, proposer, now)
         summary.offer_ids += [o.id for o in made]
     return records
+
+
+async def _make(session: AsyncSession, made: list[NewOffer], proposer: str, now: datetime) -> None:
+    """Store new offers with their first steps: proposed, and approved (and issued, or a
+    grant asked of the ledger) for those the policy approves by itself."""
+    steps = [
+        event(
+            o,
+            "proposed",
+            proposer,
+            now,
+            detail={"decision_id": o.decision_id, "value_minor": o.value_minor},
+        )
+        for o in made
+    ]
+    grants = []
+    for offer in made:
+        if offer.approvals_required == 0:
+            approved, grant = approval_steps(offer, AUTO_APPROVER, now)
+            steps += approved
+            if grant is not None:
+                grants.append(grant)
+    await offers_repo.insert_new_offers(session, made)
+    await offers_repo.add_events(session, steps)
+    await enqueue_many(session, Outbox, LEDGER, GRANT_REQUESTED, grants)
 
 
 async def _reserve_all(
@@ -287,13 +296,13 @@ async def _reserve_all(
     return None
 
 
-def _offer(candidate: _Candidate, decision_id: int, proposer: str, now: datetime) -> Offer:
+def _offer(candidate: _Candidate, decision_id: int, proposer: str, now: datetime) -> NewOffer:
     definition = candidate.program.definition
     value = candidate.verdict.value_minor
     assert value is not None
     required, finance = definition.approval.approvals_needed(value)
     reward = definition.reward
-    return Offer(
+    return NewOffer(
         id=uuid.uuid4(),
         account_id=candidate.account.account_id,
         program_id=candidate.program.program_id,
@@ -308,10 +317,6 @@ def _offer(candidate: _Candidate, decision_id: int, proposer: str, now: datetime
         approvals_required=required,
         finance_required=finance,
         budget_scopes=[scope for scope, _cap in candidate.verdict.budget_scopes],
-        released_minor=0,
-        granted_minor=0,
-        redeemed_minor=0,
-        remaining_minor=0,
         credit_expires_after=(reward.expires_after if isinstance(reward, CreditReward) else None),
         proposed_by=proposer,
         owner=definition.owner,

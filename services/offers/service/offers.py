@@ -29,7 +29,7 @@ from services.offers.domain.offers import (
 from services.offers.models import Approval, Offer, Outbox
 from services.offers.repository import budgets
 from services.offers.repository import offers as repo
-from services.offers.repository.offers import OfferFilters
+from services.offers.repository.offers import NewOffer, OfferFilters
 from services.offers.schemas.decisions import DecisionOut
 from services.offers.schemas.offers import (
     ApprovalOut,
@@ -55,13 +55,17 @@ LEDGER_EVENT_PREFIX = "ledger_"  # events of ledger movements: ledger_grant, led
 Position = tuple[datetime, uuid.UUID]  # (created_at, id), newest first
 
 
-def reward_kind(offer: Offer) -> RewardKind:
+# An offer stored, or one being made (written once its first steps are known).
+OfferLike = Offer | NewOffer
+
+
+def reward_kind(offer: OfferLike) -> RewardKind:
     """What the offer gives: a credit (through the ledger), a discount or a perk."""
     return cast(RewardKind, offer.reward["kind"])
 
 
 def event(
-    offer: Offer,
+    offer: OfferLike,
     name: str,
     principal: str,
     at: datetime,
@@ -80,7 +84,7 @@ def event(
     }
 
 
-def move(offer: Offer, to: OfferState, at: datetime) -> None:
+def move(offer: OfferLike, to: OfferState, at: datetime) -> None:
     """Put the offer in state ``to``, or a 409 when its state does not allow it."""
     try:
         check_move(cast(OfferState, offer.state), to)
@@ -151,17 +155,12 @@ async def approve(
     return OfferOut.model_validate(offer)
 
 
-async def finish_approval(
-    session: AsyncSession, offer: Offer, principal: str, now: datetime
-) -> None:
-    """Approve an offer whose approvals are all given (or that needs none), in the caller's
-    unit of work: a credit is asked of the ledger (``offer.grant_requested``, granted under
-    the offer's id, so a repeat never grants twice) and becomes issued when the ledger says
-    it granted; a perk or a discount is issued at once.
-
-    ``offer`` is loaded in ``session`` and locked by it (or inserted by it); ``principal``
-    is whoever gave the last approval (the proposer when none was needed).
-    """
+def approval_steps(
+    offer: OfferLike, principal: str, now: datetime
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Approve an offer whose approvals are all given (or that needs none), in memory: its
+    new state, the steps of its story, and the grant to ask of the ledger (a credit) or None
+    (a perk or a discount, issued at once). ``finish_approval`` writes them."""
     move(offer, "approved", now)
     if reward_kind(offer) == "credit":
         if offer.credit_expires_after is None:
@@ -176,13 +175,30 @@ async def finish_approval(
             expires_at=now + offer.credit_expires_after,
             approved_at=now,
         )
-        enqueue(session, Outbox, LEDGER, GRANT_REQUESTED, grant.model_dump(mode="json"))
         detail = {"grant_requested_minor": grant.amount_minor}
-        await repo.add_events(session, [event(offer, "approved", principal, now, detail=detail)])
-        return
+        return [event(offer, "approved", principal, now, detail=detail)], grant.model_dump(
+            mode="json"
+        )
     approved = event(offer, "approved", principal, now)
     move(offer, "issued", now)
-    await repo.add_events(session, [approved, event(offer, "issued", principal, now)])
+    return [approved, event(offer, "issued", principal, now)], None
+
+
+async def finish_approval(
+    session: AsyncSession, offer: Offer, principal: str, now: datetime
+) -> None:
+    """Approve an offer whose approvals are all given, in the caller's unit of work: a credit
+    is asked of the ledger (``offer.grant_requested``, granted under the offer's id, so a
+    repeat never grants twice) and becomes issued when the ledger says it granted; a perk or
+    a discount is issued at once.
+
+    ``offer`` is loaded in ``session`` and locked by it; ``principal`` is whoever gave the
+    last approval.
+    """
+    steps, grant = approval_steps(offer, principal, now)
+    if grant is not None:
+        enqueue(session, Outbox, LEDGER, GRANT_REQUESTED, grant)
+    await repo.add_events(session, steps)
 
 
 async def reject(

@@ -34,9 +34,9 @@ from tests.conftest import (
 from tests.support import scratch_database_name, with_database
 
 SERVICES = ("ingest", "scoring", "offers", "ledger")
-# Services whose OpenAPI has links a sequence can follow (a created resource read back, say);
-# offers has none yet; its operations are fuzzed one by one.
-SEQUENCED_SERVICES = ("ingest", "scoring", "ledger")
+# Services whose OpenAPI has links a sequence can follow (a created resource read back, say):
+# all four (offers: a program created, read, edited, approved).
+SEQUENCED_SERVICES = SERVICES
 EXAMPLES_PER_OPERATION = 20
 SEQUENCES = 25
 STEPS_PER_SEQUENCE = 6

@@ -22,7 +22,8 @@ from services.offers.domain.programs import (
     percent_of,
     reward_value,
 )
-from services.offers.domain.triggers import compile_trigger
+from services.offers.domain.triggers import account_context, compile_trigger, evaluate
+from tests.offers_support import snapshot
 
 
 def body(**changes: Any) -> dict[str, Any]:
@@ -307,3 +308,12 @@ def test_default_values_are_those_of_the_product() -> None:
 @pytest.mark.parametrize("key", sorted(DEFAULT_PROGRAMS))
 def test_every_default_trigger_compiles(key: str) -> None:
     compile_trigger(DEFAULT_PROGRAMS[key].trigger)
+
+
+@pytest.mark.parametrize(("days", "matched"), [(61, False), (60, True), (0, True), (-1, False)])
+def test_the_renewal_credit_runs_from_sixty_days_before_renewal_to_the_day(
+    days: int, matched: bool
+) -> None:
+    trigger = compile_trigger(DEFAULT_PROGRAMS["renewal_credit"].trigger)
+    context = account_context(snapshot("acct", days_to_renewal=days), [trigger])
+    assert evaluate(trigger, context).matched is matched

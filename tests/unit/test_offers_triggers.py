@@ -35,7 +35,10 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 RELAXED = settings(deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 
 DEFAULT_TRIGGERS = {
-    "renewal credit": "account.days_to_renewal != null && account.days_to_renewal <= 60",
+    "renewal credit": (
+        "account.days_to_renewal != null"
+        " && account.days_to_renewal >= 0 && account.days_to_renewal <= 60"
+    ),
     "seat expansion": "account.seat_utilization != null && account.seat_utilization >= 0.9",
     "annual conversion": "account.billing_period == 'monthly' && account.paid_months >= 3",
     "save before discount": "account.cancel_intent",

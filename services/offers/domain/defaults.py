@@ -48,7 +48,10 @@ DEFAULT_PROGRAMS: dict[str, ProgramDefinition] = {
     "renewal_credit": _program(
         "Renewal credit",
         "A credit of a share of ARR by tier in the 60 days before renewal.",
-        "account.days_to_renewal != null && account.days_to_renewal <= 60",
+        # From 60 days before the renewal date to the day itself: a renewal already past is
+        # not one a credit can still win.
+        "account.days_to_renewal != null"
+        " && account.days_to_renewal >= 0 && account.days_to_renewal <= 60",
         reward=CreditReward(
             per_tier={
                 "silver": CreditAmount(percent_of_arr=Decimal(1)),

@@ -307,13 +307,15 @@ class Outcome(BaseModel):
 
 GRANT_REQUESTED = "offer.grant_requested"
 REVOKE_REQUESTED = "offer.revoke_requested"
-OfferId = Annotated[Text, Field(min_length=1, max_length=200)]
+_GRANT_KEY_PREFIX = "offer:"
+# An offer id fits the ledger's idempotency keys (200 characters) with its prefix.
+OfferId = Annotated[Text, Field(min_length=1, max_length=200 - len(_GRANT_KEY_PREFIX))]
 ProgramId = Annotated[Text, Field(min_length=1, max_length=200)]
 
 
 def grant_idempotency_key(offer_id: str) -> str:
     """The key the ledger posts an offer's grant under: one offer, at most one grant."""
-    return f"offer:{offer_id}"
+    return f"{_GRANT_KEY_PREFIX}{offer_id}"
 
 
 class GrantRequested(BaseModel):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 import structlog
@@ -24,21 +22,10 @@ from services.ledger.models import Outbox
 from services.ledger.service import housekeeping
 from services.ledger.settings import LedgerSettings
 from shared.db import driver_dsn
+from shared.periodic import periodically
 from shared.service import ServiceSpec, build_app, service_resources
 
 _log = structlog.get_logger("tenure.ledger")
-
-
-async def run_housekeeping(app: FastAPI, settings: LedgerSettings) -> None:
-    """Sweep expired lots to breakage and forget old idempotency keys, on an interval."""
-    while True:
-        await asyncio.sleep(settings.expiry_interval_seconds)
-        try:
-            await housekeeping.sweep(
-                app.state.session_factory, app.state.writer, settings.idempotency_retention_days
-            )
-        except Exception:
-            _log.exception("housekeeping_failed")
 
 
 @asynccontextmanager
@@ -51,17 +38,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             group_size=settings.write_group_size,
             concurrency=settings.write_groups_in_flight,
         )
-        task = None
-        if settings.expiry_interval_seconds > 0:
-            task = asyncio.create_task(run_housekeeping(app, settings), name="ledger-housekeeping")
+
+        def sweep() -> Awaitable[None]:
+            return housekeeping.sweep(
+                app.state.session_factory, app.state.writer, settings.idempotency_retention_days
+            )
+
         try:
-            yield
+            # Expired lots to breakage and old idempotency keys forgotten, on an interval.
+            async with periodically(settings.expiry_interval_seconds, sweep, "ledger-housekeeping"):
+                yield
         finally:
             await app.state.writer.close()
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
 
 def create_app(settings: LedgerSettings | None = None) -> FastAPI:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -24,23 +22,10 @@ from services.offers.service import decisions as decisions_service
 from services.offers.service import programs as programs_service
 from services.offers.settings import OffersSettings
 from shared.db import unit_of_work
+from shared.periodic import periodically
 from shared.service import ServiceSpec, build_app, service_resources
 
 _log = structlog.get_logger("tenure.offers")
-
-
-async def sweep_decisions(app: FastAPI, settings: OffersSettings) -> None:
-    """Forget decisions that offered nothing once past their retention, on an interval."""
-    while True:
-        try:
-            gone = await decisions_service.forget_old(
-                app.state.session_factory, settings.decision_retention_days, datetime.now(UTC)
-            )
-            if gone:
-                _log.info("decisions_forgotten", count=gone)
-        except Exception:
-            _log.exception("decision_sweep_failed")
-        await asyncio.sleep(settings.decision_sweep_interval_seconds)
 
 
 @asynccontextmanager
@@ -53,16 +38,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if created:
             _log.info("default_programs_created", programs=created)
         settings: OffersSettings = app.state.settings
-        task = None
-        if settings.decision_sweep_interval_seconds > 0:
-            task = asyncio.create_task(sweep_decisions(app, settings), name="decision-sweep")
-        try:
+
+        def forget() -> Awaitable[int]:
+            return decisions_service.forget_old(
+                app.state.session_factory, settings.decision_retention_days, datetime.now(UTC)
+            )
+
+        async with periodically(settings.decision_sweep_interval_seconds, forget, "decision-sweep"):
             yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
 
 def create_app(settings: OffersSettings | None = None) -> FastAPI:

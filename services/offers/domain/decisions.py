@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from services.offers.domain.offers import COMMITTING, OfferState
 from services.offers.domain.programs import ProgramDefinition, percent_of, reward_value
@@ -32,16 +32,7 @@ DecisionOutcome = Literal[
     "budget_exhausted",
     "offered",
 ]
-OUTCOMES: tuple[DecisionOutcome, ...] = (
-    "not_eligible",
-    "trigger_false",
-    "holdout",
-    "cooldown",
-    "account_limit",
-    "arr_cap",
-    "budget_exhausted",
-    "offered",
-)
+OUTCOMES: tuple[DecisionOutcome, ...] = get_args(DecisionOutcome)
 # The ARR cap looks back this far over an account's offers from every program.
 ARR_CAP_LOOKBACK = timedelta(days=365)
 _HOLDOUT_BUCKETS = 10_000  # basis points: a holdout percent of 12.34 is 1,234 buckets

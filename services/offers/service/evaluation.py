@@ -38,8 +38,9 @@ from services.offers.domain.triggers import (
 )
 from services.offers.domain.triggers import evaluate as evaluate_trigger
 from services.offers.models import Outbox
-from services.offers.repository import budgets, decisions, history, live_programs
+from services.offers.repository import budgets, decisions, history
 from services.offers.repository import offers as offers_repo
+from services.offers.repository import programs as programs_repo
 from services.offers.repository import snapshots as snapshots_repo
 from services.offers.repository.offers import NewOffer
 from services.offers.schemas.decisions import EvaluationOut
@@ -92,7 +93,7 @@ class CompiledPrograms:
     async def live(self, session: AsyncSession) -> list[LiveProgram]:
         """The live version of every active program, in program id order."""
         live = []
-        for program_id, version, definition in await live_programs.live_versions(session):
+        for program_id, version, definition in await programs_repo.live_versions(session):
             key = (program_id, version)
             if key not in self._compiled:
                 parsed = ProgramDefinition.model_validate(definition)

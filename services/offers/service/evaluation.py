@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+import structlog
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.offers.domain.decisions import (
@@ -33,6 +35,7 @@ from services.offers.domain.programs import CreditReward, ProgramDefinition
 from services.offers.domain.triggers import (
     AccountContext,
     Trigger,
+    TriggerError,
     account_context,
     compile_trigger,
 )
@@ -49,6 +52,7 @@ from shared.contracts import GRANT_REQUESTED
 from shared.db import unit_of_work
 from shared.outbox import enqueue_many
 
+_log = structlog.get_logger("tenure.offers")
 # Who approves an offer the program's policy approves by itself.
 AUTO_APPROVER = "policy:auto"
 PAGE = 1_000
@@ -88,20 +92,32 @@ class CompiledPrograms:
     was compiled once is good for the life of the process."""
 
     def __init__(self) -> None:
-        self._compiled: dict[tuple[str, int], LiveProgram] = {}
+        self._compiled: dict[tuple[str, int], LiveProgram | None] = {}
 
     async def live(self, session: AsyncSession) -> list[LiveProgram]:
-        """The live version of every active program, in program id order."""
+        """The live version of every active program, in program id order. A version that
+        no longer reads (saved under rules since tightened) is left out and logged once,
+        rather than failing every evaluation of every account."""
         live = []
         for program_id, version, definition in await programs_repo.live_versions(session):
             key = (program_id, version)
             if key not in self._compiled:
-                parsed = ProgramDefinition.model_validate(definition)
-                self._compiled[key] = LiveProgram(
-                    program_id, version, parsed, compile_trigger(parsed.trigger)
-                )
-            live.append(self._compiled[key])
+                self._compiled[key] = _compiled(program_id, version, definition)
+            compiled = self._compiled[key]
+            if compiled is not None:
+                live.append(compiled)
         return live
+
+
+def _compiled(program_id: str, version: int, definition: dict[str, Any]) -> LiveProgram | None:
+    try:
+        parsed = ProgramDefinition.model_validate(definition)
+        return LiveProgram(program_id, version, parsed, compile_trigger(parsed.trigger))
+    except (ValidationError, TriggerError) as exc:
+        _log.error(
+            "live_program_unreadable", program_id=program_id, version=version, error=str(exc)
+        )
+        return None
 
 
 PROGRAMS = CompiledPrograms()

@@ -7,7 +7,7 @@ drift between the two ends, and scoring and offers speak of an account as ingest
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -18,6 +18,10 @@ from shared.validation import Instant, Text
 MotionSegment = Literal["smb", "mid_market", "enterprise"]
 BillingPeriod = Literal["monthly", "annual", "multi_year"]
 AccountStatus = Literal["trial", "active", "paused", "cancelled"]
+
+# The largest amount of money any service holds or moves in one piece, in minor units: far
+# past any real credit, and a thousand of them still fit PostgreSQL's 64-bit integers.
+MAX_AMOUNT_MINOR = 10**15
 
 ACCOUNTS_CHANGED = "accounts.changed"
 AccountId = Annotated[Text, Field(min_length=1, max_length=200)]
@@ -330,8 +334,13 @@ class GrantRequested(BaseModel):
     program_id: ProgramId
     tier: Tier | None
     unit: str = Field(min_length=1, max_length=40, description="The credit's currency code")
-    amount_minor: int = Field(gt=0, le=10**15)
-    expires_at: Instant
+    amount_minor: int = Field(gt=0, le=MAX_AMOUNT_MINOR)
+    lasts: timedelta = Field(
+        gt=timedelta(0),
+        le=timedelta(days=3650),
+        description="How long the credit lasts from when the ledger grants it (so a grant"
+        " delayed by an outage still lasts its full life)",
+    )
     approved_at: Instant
 
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.offers.models import Approval, Budget, Offer, OfferEvent, Outbox, Program
+from services.offers.models import Approval, Offer, OfferEvent, Outbox, Program
 from services.offers.repository import budgets
 from services.offers.repository import offers as repo
 from services.offers.service import notifications
@@ -89,12 +89,9 @@ async def propose(factory: async_sessionmaker[AsyncSession], **changes: Any) -> 
     """A stored offer whose value is reserved against its program's budget (as proposed)."""
     async with unit_of_work(factory) as session:
         row = offer_row(await new_program(session), **changes)
-        # The reservation as budgets.reserve makes it: a new program's budget row holding the
-        # offer's value (reserve itself fails on asyncpg's parameter types, see the report).
-        await session.execute(
-            insert(Budget).values(
-                program_id=row["program_id"], scope="program", committed_minor=row["value_minor"]
-            )
+        # The reservation as the evaluation makes it.
+        assert await budgets.reserve(
+            session, row["program_id"], "program", row["value_minor"], row["value_minor"]
         )
         await repo.insert_offers(session, [row])
         offer = await repo.get_offer(session, row["id"])
@@ -168,7 +165,7 @@ async def test_the_last_approval_of_a_credit_asks_the_ledger_for_its_grant(
         "tier": "gold",
         "unit": "EUR",
         "amount_minor": 5000,
-        "expires_at": "2027-01-31T09:00:00Z",  # 90 days after the approval
+        "lasts": "P90D",  # from when the ledger grants it
         "approved_at": "2026-11-02T09:00:00Z",
     }
     steps = await story(factory, offer.id)
@@ -301,8 +298,9 @@ async def test_a_revoked_credit_is_reversed_in_the_ledger_and_released_when_it_s
         "requested_by": "crm",
         "requested_at": "2026-11-02T09:00:00Z",
     }
-    assert await committed(factory, offer.program_id) == 5000  # the grant may be in flight
-    # The ledger grants (the grant came first), then reverses it.
+    # No grant is known yet: the budget comes back at once (the ledger may never grant).
+    assert await committed(factory, offer.program_id) == 0
+    # The ledger grants (the grant came first), then reverses it: nothing more to release.
     await apply(factory, moved(offer, "grant", 5000, 5000), moved(offer, "reversal", 5000, 0))
     after = await stored(factory, offer.id)
     assert (after.state, after.granted_minor, after.remaining_minor) == ("revoked", 5000, 0)
@@ -313,6 +311,27 @@ async def test_a_revoked_credit_is_reversed_in_the_ledger_and_released_when_it_s
         ("ledger_grant", "revoked"),
         ("ledger_reversal", "revoked"),
     ]
+
+
+async def test_a_credit_spent_before_the_ledger_heard_of_its_revoke_is_committed_again(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    offer = await propose(factory)
+    async with unit_of_work(factory) as session:
+        await service.approve(session, offer.id, ANN, None, NOW)
+    async with unit_of_work(factory) as session:
+        await service.revoke(session, offer.id, "crm", "sent in error", NOW)
+    assert await committed(factory, offer.program_id) == 0
+    # Meanwhile the ledger had granted it and billing had applied 2,000 to an invoice.
+    await apply(
+        factory,
+        moved(offer, "grant", 5000, 5000),
+        moved(offer, "redemption", 2000, 3000),
+        moved(offer, "reversal", 3000, 0),
+    )
+    after = await stored(factory, offer.id)
+    assert (after.state, after.redeemed_minor, after.released_minor) == ("revoked", 2000, 3000)
+    assert await committed(factory, offer.program_id) == 2000
 
 
 async def issued_credit(factory: async_sessionmaker[AsyncSession]) -> Offer:
@@ -415,6 +434,18 @@ async def test_a_move_delivered_twice_is_applied_once(
     after = await stored(factory, offer.id)
     assert (after.redeemed_minor, after.remaining_minor) == (2000, 3000)
     assert [e.event for e in await story(factory, offer.id)].count("ledger_redemption") == 1
+
+
+async def test_a_ledger_transaction_is_applied_once_whatever_message_carries_it(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    offer = await issued_credit(factory)
+    redemption = moved(offer, "redemption", 2000, 3000)
+    for _ in range(2):  # a message re-sent under a new id
+        async with unit_of_work(factory) as session:
+            await notifications.receive(session, delivery(redemption), "service:ledger")
+    after = await stored(factory, offer.id)
+    assert (after.redeemed_minor, after.remaining_minor) == (2000, 3000)
 
 
 async def test_a_move_of_an_unknown_offer_is_acknowledged_and_changes_nothing(

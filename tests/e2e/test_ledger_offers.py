@@ -88,7 +88,7 @@ def grant_request(offer_id: str, account_id: str, amount: int = 1_000, **changes
         tier="gold",
         unit="USD",
         amount_minor=amount,
-        expires_at=later(90 * 86_400),
+        lasts=timedelta(days=90),
         approved_at=datetime.now(UTC),
     ).model_dump(mode="json")
     return {**payload, **changes}
@@ -137,6 +137,14 @@ async def balance(ledger: LoneLedger, account_id: str) -> int | None:
     assert response.status_code == 200, response.text
     balances = response.json()["balances"]
     return int(balances[0]["balance"]) if balances else None
+
+
+async def lots_of(ledger: LoneLedger, account_id: str) -> list[dict[str, Any]]:
+    async with ledger.client() as client:
+        answer = await client.get("/v1/lots", params={"account_id": account_id})
+        assert answer.status_code == 200, answer.text
+        lots: list[dict[str, Any]] = answer.json()["items"]
+        return lots
 
 
 async def told(ledger: LoneLedger, offer_id: str) -> list[CreditMoved]:
@@ -272,9 +280,10 @@ async def test_a_grant_and_a_revoke_racing_never_leave_credit_unrevoked(
 
 async def test_an_expiring_offer_lot_tells_offers_what_went_to_breakage(lone: LoneLedger) -> None:
     offer_id, account_id = new_id("offer"), new_id("acct")
-    expires = later(1.5)
-    request = grant_request(offer_id, account_id, 500, expires_at=expires.isoformat())
+    request = grant_request(offer_id, account_id, 500, lasts="PT1.5S")
     await delivered(lone, message(GRANT_REQUESTED, request))
+    [lot] = await lots_of(lone, account_id)
+    expires = datetime.fromisoformat(lot["expires_at"])
     async with lone.client() as client:
         redeemed = await client.post(
             "/v1/redemptions",
@@ -312,11 +321,11 @@ async def test_a_malformed_request_is_refused_pointing_at_its_field(lone: LoneLe
     pointers = {e["pointer"] for e in response.json()["errors"]}
     assert pointers == {"/messages/1/payload/amount_minor", "/messages/2/payload/reason"}
     assert await of_offer(lone, offer_id) == []  # nothing of the delivery was applied
-    # A grant the ledger refuses (its expiry has passed) points at the field too.
-    stale = grant_request(new_id("offer"), account_id, expires_at=later(-60).isoformat())
-    response = await deliver(lone, message(GRANT_REQUESTED, stale))
+    # A credit that would last no time at all breaks the contract, by pointer too.
+    instant = grant_request(new_id("offer"), account_id, lasts="PT0S")
+    response = await deliver(lone, message(GRANT_REQUESTED, instant))
     assert response.status_code == 422, response.text
-    assert [e["pointer"] for e in response.json()["errors"]] == ["/messages/0/payload/expires_at"]
+    assert [e["pointer"] for e in response.json()["errors"]] == ["/messages/0/payload/lasts"]
 
 
 async def test_a_key_without_ledger_write_cannot_deliver(lone: LoneLedger) -> None:

@@ -31,7 +31,7 @@ def request(**changes: object) -> GrantRequested:
         tier="gold",
         unit="USD",
         amount_minor=500,
-        expires_at=NOW + timedelta(days=30),
+        lasts=timedelta(days=30),
         approved_at=NOW,
     )
     return base.model_copy(update=changes)
@@ -54,9 +54,10 @@ def test_each_movement_is_told_as_the_contracts_kind(kind: str, amount: int, tol
 
 
 def test_a_grant_request_is_the_grant_it_asks_for_under_the_offers_key() -> None:
-    key, grant = grant_of(0, request())
+    key, grant = grant_of(0, request(), NOW)
     assert key == "offer:o-1"
     assert isinstance(grant, GrantIn)
+    assert grant.expires_at == NOW + timedelta(days=30)  # lasting from the grant
     assert (grant.account_id, grant.amount, grant.offer_id, grant.tier) == (
         "acme",
         500,
@@ -66,7 +67,7 @@ def test_a_grant_request_is_the_grant_it_asks_for_under_the_offers_key() -> None
 
 
 def test_what_the_ledger_cannot_hold_points_into_the_message() -> None:
-    _, errors = grant_of(3, request(account_id="acme/eu"))
+    _, errors = grant_of(3, request(account_id="acme/eu"), NOW)
     assert isinstance(errors, list)
     assert [e.pointer for e in errors] == ["/messages/3/payload/account_id"]
 

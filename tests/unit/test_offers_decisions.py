@@ -208,3 +208,19 @@ def test_budget_scopes_are_the_program_then_the_tier() -> None:
     assert budget_scopes(rules, "gold") == (("program", 1_000_000), ("tier:gold", 500))
     assert budget_scopes(rules, "silver") == (("program", 1_000_000),)
     assert budget_scopes(definition(), "gold") == ()
+
+
+def test_a_credit_worth_nothing_or_more_than_the_ledger_holds_is_not_offered() -> None:
+    tiny = decide("renewal", definition(), account(arr_minor=16), matched(), [], NOW)  # 0.48
+    assert (tiny.outcome, tiny.reason) == (
+        "not_eligible",
+        "the reward would be worth nothing for this account",
+    )
+    huge = decide("renewal", definition(), account(arr_minor=10**18), matched(), [], NOW)
+    assert huge.outcome == "not_eligible"
+    assert "more than 1000000000000000" in huge.reason
+
+
+def test_a_perk_that_costs_nothing_is_still_offered() -> None:
+    free = definition(reward={"kind": "perk", "perks": [{"perk": "beta_access"}]})
+    assert decide("beta", free, account(), matched(), [], NOW).outcome == "offered"

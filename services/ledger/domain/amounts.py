@@ -7,7 +7,9 @@ database's 64-bit integers (about 9.2e18), so no write or report overflows.
 
 from __future__ import annotations
 
-MAX_AMOUNT_MINOR = 10**15
+from shared.contracts import MAX_AMOUNT_MINOR
+
+__all__ = ["MAX_AMOUNT_MINOR", "MAX_BALANCE_MINOR", "BalanceLimit", "check_balance"]
 MAX_BALANCE_MINOR = 10**18
 
 

@@ -3,6 +3,7 @@ the offer's key, a problem with that grant points back into the message that ask
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,7 +25,9 @@ def message_pointer(index: int, grant_pointer: str | None) -> str:
     return f"/messages/{index}/payload" + (f"/{path}" if path else "")
 
 
-def grant_of(index: int, request: GrantRequested) -> tuple[str, GrantIn | list[FieldError]]:
+def grant_of(
+    index: int, request: GrantRequested, now: datetime
+) -> tuple[str, GrantIn | list[FieldError]]:
     """The key and the grant a grant request asks for, or what keeps the ledger from posting
     it (pointing into message ``index``): a value the ledger cannot hold."""
     key = grant_idempotency_key(request.offer_id)  # the contract bounds it to fit
@@ -33,7 +36,7 @@ def grant_of(index: int, request: GrantRequested) -> tuple[str, GrantIn | list[F
             account_id=request.account_id,
             unit=request.unit,
             amount=request.amount_minor,
-            expires_at=request.expires_at,
+            expires_at=now + request.lasts,
             program_id=request.program_id,
             offer_id=request.offer_id,
             tier=request.tier,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import structlog
 from pydantic import BaseModel
@@ -101,9 +102,10 @@ async def _apply(
     grant the ledger could not hold is refused before anything is written."""
     posts: dict[int, tuple[str, GrantIn]] = {}
     errors: list[FieldError] = []
+    now = datetime.now(UTC)  # a credit lasts from its grant, however late the request came
     for message, request in todo:
         if isinstance(request, GrantRequested):
-            key, grant = grant_of(position[id(message)], request)
+            key, grant = grant_of(position[id(message)], request, now)
             if isinstance(grant, list):
                 errors.extend(grant)
             else:

@@ -19,7 +19,12 @@ from decimal import Decimal
 from typing import Any, Literal, get_args
 
 from services.offers.domain.offers import COMMITTING, OfferState
-from services.offers.domain.programs import ProgramDefinition, percent_of, reward_value
+from services.offers.domain.programs import (
+    ProgramDefinition,
+    percent_of,
+    reward_value,
+    value_problem,
+)
 from shared.contracts import Tier
 
 DecisionOutcome = Literal[
@@ -199,6 +204,9 @@ def decide(
     value = reward_value(definition, account.tier, account.arr_minor, account.mrr_minor)
     if value is None:
         return Verdict("not_eligible", f"the reward has nothing for tier {account.tier}")
+    worthless = value_problem(definition, value)
+    if worthless is not None:
+        return Verdict("not_eligible", worthless)
     matched, why = trigger()
     if not matched:
         return Verdict("trigger_false", why)

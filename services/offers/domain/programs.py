@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts import (
+    MAX_AMOUNT_MINOR,
     AccountStatus,
     BillingPeriod,
     MotionSegment,
@@ -24,7 +25,9 @@ from shared.contracts import (
 from shared.validation import Instant, Text
 
 ProgramStatus = Literal["draft", "active", "paused", "archived"]
-MinorAmount = Annotated[int, Field(ge=0, le=10**15, description="Integer minor units")]
+MinorAmount = Annotated[
+    int, Field(ge=0, le=MAX_AMOUNT_MINOR, strict=True, description="Integer minor units")
+]
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=9, decimal_places=4)]
 # Its own bounds: a tighter ``le`` on a ``Percent`` field loses to the type's own ``le=100``.
 HoldoutPercent = Annotated[Decimal, Field(ge=0, le=50, max_digits=9, decimal_places=4)]
@@ -225,3 +228,14 @@ def reward_value(
     if isinstance(reward, DiscountReward):
         return reward.value(mrr_minor)
     return reward.cost_minor
+
+
+def value_problem(definition: ProgramDefinition, value_minor: int) -> str | None:
+    """Why an offer of this value cannot be made, if it cannot: a credit or discount worth
+    nothing (a percent of a tiny ARR rounds to 0), or more than the ledger holds in one piece.
+    A perk may cost nothing."""
+    if value_minor > MAX_AMOUNT_MINOR:
+        return f"the reward would be worth {value_minor}, more than {MAX_AMOUNT_MINOR}"
+    if value_minor <= 0 and not isinstance(definition.reward, PerkReward):
+        return "the reward would be worth nothing for this account"
+    return None

@@ -38,8 +38,8 @@ async def reserve(
 
 async def release(session: AsyncSession, program_id: str, scopes: list[str], amount: int) -> None:
     """Give ``amount`` back to each of the budgets an offer reserved against (in scope
-    order, the order reservations lock them in)."""
-    if amount <= 0:
+    order, the order reservations lock them in); a negative amount commits it again."""
+    if amount == 0:
         return
     for scope in sorted(scopes):
         await session.execute(

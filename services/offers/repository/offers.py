@@ -64,6 +64,22 @@ async def add_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> N
         await session.execute(insert(OfferEvent), list(rows))
 
 
+async def ledger_transactions_of(
+    session: AsyncSession, offer_ids: Sequence[uuid.UUID]
+) -> set[tuple[uuid.UUID, str]]:
+    """(offer id, ledger transaction id) of every ledger movement already applied to these
+    offers."""
+    if not offer_ids:
+        return set()
+    rows = await session.execute(
+        select(OfferEvent.offer_id, OfferEvent.detail["transaction_id"].astext).where(
+            OfferEvent.offer_id.in_(offer_ids),
+            OfferEvent.event.startswith("ledger_"),
+        )
+    )
+    return {(offer_id, tx) for offer_id, tx in rows if tx is not None}
+
+
 async def lock_offer(session: AsyncSession, offer_id: uuid.UUID) -> Offer | None:
     """An offer, locked (``FOR UPDATE``) until the unit of work ends, as stored now: whoever
     changes an offer takes this lock first, so changes to one offer take turns."""

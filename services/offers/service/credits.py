@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.offers.domain.offers import OfferState, state_after_credit_move
 from services.offers.repository import offers as repo
-from services.offers.service.offers import LEDGER, LEDGER_EVENT_PREFIX, event, release
+from services.offers.service.offers import (
+    LEDGER,
+    LEDGER_EVENT_PREFIX,
+    event,
+    recommit_spent,
+    release,
+)
 from shared.contracts import CreditMoved
 
 _log = structlog.get_logger("tenure.offers.credits")
@@ -39,9 +45,14 @@ async def apply_credit_moves(
     skipped: refusing it would park the ledger's outbox behind it for good."""
     ids = {move.offer_id: _offer_id(move) for move in moves}
     offers = await repo.lock_offers(session, [i for i in ids.values() if i is not None])
+    # A ledger transaction is applied once, whatever message carried it.
+    seen = await repo.ledger_transactions_of(session, list(offers))
     for move in moves:
         offer_id = ids[move.offer_id]
         offer = None if offer_id is None else offers.get(offer_id)
+        if offer is not None and (offer.id, str(move.transaction_id)) in seen:
+            _log.info("credit_moved_already_applied", transaction_id=str(move.transaction_id))
+            continue
         if offer is None:
             _log.warning(
                 "credit_moved_for_unknown_offer",
@@ -61,6 +72,8 @@ async def apply_credit_moves(
             # Expired or reversed credit was never spent: its budget is free again. A
             # reversal offers asked for (a revoke) lands here too, the offer already revoked.
             await release(session, offer, move.amount_minor)
+        await recommit_spent(session, offer)
+        seen.add((offer.id, str(move.transaction_id)))
         offer.remaining_minor = move.remaining_minor
         offer.state = state_after_credit_move(
             cast(OfferState, offer.state), move.kind, offer.redeemed_minor

@@ -102,6 +102,17 @@ async def release(session: AsyncSession, offer: Offer, amount: int) -> int:
     return given
 
 
+async def recommit_spent(session: AsyncSession, offer: Offer) -> int:
+    """Commit again what was released of an offer and then spent after all (a redemption
+    the ledger made before it heard of a revoke): what is redeemed is never free budget."""
+    over = offer.released_minor - max(0, offer.value_minor - offer.redeemed_minor)
+    if over <= 0:
+        return 0
+    await budgets.release(session, offer.program_id, list(offer.budget_scopes), -over)
+    offer.released_minor -= over
+    return over
+
+
 async def _locked(session: AsyncSession, offer_id: uuid.UUID) -> Offer:
     offer = await repo.lock_offer(session, offer_id)
     if offer is None:
@@ -172,7 +183,7 @@ def approval_steps(
             tier=cast(Tier, offer.tier),
             unit=offer.currency,
             amount_minor=offer.value_minor,
-            expires_at=now + offer.credit_expires_after,
+            lasts=offer.credit_expires_after,
             approved_at=now,
         )
         detail = {"grant_requested_minor": grant.amount_minor}
@@ -229,6 +240,7 @@ async def revoke(
     ledger reverses only what is unredeemed) and its budget released when the ledger says
     what it reversed; anything else gives its reservation back now."""
     offer = await _locked(session, offer_id)
+    was = offer.state
     asks_ledger = revoke_asks_ledger(cast(OfferState, offer.state), reward_kind(offer))
     move(offer, "revoked", now)
     if asks_ledger:
@@ -237,6 +249,12 @@ async def revoke(
         )
         enqueue(session, Outbox, LEDGER, REVOKE_REQUESTED, request.model_dump(mode="json"))
         detail: dict[str, Any] = {"revoke_requested": True}
+        if was == "approved":
+            # No grant is known: the ledger may never have one to reverse (its request
+            # parked, or refused), so the budget comes back now. Should the grant have been
+            # made after all, its reversal releases nothing more, and what was spent of it
+            # meanwhile is committed again (``credits``).
+            detail["released_minor"] = await release(session, offer, offer.value_minor)
     else:
         detail = {"released_minor": await release(session, offer, offer.value_minor)}
     await repo.add_events(session, [event(offer, "revoked", principal, now, reason, detail)])

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.validation import Instant, Text
+from shared.validation import ID_PATTERN, Instant, Text
 
 # An account's facts, as ingest keeps them and scoring and offers read them.
 MotionSegment = Literal["smb", "mid_market", "enterprise"]
@@ -24,7 +24,11 @@ AccountStatus = Literal["trial", "active", "paused", "cancelled"]
 MAX_AMOUNT_MINOR = 10**15
 
 ACCOUNTS_CHANGED = "accounts.changed"
-AccountId = Annotated[Text, Field(min_length=1, max_length=200)]
+# An account id as every service's paths can name it (no slash, no edge space or control).
+AccountId = Annotated[Text, Field(min_length=1, max_length=200, pattern=ID_PATTERN)]
+Money = Annotated[int, Field(ge=0, le=MAX_AMOUNT_MINOR)]  # integer minor units
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]  # ISO 4217
+Count = Annotated[int, Field(ge=0)]
 
 
 class AccountsChanged(BaseModel):
@@ -235,24 +239,31 @@ class Snapshot(BaseModel):
     as_of: date
     computed_at: Instant
     scorecard_motion: MotionSegment
-    scorecard_version: int
+    scorecard_version: int = Field(ge=1)
     name: str
     motion_segment: MotionSegment
     plan: str | None
     status: AccountStatus
     billing_period: BillingPeriod
-    currency: str
-    mrr_minor: int
-    arr_minor: int
-    seats_purchased: int
-    active_seats: int = Field(description="Distinct active users in the last 30 days")
-    seat_utilization: float | None = Field(description="active_seats / seats_purchased")
-    health_score: float | None = Field(description="0-100, one decimal; None: no measure has data")
+    currency: CurrencyCode
+    mrr_minor: Money
+    arr_minor: Money
+    seats_purchased: Count
+    active_seats: int = Field(ge=0, description="Distinct active users in the last 30 days")
+    seat_utilization: float | None = Field(
+        ge=0, allow_inf_nan=False, description="active_seats / seats_purchased"
+    )
+    health_score: float | None = Field(
+        ge=0,
+        le=100,
+        allow_inf_nan=False,
+        description="0-100, one decimal; None: no measure has data",
+    )
     computed_colour: Colour | None
     colour: Colour | None = Field(description="The override's colour while one is in force")
     override: ColourOverride | None
-    health_change_7d: float | None
-    health_change_30d: float | None
+    health_change_7d: float | None = Field(ge=-100, le=100, allow_inf_nan=False)
+    health_change_30d: float | None = Field(ge=-100, le=100, allow_inf_nan=False)
     measures: list[MeasureScore]
     drivers: list[Driver] = Field(description="Up to three measures pulling the score down")
     rfm: Rfm
@@ -262,9 +273,9 @@ class Snapshot(BaseModel):
     days_since_contract_start: int | None
     days_to_renewal: int | None
     renewal_window: RenewalWindow | None
-    paid_months: int
+    paid_months: Count
     cancel_intent: bool
-    nps: int | None
+    nps: int | None = Field(ge=0, le=10)
     milestones: dict[Milestone, date] = Field(description="Reached milestones, first date each")
 
 

@@ -268,3 +268,46 @@ async def test_the_holdout_share_of_a_program_holds_over_many_accounts(
         assert len(made) == 500
         # 500 accounts: within about 4.5 standard deviations of 100.
         assert 60 <= held <= 140
+
+
+@pytest.mark.parametrize(
+    ("changes", "pointer"),
+    [
+        ({"account_id": "acme/eu"}, "/snapshot/account_id"),
+        ({"account_id": "acme "}, "/snapshot/account_id"),
+        ({"mrr_minor": -10_000}, "/snapshot/mrr_minor"),
+        ({"arr_minor": 10**16}, "/snapshot/arr_minor"),
+        ({"currency": "usd"}, "/snapshot/currency"),
+        ({"seats_purchased": -1}, "/snapshot/seats_purchased"),
+        ({"health_score": 500}, "/snapshot/health_score"),
+        ({"seat_utilization": -1}, "/snapshot/seat_utilization"),
+        ({"computed_at": "9999-12-31T23:59:59+00:00"}, "/snapshot/computed_at"),
+    ],
+)
+async def test_a_snapshot_offers_could_not_act_on_is_refused_by_pointer(
+    platform: Platform, changes: dict[str, Any], pointer: str
+) -> None:
+    good = snapshot(treated_account("renewal_credit", "bad"))
+    sent = delivery(good, dict(good))
+    sent["messages"][1]["payload"]["snapshot"].update(changes)
+    async with platform.client("offers") as offers:
+        refused = await offers.post("/v1/notifications", json=sent)
+        assert refused.status_code == 422, refused.text
+        assert [e["pointer"] for e in refused.json()["errors"]] == [f"/messages/1/payload{pointer}"]
+
+
+async def test_the_same_snapshot_again_under_a_new_message_id_is_not_decided_again(
+    platform: Platform,
+) -> None:
+    name = f"again-{uuid.uuid4().hex[:8]}"
+    program_id = await live_program(
+        platform, credit_program(name, limits={"cooldown_days": 0, "max_offers_per_account": 9})
+    )
+    same = snapshot(f"{name}-acct", name=name)
+    async with platform.client("offers") as offers:
+        answers = await asyncio.gather(
+            *(offers.post("/v1/notifications", json=delivery(same)) for _ in range(6))
+        )
+        assert [a.status_code for a in answers] == [200] * 6
+        made = await decisions(offers, program_id=program_id)
+        assert [d["outcome"] for d in made] == ["offered"]

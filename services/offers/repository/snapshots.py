@@ -18,7 +18,7 @@ from shared.arrays import text_array
 async def keep_newest(
     session: AsyncSession, rows: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Store each account's snapshot unless a newer one (computed later) is already kept;
+    """Store each account's snapshot unless one as new or newer is already kept;
     returns the rows stored (one per account, the newest of ``rows``)."""
     if not rows:
         return []
@@ -39,7 +39,9 @@ async def keep_newest(
                 "message_id": stmt.excluded.message_id,
                 "received_at": stmt.excluded.received_at,
             },
-            where=AccountSnapshot.computed_at <= stmt.excluded.computed_at,
+            # Strictly newer: the same snapshot again (redelivered under a new id) is not
+            # kept again, so it is not decided again.
+            where=AccountSnapshot.computed_at < stmt.excluded.computed_at,
         ).returning(AccountSnapshot.account_id)
     )
     return [newest[account_id] for account_id in stored]

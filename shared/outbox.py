@@ -44,7 +44,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from shared.errors import FieldError, Unprocessable
+from shared.errors import FieldError, Forbidden, Unprocessable
 from shared.logging import current_request_id
 from shared.validation import JsonObject
 
@@ -246,6 +246,19 @@ def read_topics(
             errors=errors,
         )
     return read
+
+
+def check_senders(delivery: Delivery, sender: str, admin: bool, senders: Mapping[str, str]) -> None:
+    """Refuse (403) a delivery carrying a topic only another service may send: ``senders``
+    names, per topic, the one principal whose messages of it are believed (a service's own
+    key, ``service:<name>``; an admin may act for any). Anyone else with the receiver's write
+    scope could otherwise forge what another service reports. The sender's outbox retries a
+    403 (a key is wrong, not the message), so nothing is parked or lost meanwhile."""
+    if admin:
+        return
+    for topic in sorted({m.topic for m in delivery.messages if m.topic in senders}):
+        if senders[topic] != sender:
+            raise Forbidden(f"Only {senders[topic]} delivers {topic}; this key is {sender}.")
 
 
 async def record_new(

@@ -43,6 +43,7 @@ def who(name: str, *scopes: str) -> Principal:
 
 ANN = who("ann", "offers:approve")
 FIN = who("fin", "offers:approve_finance")
+LEDGER_KEY = who("service:ledger", "offers:write")
 
 
 async def new_program(session: AsyncSession, owner: str = "owner") -> str:
@@ -426,10 +427,10 @@ async def test_a_move_delivered_twice_is_applied_once(
     redemption = moved(offer, "redemption", 2000, 3000)
     twice = delivery(redemption, redemption, ids=[uuid.uuid4()] * 2)
     async with unit_of_work(factory) as session:
-        ack = await notifications.receive(session, twice, "service:ledger")
+        ack = await notifications.receive(session, twice, LEDGER_KEY)
     assert (len(ack.processed), len(ack.duplicates)) == (1, 1)
     async with unit_of_work(factory) as session:
-        again = await notifications.receive(session, twice, "service:ledger")
+        again = await notifications.receive(session, twice, LEDGER_KEY)
     assert (again.processed, len(again.duplicates)) == ([], 2)
     after = await stored(factory, offer.id)
     assert (after.redeemed_minor, after.remaining_minor) == (2000, 3000)
@@ -443,7 +444,7 @@ async def test_a_ledger_transaction_is_applied_once_whatever_message_carries_it(
     redemption = moved(offer, "redemption", 2000, 3000)
     for _ in range(2):  # a message re-sent under a new id
         async with unit_of_work(factory) as session:
-            await notifications.receive(session, delivery(redemption), "service:ledger")
+            await notifications.receive(session, delivery(redemption), LEDGER_KEY)
     after = await stored(factory, offer.id)
     assert (after.redeemed_minor, after.remaining_minor) == (2000, 3000)
 
@@ -455,7 +456,7 @@ async def test_a_move_of_an_unknown_offer_is_acknowledged_and_changes_nothing(
     unknown = moved(offer, "redemption", 100, 0).model_copy(update={"offer_id": "not-an-offer"})
     gone = moved(offer, "redemption", 100, 0).model_copy(update={"offer_id": str(uuid.uuid4())})
     async with unit_of_work(factory) as session:
-        ack = await notifications.receive(session, delivery(unknown, gone), "service:ledger")
+        ack = await notifications.receive(session, delivery(unknown, gone), LEDGER_KEY)
     assert len(ack.processed) == 2
     assert (await stored(factory, offer.id)).redeemed_minor == 0
 

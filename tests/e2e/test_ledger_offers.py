@@ -380,3 +380,14 @@ async def test_the_ledgers_outbox_delivers_credit_moved_to_offers(platform: Plat
             await asyncio.sleep(0.1)
     finally:
         await engine.dispose()
+
+
+async def test_only_offers_asks_the_ledger_for_grants(lone: LoneLedger) -> None:
+    writer = await make_key(lone.database_url, "ledger:write")  # principal "test", not offers
+    request = grant_request(new_id("offer"), new_id("acct"))
+    async with lone.client(writer) as client:
+        response = await client.post(
+            "/v1/notifications", json={"messages": [message(GRANT_REQUESTED, request)]}
+        )
+    assert response.status_code == 403, response.text
+    assert "service:offers" in response.json()["detail"]

@@ -311,3 +311,38 @@ async def test_the_same_snapshot_again_under_a_new_message_id_is_not_decided_aga
         assert [a.status_code for a in answers] == [200] * 6
         made = await decisions(offers, program_id=program_id)
         assert [d["outcome"] for d in made] == ["offered"]
+
+
+async def test_only_scoring_delivers_snapshots_and_only_the_ledger_credit_moves(
+    platform: Platform,
+) -> None:
+    crm = await key(platform, "crm-forger", "offers:write")
+    scoring = await key(platform, "service:scoring", "offers:write")
+    forged_move = {
+        "id": str(uuid.uuid4()),
+        "topic": "credit.moved",
+        "source": "ledger",
+        "payload": {
+            "offer_id": str(uuid.uuid4()),
+            "kind": "expiry",
+            "transaction_id": str(uuid.uuid4()),
+            "hash": "forged",
+            "amount_minor": 600,
+            "remaining_minor": 0,
+            "unit": "USD",
+            "effective_at": "2030-01-01T00:00:00+00:00",
+        },
+    }
+    snapshots = delivery(snapshot(treated_account("renewal_credit", "forge")))
+    async with platform.client("offers", crm) as as_crm:
+        for body, named in (
+            (snapshots, "service:scoring"),
+            ({"messages": [forged_move]}, "service:ledger"),
+        ):
+            refused = await as_crm.post("/v1/notifications", json=body)
+            assert refused.status_code == 403, refused.text
+            assert named in refused.json()["detail"]
+    async with platform.client("offers", scoring) as as_scoring:
+        assert (await as_scoring.post("/v1/notifications", json=snapshots)).status_code == 200
+        forged = await as_scoring.post("/v1/notifications", json={"messages": [forged_move]})
+        assert forged.status_code == 403

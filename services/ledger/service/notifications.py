@@ -36,10 +36,12 @@ from shared.outbox import (
     DeliveryAck,
     Message,
     acknowledgement,
+    check_senders,
     fresh_messages,
     read_topics,
     record_new,
 )
+from shared.settings import service_principal
 
 # Offers' grants and revokes are keyed under this principal, whoever's key delivered them: a
 # message an admin redelivers by hand finds the grant the dispatcher's delivery made.
@@ -60,6 +62,13 @@ class _Caller:
         )
 
 
+# Only offers' own key asks for grants and revokes (an admin may act for it).
+SENDERS = {
+    GRANT_REQUESTED: service_principal("offers"),
+    REVOKE_REQUESTED: service_principal("offers"),
+}
+
+
 async def receive(
     session: AsyncSession,
     writer: GroupWriter,
@@ -71,6 +80,7 @@ async def receive(
     message of another topic is acknowledged and ignored. A message that does not read as
     the contract says, or whose grant the ledger refuses (an expiry already past, say), is
     refused (422 pointing into it, so the sender parks it alone)."""
+    check_senders(delivery, principal.name, principal.allows("admin"), SENDERS)
     read = read_topics(
         delivery, {GRANT_REQUESTED: GrantRequested, REVOKE_REQUESTED: RevokeRequested}
     )

@@ -19,4 +19,4 @@ async def receive(body: Delivery, session: Session, sender: Writer) -> DeliveryA
     """Keep the snapshots scoring announces and move offers as the ledger reports their
     credit granted, redeemed, expired or reversed; a message id seen before is acknowledged
     and not redone. Each snapshot kept is decided by every live program at once."""
-    return await service.receive(session, body, sender.name)
+    return await service.receive(session, body, sender)

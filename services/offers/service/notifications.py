@@ -12,6 +12,7 @@ from services.offers.models import Inbox
 from services.offers.service.credits import apply_credit_moves
 from services.offers.service.evaluation import evaluate_snapshots
 from services.offers.service.snapshots import keep_snapshots
+from shared.auth import Principal
 from shared.contracts import CREDIT_MOVED, SNAPSHOT_CHANGED, CreditMoved, SnapshotChanged
 from shared.errors import FieldError, Unprocessable
 from shared.outbox import (
@@ -19,17 +20,26 @@ from shared.outbox import (
     DeliveryAck,
     Message,
     acknowledgement,
+    check_senders,
     fresh_messages,
     read_delivery,
     record_new,
 )
+from shared.settings import service_principal
+
+# Whose messages of each topic are believed.
+SENDERS = {
+    SNAPSHOT_CHANGED: service_principal("scoring"),
+    CREDIT_MOVED: service_principal("ledger"),
+}
 
 
-async def receive(session: AsyncSession, delivery: Delivery, sender: str) -> DeliveryAck:
+async def receive(session: AsyncSession, delivery: Delivery, sender: Principal) -> DeliveryAck:
     """Keep the snapshots and apply the credit movements of messages not seen before, and
     decide every live program on each snapshot kept (``sender`` proposes the offers); a
     message of another topic is acknowledged and ignored, one that does not read as its
     contract says is refused (422, naming it, so the sender parks it alone)."""
+    check_senders(delivery, sender.name, sender.allows("admin"), SENDERS)
     snapshots = read_delivery(delivery, SNAPSHOT_CHANGED, SnapshotChanged)
     moves = read_delivery(delivery, CREDIT_MOVED, CreditMoved)
     now = datetime.now(UTC)
@@ -38,7 +48,7 @@ async def receive(session: AsyncSession, delivery: Delivery, sender: str) -> Del
     fresh = fresh_messages(delivery.messages, new)
     taken = {id(m) for m in fresh}
     kept = await keep_snapshots(session, [(m, s) for m, s in snapshots if id(m) in taken], now)
-    await evaluate_snapshots(session, kept, sender, now)
+    await evaluate_snapshots(session, kept, sender.name, now)
     await apply_credit_moves(session, [c for m, c in moves if id(m) in taken], now)
     return acknowledgement(delivery.messages, fresh)
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.offers.models import Approval, Offer, OfferEvent, Outbox, Program
@@ -217,7 +217,7 @@ async def test_the_owner_the_proposer_and_a_missing_scope_are_refused_with_the_r
     refusals = [
         (who("owner", "offers:approve"), "owns the program"),
         (who("proposer", "admin"), "proposed this offer"),
-        (who("writer", "offers:write"), "approving takes the offers:approve scope"),
+        (who("writer", "offers:write"), "takes the offers:approve scope"),
     ]
     for principal, reason in refusals:
         async with unit_of_work(factory) as session:
@@ -501,3 +501,32 @@ async def waiting_for_a_lock(database_url: str) -> None:
         raise AssertionError("the second approver never waited for the first")
     finally:
         await engine.dispose()
+
+
+async def test_an_offer_of_an_archived_program_is_not_approved(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    offer = await propose(factory)
+    async with unit_of_work(factory) as session:
+        await session.execute(
+            update(Program).where(Program.id == offer.program_id).values(status="archived")
+        )
+    with pytest.raises(IllegalTransition, match="archived"):
+        async with unit_of_work(factory) as session:
+            await service.approve(session, offer.id, ANN, None, NOW)
+    assert (await stored(factory, offer.id)).state == "pending_approval"
+
+
+async def test_finance_alone_fills_no_approver_slot(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    offer = await propose(factory, approvals_required=2, finance_required=True)
+    async with unit_of_work(factory) as session:
+        await service.approve(session, offer.id, FIN, None, NOW)
+    fin2 = who("fin2", "offers:approve_finance")
+    with pytest.raises(ApprovalForbidden, match="offers:approve"):
+        async with unit_of_work(factory) as session:
+            await service.approve(session, offer.id, fin2, None, NOW)
+    async with unit_of_work(factory) as session:
+        out = await service.approve(session, offer.id, ANN, None, NOW)
+    assert out.state == "approved"

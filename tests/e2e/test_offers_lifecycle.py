@@ -136,7 +136,7 @@ async def test_approvals_take_the_principals_scope_and_the_last_asks_the_ledger_
     refusals = {
         "owner": "owner owns the program",
         "proposer": "proposer proposed this offer",
-        "reader": "approving takes the offers:approve scope",
+        "reader": "the approval still missing takes the offers:approve scope",
     }
     for who, reason in refusals.items():
         async with offers.client(who) as client:

@@ -74,10 +74,11 @@ def test_the_owner_and_the_proposer_never_approve(scopes: frozenset[str]) -> Non
         slot_for(needs(), "proposer", scopes)
 
 
-def test_one_approval_required_is_the_approver_slot_for_either_scope() -> None:
+def test_one_approval_required_is_the_approver_slot_and_takes_the_approve_scope() -> None:
     assert slot_for(needs(), "ann", APPROVER) == "approver"
-    assert slot_for(needs(), "fin", FINANCE) == "approver"
     assert slot_for(needs(), "root", ADMIN) == "approver"
+    with pytest.raises(ApprovalRefused, match=APPROVE_SCOPE):
+        slot_for(needs(), "fin", FINANCE)
 
 
 def test_two_required_finance_fills_finance_first_and_an_approver_the_other() -> None:
@@ -87,7 +88,9 @@ def test_two_required_finance_fills_finance_first_and_an_approver_the_other() ->
     assert slot_for(two, "root", ADMIN) == "finance"
     assert slot_for(two, "ann", APPROVER) == "approver"
     finance_filled = needs(2, finance=True, filled={"finance": "fin"})
-    assert slot_for(finance_filled, "fin2", FINANCE) == "approver"
+    # Two people from finance are not an approver and finance.
+    with pytest.raises(ApprovalRefused, match=APPROVE_SCOPE):
+        slot_for(finance_filled, "fin2", FINANCE)
     assert slot_for(finance_filled, "ann", APPROVER) == "approver"
 
 

@@ -317,3 +317,8 @@ def test_the_renewal_credit_runs_from_sixty_days_before_renewal_to_the_day(
     trigger = compile_trigger(DEFAULT_PROGRAMS["renewal_credit"].trigger)
     context = account_context(snapshot("acct", days_to_renewal=days), [trigger])
     assert evaluate(trigger, context).matched is matched
+
+
+def test_the_owner_now_cannot_approve_a_version_that_hands_the_program_on() -> None:
+    assert approval_refusal("olga", "author", "new-owner", current_owner="olga") is not None
+    assert approval_refusal("ann", "author", "new-owner", current_owner="olga") is None

@@ -80,8 +80,10 @@ def check_may_decide(needs: ApprovalNeeds, principal: str) -> None:
 def slot_for(needs: ApprovalNeeds, principal: str, scopes: frozenset[str]) -> ApprovalSlot:
     """The slot ``principal`` fills by approving now, or ``ApprovalRefused`` saying why not.
 
-    Someone who may give the finance approval fills the finance slot while it is open (it is
-    the scarcer one), else the approver slot; one principal never fills two slots.
+    The approver slot takes ``offers:approve`` and the finance slot ``offers:approve_finance``
+    (two people from finance are not "an approver and finance"). Someone holding both fills
+    the finance slot while it is open (it is the scarcer one), else the approver slot; one
+    principal never fills two slots.
     """
     check_may_decide(needs, principal)
     if principal in needs.filled.values():
@@ -93,9 +95,9 @@ def slot_for(needs: ApprovalNeeds, principal: str, scopes: frozenset[str]) -> Ap
     if finance and "finance" in open_slots:
         return "finance"
     if "approver" in open_slots:
-        if approver or finance:
+        if approver:
             return "approver"
-        raise ApprovalRefused(f"approving takes the {APPROVE_SCOPE} scope")
+        raise ApprovalRefused(f"the approval still missing takes the {APPROVE_SCOPE} scope")
     if "finance" in open_slots:
         raise ApprovalRefused(f"the approval still missing is finance's ({APPROVE_FINANCE_SCOPE})")
     raise ApprovalRefused("this offer needs no more approvals")

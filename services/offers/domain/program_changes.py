@@ -5,12 +5,16 @@ from __future__ import annotations
 from services.offers.domain.programs import ProgramStatus
 
 
-def approval_refusal(approver: str, author: str, owner: str) -> str | None:
-    """Why ``approver`` may not approve a version written by ``author`` of a program owned by
-    ``owner`` (four eyes: neither may approve their own), or None when they may."""
+def approval_refusal(
+    approver: str, author: str, owner: str, current_owner: str | None = None
+) -> str | None:
+    """Why ``approver`` may not approve a version written by ``author`` that names ``owner``
+    as the program's owner, of a program ``current_owner`` owns now (the live version's, if
+    any): four eyes, so none of them may approve it (an owner could otherwise approve a
+    version handing the program to someone else), or None when they may."""
     if approver == author:
         return f"{approver!r} wrote this version and cannot approve it"
-    if approver == owner:
+    if approver in (owner, current_owner):
         return f"{approver!r} owns this program and cannot approve its versions"
     return None
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.offers.models import Approval, Decision, Offer, OfferEvent
+from services.offers.models import Approval, Decision, Offer, OfferEvent, Program
 
 
 @dataclass
@@ -78,6 +78,11 @@ async def ledger_transactions_of(
         )
     )
     return {(offer_id, tx) for offer_id, tx in rows if tx is not None}
+
+
+async def program_status(session: AsyncSession, program_id: str) -> str | None:
+    """The status of an offer's program now."""
+    return await session.scalar(select(Program.status).where(Program.id == program_id))
 
 
 async def lock_offer(session: AsyncSession, offer_id: uuid.UUID) -> Offer | None:

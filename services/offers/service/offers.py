@@ -150,6 +150,11 @@ async def approve(
     offer no longer awaiting approval."""
     offer = await _locked(session, offer_id)
     _awaiting_approval(offer, "approved")
+    if await repo.program_status(session, offer.program_id) == "archived":
+        raise IllegalTransition(
+            f"Offer {offer.id}: its program is archived, so nothing more of it is approved;"
+            " reject or revoke it."
+        )
     needs = _needs(offer, list(await repo.approvals_of(session, offer.id)))
     try:
         slot = slot_for(needs, principal.name, principal.scopes)

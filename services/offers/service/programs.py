@@ -229,14 +229,16 @@ async def approve(
             + (f"; version {program.latest_version} is." if waiting else "; no version is.")
         )
     definition = ProgramDefinition.model_validate(version.definition)
-    refusal = approval_refusal(approver, version.created_by, definition.owner)
+    live = None
+    if program.live_version is not None:
+        live = await repo.get_version(session, program.id, program.live_version)
+    current_owner = None if live is None else str(live.definition["owner"])
+    refusal = approval_refusal(approver, version.created_by, definition.owner, current_owner)
     if refusal:
         raise ApprovalForbidden(f"Approval refused: {refusal}.")
     now = datetime.now(UTC)
-    if program.live_version is not None:
-        live = await repo.get_version(session, program.id, program.live_version)
-        if live is not None:
-            live.state = "superseded"
+    if live is not None:
+        live.state = "superseded"
     version.state = "live"
     version.approved_by = approver
     version.approved_at = now

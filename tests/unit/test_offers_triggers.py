@@ -819,3 +819,23 @@ def test_the_checker_agrees_with_the_runtime_on_every_pair_of_kinds(op: str) -> 
             or (op, left, right) == ("+", "list", "map")
         )
         assert accepted or not runs or stricter, f"refused but CEL runs it: {source}"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "!" * 500 + "true",
+        "-" * 500 + "1 == 1",
+        "account.cancel_intent" + " && account.cancel_intent" * 150,
+        "account.paid_months" + " + 1" * 900 + " > 3",
+    ],
+)
+def test_a_trigger_nested_past_reason_is_refused_not_a_crash(source: str) -> None:
+    with pytest.raises(TriggerError) as refused:
+        compile_trigger(source)
+    assert "nests more than 64 levels" in refused.value.problems[0].message
+
+
+def test_a_trigger_nested_as_people_write_them_is_accepted() -> None:
+    compile_trigger("!" * 30 + "true")
+    compile_trigger("account.paid_months" + " + 1" * 40 + " > 3")

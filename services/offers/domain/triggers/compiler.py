@@ -12,7 +12,7 @@ import cel
 from services.offers.domain.fields import ACCOUNT, CelType, type_name
 from services.offers.domain.triggers.checker import Checker
 from services.offers.domain.triggers.problems import ParseError, Problem, TriggerError, problem_at
-from services.offers.domain.triggers.syntax import Parser
+from services.offers.domain.triggers.syntax import MAX_DEPTH, Parser, too_deep
 from services.offers.domain.triggers.types import Typed, kind_of
 
 _CEL_ERROR = re.compile(r"ERROR: <input>:(\d+):(\d+): (.*)")
@@ -65,6 +65,10 @@ def _checked(source: str) -> tuple[cel.Program, Typed, Checker]:
         tree = Parser(source).parse()
     except ParseError as error:
         raise TriggerError([problem_at(source, error.position, str(error))]) from None
+    deep = too_deep(tree)
+    if deep is not None:
+        message = f"the trigger nests more than {MAX_DEPTH} levels deep; split or simplify it"
+        raise TriggerError([problem_at(source, deep.start, message)])
     checker = Checker(source)
     typed = checker.check(tree, {})
     if checker.problems:

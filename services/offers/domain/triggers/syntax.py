@@ -141,11 +141,14 @@ class Parser:
         return left
 
     def unary(self) -> Node:
-        if self.at("!") or self.at("-"):
-            op = self.take()
-            operand = self.unary()
-            return Unary(op.start, operand.end, op.text, operand)
-        return self.member()
+        # A loop, not recursion: a run of hundreds of ! is read, and refused by its depth.
+        ops = []
+        while self.at("!") or self.at("-"):
+            ops.append(self.take())
+        node = self.member()
+        for op in reversed(ops):
+            node = Unary(op.start, node.end, op.text, node)
+        return node
 
     def member(self) -> Node:
         node = self.primary()
@@ -215,3 +218,25 @@ class Parser:
         if self.at("."):
             raise ParseError(token.start, "a leading '.' is not supported in a trigger")
         raise ParseError(token.start, f"unexpected {token.text!r}")
+
+
+# Deeper than this, a trigger is not one a person wrote (cel itself stops nesting at 96).
+MAX_DEPTH = 64
+
+
+def too_deep(tree: Node) -> Node | None:
+    """The first node nested deeper than ``MAX_DEPTH`` (a chain of hundreds of ``&&``, say),
+    found without recursion, so the checker's recursion never meets it; None if none is."""
+    stack: list[tuple[Node, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return node
+        for value in vars(node).values():
+            children = value if isinstance(value, tuple) else (value,)
+            for child in children:
+                if isinstance(child, Node):
+                    stack.append((child, depth + 1))
+                elif isinstance(child, tuple):
+                    stack.extend((c, depth + 1) for c in child if isinstance(c, Node))
+    return None

@@ -203,6 +203,15 @@ class IllegalTransition(Conflict):
     type_slug = "illegal-transition"
 
 
+def check_range(since: Any, until: Any) -> None:
+    """Refuse a time range (``from``, ``to``: the query parameters every list names them by)
+    that holds nothing, ``to`` at or before ``from``, rather than answer an empty page."""
+    if since is not None and until is not None and until <= since:
+        raise Unprocessable(
+            "The range is empty.", errors=[FieldError(detail="must be after from", parameter="to")]
+        )
+
+
 class Duplicate(Conflict):
     """Another resource already holds a value that must be unique."""
 

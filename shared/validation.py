@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 INT32_MAX = 2_147_483_647
 INT64_MAX = 9_223_372_036_854_775_807
@@ -136,6 +136,21 @@ def to_instant(value: datetime) -> datetime:
     return utc
 
 
-# An instant: a time with a UTC offset (a naive time is refused, as it names no instant),
-# normalised to UTC; times with no exact stored form (``to_instant``) are refused.
-Instant = Annotated[AwareDatetime, AfterValidator(to_instant)]
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+NOT_A_TIME_REASON = "a time is an ISO 8601 date and time with its UTC offset, not a number"
+
+
+def refuse_numbers(value: Any) -> Any:
+    """Refuse a number (or a string of one) where a time is meant: pydantic would read it as
+    seconds since 1970, so ``0`` or ``true`` would be stored as 1970-01-01."""
+    if isinstance(value, bool | int | float) or (
+        isinstance(value, str) and _NUMBER.fullmatch(value.strip())
+    ):
+        raise ValueError(NOT_A_TIME_REASON)
+    return value
+
+
+# An instant: a time with a UTC offset (a naive time is refused, as it names no instant; a
+# number is refused, as it is not a time), normalised to UTC; times with no exact stored
+# form (``to_instant``) are refused.
+Instant = Annotated[AwareDatetime, BeforeValidator(refuse_numbers), AfterValidator(to_instant)]

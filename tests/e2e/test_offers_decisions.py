@@ -215,6 +215,9 @@ async def test_a_bad_evaluate_request_is_a_422_naming_the_field(
     [
         ({"outcome": "maybe"}, "outcome"),
         ({"from": "yesterday"}, "from"),
+        ({"from": "0"}, "from"),
+        ({"to": "1700000000"}, "to"),
+        ({"from": "2031-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z"}, "to"),
         ({"to": "2031-01-01T00:00:00"}, "to"),
         ({"limit": "0"}, "limit"),
     ],

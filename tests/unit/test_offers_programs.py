@@ -322,3 +322,39 @@ def test_the_renewal_credit_runs_from_sixty_days_before_renewal_to_the_day(
 def test_the_owner_now_cannot_approve_a_version_that_hands_the_program_on() -> None:
     assert approval_refusal("olga", "author", "new-owner", current_owner="olga") is not None
     assert approval_refusal("ann", "author", "new-owner", current_owner="olga") is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [
+        ({"limits": {"max_offers_per_account": True}}, ("limits", "max_offers_per_account")),
+        ({"limits": {"cooldown_days": "5"}}, ("limits", "cooldown_days")),
+        ({"limits": {"period_days": 30.0}}, ("limits", "period_days")),
+        (
+            {"reward": {"kind": "credit", "amount": {"amount_minor": True}}},
+            ("reward", "credit", "amount", "amount_minor"),
+        ),
+        (
+            {"reward": {"kind": "credit", "amount": {"amount_minor": 5}, "expires_after": True}},
+            ("reward", "credit", "expires_after"),
+        ),
+        (
+            {"reward": {"kind": "discount", "percent": 10, "months": True}},
+            ("reward", "discount", "months"),
+        ),
+        ({"window": {"starts_at": 0}}, ("window", "starts_at")),
+        ({"window": {"ends_at": "1700000000"}}, ("window", "ends_at")),
+        (
+            {"reward": {"kind": "perk", "perks": [{"perk": "feature_pass"}]}},
+            ("reward", "perk", "perks", 0),
+        ),
+        (
+            {"reward": {"kind": "perk", "perks": [{"perk": "training_credits"}]}},
+            ("reward", "perk", "perks", 0),
+        ),
+    ],
+)
+def test_booleans_strings_and_epoch_numbers_are_not_taken_for_numbers_and_times(
+    changes: dict[str, Any], where: tuple[str | int, ...]
+) -> None:
+    assert where in problem_locations(body(**changes))

@@ -440,3 +440,10 @@ def test_a_message_repeated_within_one_delivery_is_processed_once() -> None:
     assert acknowledgement(messages, fresh) == DeliveryAck(
         processed=[first], duplicates=[other, first]
     )
+
+
+@pytest.mark.parametrize("value", [0, 1700000000, 1.5, True, "0", "1700000000", " 1.5e9 "])
+def test_a_number_is_never_taken_for_a_time(value: object) -> None:
+    with pytest.raises(ValidationError, match="not a number"):
+        TypeAdapter(Instant).validate_python(value)
+    assert TypeAdapter(Instant).validate_python("2030-01-01T00:00:00+01:00").hour == 23

@@ -12,7 +12,7 @@ from services.ingest.models import StoredEvent
 from services.ingest.repository import events as events_repo
 from services.ingest.schemas.events import EventBatchResult, StoredEventOut
 from services.ingest.service.intake import Parsed, accept_events, encoded_size
-from shared.errors import FieldError, PayloadTooLarge, Unprocessable
+from shared.errors import FieldError, PayloadTooLarge, Unprocessable, check_range
 from shared.json_body import parse_json
 from shared.pagination import Page, PageRequest
 
@@ -66,11 +66,7 @@ async def list_events(
                 for p in ("account_id", "user_id")
             ],
         )
-    if since is not None and until is not None and until <= since:
-        raise Unprocessable(
-            "The range is empty.",
-            errors=[FieldError(detail="must be after from", parameter="to")],
-        )
+    check_range(since, until)
     rows = await events_repo.list_events(
         session,
         account_id=account_id,

@@ -20,7 +20,7 @@ from services.ledger.schemas import (
     StatementEntry,
     StatementOut,
 )
-from shared.errors import FieldError, NotFound, Unprocessable
+from shared.errors import NotFound, check_range
 from shared.pagination import PageRequest
 
 
@@ -33,10 +33,7 @@ async def statement(
     page: PageRequest[tuple[datetime, int]],
 ) -> StatementOut:
     """Opening balance at ``start``, each movement in [start, end), closing balance at ``end``."""
-    if end <= start:
-        raise Unprocessable(
-            "The period is empty.", errors=[FieldError(detail="must be after from", parameter="to")]
-        )
+    check_range(start, end)
     account = customer_account(account_id, unit)
     if not await balances_repo.customer_accounts(session, account_id, unit):
         raise NotFound(f"Account '{account_id}' has no {unit} credit in the ledger.")

@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from shared.contracts import (
     MAX_AMOUNT_MINOR,
@@ -32,6 +32,16 @@ Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=9, decimal_places=4)
 # Its own bounds: a tighter ``le`` on a ``Percent`` field loses to the type's own ``le=100``.
 HoldoutPercent = Annotated[Decimal, Field(ge=0, le=50, max_digits=9, decimal_places=4)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+
+
+def _not_a_boolean(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("a duration is an ISO 8601 duration (P90D) or a number of seconds")
+    return value
+
+
+# JSON's true is not one second.
+Duration = Annotated[timedelta, BeforeValidator(_not_a_boolean)]
 PerkKind = Literal[
     "feature_pass",
     "beta_access",
@@ -96,7 +106,7 @@ class CreditReward(_Strict):
     kind: Literal["credit"] = "credit"
     amount: CreditAmount | None = Field(default=None, description="For tiers not listed below")
     per_tier: dict[Tier, CreditAmount] = Field(default_factory=dict)
-    expires_after: timedelta = Field(
+    expires_after: Duration = Field(
         default=timedelta(days=90),
         ge=timedelta(seconds=1),
         le=timedelta(days=3650),
@@ -120,7 +130,7 @@ class DiscountReward(_Strict):
 
     kind: Literal["discount"] = "discount"
     percent: Percent
-    months: int = Field(ge=1, le=36)
+    months: int = Field(ge=1, le=36, strict=True)
 
     def value(self, mrr_minor: int) -> int:
         """What the discount gives away over its months."""
@@ -128,13 +138,21 @@ class DiscountReward(_Strict):
 
 
 class Perk(_Strict):
-    """One perk; ``days`` for a feature pass, ``quantity`` for training credits,
-    ``discount_percent`` for an annual-plan offer."""
+    """One perk; ``days`` for a feature pass, ``quantity`` for training credits (both
+    required there), ``discount_percent`` for an annual-plan offer."""
 
     perk: PerkKind
-    days: int | None = Field(default=None, ge=1, le=3650)
-    quantity: int | None = Field(default=None, ge=1, le=10_000)
+    days: int | None = Field(default=None, ge=1, le=3650, strict=True)
+    quantity: int | None = Field(default=None, ge=1, le=10_000, strict=True)
     discount_percent: Percent | None = None
+
+    @model_validator(mode="after")
+    def _what_it_needs(self) -> Perk:
+        if self.perk == "feature_pass" and self.days is None:
+            raise ValueError("a feature pass needs days")
+        if self.perk == "training_credits" and self.quantity is None:
+            raise ValueError("training credits need a quantity")
+        return self
 
 
 class PerkReward(_Strict):
@@ -151,9 +169,9 @@ Reward = Annotated[CreditReward | DiscountReward | PerkReward, Field(discriminat
 class Limits(_Strict):
     """How often, and how much, a program may give."""
 
-    max_offers_per_account: int = Field(default=1, ge=1, le=1000)
-    period_days: int = Field(default=365, ge=1, le=3650)
-    cooldown_days: int = Field(default=30, ge=0, le=3650)
+    max_offers_per_account: int = Field(default=1, ge=1, le=1000, strict=True)
+    period_days: int = Field(default=365, ge=1, le=3650, strict=True)
+    cooldown_days: int = Field(default=30, ge=0, le=3650, strict=True)
     budget_minor: MinorAmount | None = Field(default=None, description="None: no budget cap")
     tier_budgets_minor: dict[Tier, MinorAmount] = Field(default_factory=dict)
     arr_cap_percent: Percent | None = Field(

@@ -49,7 +49,7 @@ class ApproveIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, le=INT32_MAX)
+    version: int = Field(ge=1, le=INT32_MAX, strict=True)
     comment: Text | None = Field(default=None, max_length=2000)
 
 

@@ -11,6 +11,7 @@ from services.offers.domain.decisions import OUTCOMES, DecisionOutcome
 from services.offers.repository import decisions as repo
 from services.offers.schemas.decisions import DecisionOut
 from shared.db import unit_of_work
+from shared.errors import check_range
 from shared.pagination import Page, PageRequest
 
 Position = tuple[int]  # (decision id,), newest first
@@ -37,6 +38,7 @@ async def list_decisions(
     session: AsyncSession, page: PageRequest[Position], where: DecisionFilter
 ) -> Page[DecisionOut]:
     """Decisions newest first."""
+    check_range(where.since, where.until)
     rows = await repo.list_decisions(
         session,
         account_id=where.account_id,

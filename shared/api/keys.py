@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -27,6 +28,11 @@ router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/api-keys", tags=["api 
 Position = tuple[datetime, uuid.UUID]  # (created_at, id)
 
 
+_PRINCIPAL = re.compile(r"[a-z0-9][a-z0-9._@+-]*(:[a-z0-9._@+-]+)*")
+_RESERVED_PREFIXES = (SERVICE_PRINCIPAL_PREFIX, "policy:")
+_RESERVED_NAMES = frozenset({"tenure", "ledger"})
+
+
 class KeyCreate(BaseModel):
     """A key to create."""
 
@@ -41,11 +47,19 @@ class KeyCreate(BaseModel):
 
     @field_validator("principal")
     @classmethod
-    def _not_a_service(cls, principal: str) -> str:
+    def _a_name_of_its_own(cls, principal: str) -> str:
+        # Every four-eyes rule compares principals as strings: "ann", "Ann", "ann " and
+        # "ann\u200b" must not be four people.
+        if not _PRINCIPAL.fullmatch(principal):
+            raise ValueError(
+                "a principal is lower case letters, digits and . _ @ + - (parts joined by"
+                " one ':'), with no spaces"
+            )
         # Service keys are issued by tenure up, revoked at its next start and not rate limited:
-        # a key minted under such a name would be both.
-        if principal.startswith(SERVICE_PRINCIPAL_PREFIX):
-            raise ValueError(f"names starting with {SERVICE_PRINCIPAL_PREFIX!r} are reserved")
+        # a key minted under such a name would be both. The others name the platform itself
+        # in offers' history (the defaults' owner, the auto-approver, the ledger).
+        if principal.startswith(_RESERVED_PREFIXES) or principal in _RESERVED_NAMES:
+            raise ValueError(f"{principal!r} is reserved for the platform's own principals")
         return principal
 
 

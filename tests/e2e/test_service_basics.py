@@ -110,10 +110,26 @@ async def test_a_body_that_is_not_json_is_malformed_json_on_every_route(
             assert response.json()["type"] == problem_type("malformed-json")
 
 
-async def test_service_principals_are_reserved(platform: Platform) -> None:
+@pytest.mark.parametrize(
+    "principal",
+    [
+        "service:ingest",
+        " service:ingest",
+        "tenure",
+        "policy:auto",
+        "ledger",
+        "Ann",
+        "ann ",
+        "ann\u200b",
+        "ann lee",
+    ],
+)
+async def test_a_principal_is_one_name_and_the_platforms_own_are_reserved(
+    platform: Platform, principal: str
+) -> None:
     async with platform.client("ingest") as admin:
         response = await admin.post(
-            "/v1/api-keys", json={"principal": "service:ingest", "scopes": ["ingest:read"]}
+            "/v1/api-keys", json={"principal": principal, "scopes": ["ingest:read"]}
         )
     assert response.status_code == 422
     assert response.json()["errors"][0]["pointer"] == "/principal"

@@ -17,6 +17,7 @@ from shared.db import create_engine, service_url, session_factory
 from shared.error_handlers import install_error_handlers
 from shared.errors import (
     BadRequest,
+    MalformedJson,
     PayloadTooLarge,
     TenureError,
     UnsupportedEncoding,
@@ -115,7 +116,7 @@ def document_shared_errors(app: FastAPI) -> None:
                 listed = operation.setdefault("responses", {})
                 errors: list[type[TenureError]] = []
                 if "requestBody" in operation:
-                    errors += [PayloadTooLarge, UnsupportedEncoding]
+                    errors += [MalformedJson, PayloadTooLarge, UnsupportedEncoding]
                 if any(p.get("name") == "cursor" for p in operation.get("parameters", [])):
                     errors.append(BadRequest)
                 for error in errors:

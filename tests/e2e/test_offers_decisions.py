@@ -199,6 +199,7 @@ async def test_evaluate_answers_what_it_decided_and_names_accounts_never_scored(
         ({"account_ids": ["x"] * 1001}, "/account_ids"),
         ({"account_ids": [""]}, "/account_ids/0"),
         ({"accounts": ["x"]}, "/accounts"),
+        ({"account_ids": None}, "/account_ids"),
     ],
 )
 async def test_a_bad_evaluate_request_is_a_422_naming_the_field(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.offers.domain.decisions import DecisionOutcome
 from shared.contracts import AccountId
@@ -32,7 +33,19 @@ class EvaluateIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_ids: list[AccountId] | None = Field(default=None, min_length=1, max_length=1_000)
+    account_ids: list[AccountId] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1_000,
+        description="Absent: every account; null is refused (it is too easy to send by mistake)",
+    )
+
+    @field_validator("account_ids", mode="before")
+    @classmethod
+    def _null_is_not_everyone(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("is null: leave account_ids out to evaluate every account")
+        return value
 
 
 class EvaluationOut(BaseModel):

@@ -201,6 +201,12 @@ def test_run_out_boundaries() -> None:
     assert runs_out_on(100, 0, 100, TODAY) == TODAY + timedelta(days=30)
     assert runs_out_on(100, 0, 101, TODAY) == TODAY + timedelta(days=30)
     assert runs_out_on(100, 0, 3_000, TODAY) == TODAY + timedelta(days=1)
+    # The largest cap at 1 per 30 days would run out 3 x 10^16 days on: past 9999, no date;
+    # the calendar's last day itself still is one.
+    assert runs_out_on(10**15, 0, 1, TODAY) is None
+    last = (date.max - TODAY).days
+    assert runs_out_on(last, 0, 30, TODAY) == date.max
+    assert runs_out_on(last + 1, 0, 30, TODAY) is None
 
 
 def test_percent_rounds_half_to_even() -> None:

@@ -17,7 +17,8 @@ The run-out date, per budget ("at that pace"):
   days: what it would spend once it starts;
 - the budget runs out on the first day on which committed now + pace x days reaches the cap:
   ``today + ceil((cap - committed) x window / spend)`` days, today itself when nothing is
-  left; no date when there is no cap or no spend at all.
+  left; no date when there is no cap, no spend at all, or the day would fall after the
+  calendar's last (9999-12-31).
 """
 
 from __future__ import annotations
@@ -92,13 +93,16 @@ def percent_of_arr(cost_minor: int, arr_minor: int) -> Decimal | None:
 
 def runs_out_on(cap_minor: int, committed_minor: int, spend_minor: int, today: date) -> date | None:
     """The day committed + pace x days reaches the cap, the pace being ``spend_minor`` per
-    ``PACE_WINDOW_DAYS`` days; today when nothing is left, None when nothing is spent."""
+    ``PACE_WINDOW_DAYS`` days; today when nothing is left, None when nothing is spent or
+    the day is past the calendar's end (year 9999: a trickle against a huge cap)."""
     remaining = cap_minor - committed_minor
     if remaining <= 0:
         return today
     if spend_minor <= 0:
         return None
     days = -(-remaining * PACE_WINDOW_DAYS // spend_minor)  # ceiling, in exact integers
+    if days > (date.max - today).days:
+        return None
     return today + timedelta(days=days)
 
 

@@ -50,7 +50,7 @@ class BudgetOut(BaseModel):
     pace_minor: int = Field(description=f"Spent per {PACE_WINDOW_DAYS} days at that pace")
     runs_out_on: date | None = Field(
         description="The day committed + pace x days reaches the cap (today when nothing is"
-        " left); null when nothing is spent"
+        " left); null when nothing is spent, or not before the calendar ends (9999-12-31)"
     )
 
 

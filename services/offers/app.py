@@ -15,6 +15,7 @@ from services.offers.api import (
     notifications,
     offers,
     programs,
+    simulation,
     snapshots,
 )
 from services.offers.models import Outbox
@@ -58,6 +59,7 @@ def create_app(settings: OffersSettings | None = None) -> FastAPI:
             notifications.router,
             snapshots.router,
             programs.router,
+            simulation.router,
             evaluation.router,
             decisions.router,
             offers.router,

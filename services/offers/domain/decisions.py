@@ -12,7 +12,7 @@ the two groups (issue 11's results) proves nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -168,6 +168,15 @@ def limit_problem(
                 f" ({limits.arr_cap_percent}% of ARR {arr_minor})",
             )
     return None
+
+
+def history_lookback(definitions: Iterable[ProgramDefinition]) -> timedelta:
+    """How far back the limits of these programs look at an account's offers."""
+    days = max(
+        (max(d.limits.period_days, d.limits.cooldown_days) for d in definitions),
+        default=0,
+    )
+    return max(timedelta(days=days), ARR_CAP_LOOKBACK)
 
 
 def budget_scopes(definition: ProgramDefinition, tier: Tier) -> tuple[tuple[str, int], ...]:

@@ -7,10 +7,14 @@ serialise on the budget's row and can never take it past its cap.
 
 from __future__ import annotations
 
-from sqlalchemy import select, text, update
+from datetime import datetime
+
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.offers.models import Budget
+from services.offers.domain.offers import COMMITTING
+from services.offers.models import Budget, Offer
+from shared.arrays import text_array
 
 _RESERVE = text(
     """
@@ -55,3 +59,24 @@ async def committed(session: AsyncSession, program_id: str) -> dict[str, int]:
         select(Budget.scope, Budget.committed_minor).where(Budget.program_id == program_id)
     )
     return {scope: amount for scope, amount in rows.all()}
+
+
+async def committed_since(
+    session: AsyncSession, program_id: str, since: datetime
+) -> dict[str, int]:
+    """What a program's offers created after ``since`` still commit against each of its
+    budgets (their value less what they gave back), by scope."""
+    scope = func.unnest(Offer.budget_scopes).label("scope")
+    offers = (
+        select(scope, (Offer.value_minor - Offer.released_minor).label("held"))
+        .where(
+            Offer.program_id == program_id,
+            Offer.created_at > since,
+            Offer.state == func.any(text_array(sorted(COMMITTING))),
+        )
+        .subquery()
+    )
+    rows = await session.execute(
+        select(offers.c.scope, func.sum(offers.c.held)).group_by(offers.c.scope)
+    )
+    return {scope: int(amount) for scope, amount in rows.all()}

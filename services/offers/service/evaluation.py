@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -23,12 +23,12 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.offers.domain.decisions import (
-    ARR_CAP_LOOKBACK,
     AccountView,
     DecisionOutcome,
     PastOffer,
     Verdict,
     decide,
+    history_lookback,
     limit_problem,
 )
 from services.offers.domain.programs import CreditReward, ProgramDefinition
@@ -131,7 +131,7 @@ class _Candidate:
     verdict: Verdict
 
 
-class _TriggerContext:
+class TriggerContext:
     """One account's CEL context, built when the first trigger needs it and shared by the
     rest (building it costs more than evaluating a trigger)."""
 
@@ -149,15 +149,6 @@ class _TriggerContext:
         return result.matched, result.reason
 
 
-def _lookback(programs: Sequence[LiveProgram]) -> timedelta:
-    """How far back the limits of these programs look at an account's offers."""
-    days = max(
-        (max(p.definition.limits.period_days, p.definition.limits.cooldown_days) for p in programs),
-        default=0,
-    )
-    return max(timedelta(days=days), ARR_CAP_LOOKBACK)
-
-
 async def evaluate_snapshots(
     session: AsyncSession, snapshots: Sequence[Mapping[str, Any]], proposer: str, now: datetime
 ) -> Summary:
@@ -167,7 +158,7 @@ async def evaluate_snapshots(
     programs = await PROGRAMS.live(session)
     if not programs or not snapshots:
         return summary
-    since = now - _lookback(programs)
+    since = now - history_lookback(p.definition for p in programs)
     accounts = [AccountView.of(s) for s in snapshots]
     past = await history.past_offers(session, (a.account_id for a in accounts), since)
     records: list[decisions.DecisionRecord] = []
@@ -175,7 +166,7 @@ async def evaluate_snapshots(
     live_triggers = [p.trigger for p in programs]
     for snapshot, account in zip(snapshots, accounts, strict=True):
         computed_at = datetime.fromisoformat(snapshot["computed_at"])
-        triggers = _TriggerContext(snapshot, live_triggers)
+        triggers = TriggerContext(snapshot, live_triggers)
         for program in programs:
             verdict = decide(
                 program.program_id,

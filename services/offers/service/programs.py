@@ -36,15 +36,16 @@ VersionPosition = tuple[int]  # (version,), newest first
 EventPosition = tuple[int]  # (event id,)
 
 
-def check_trigger(definition: ProgramDefinition) -> None:
-    """A 422 ``invalid-trigger`` pointing at ``/trigger`` for each problem of the trigger
-    (line, column and 0-based position in the detail), when it does not compile."""
+def check_trigger(definition: ProgramDefinition, pointer: str = "/trigger") -> None:
+    """A 422 ``invalid-trigger`` pointing at the trigger (``pointer``: where the body holds
+    it) for each problem (line, column and 0-based position in the detail), when it does not
+    compile."""
     try:
         compile_trigger(definition.trigger)
     except TriggerError as exc:
         errors = [
             FieldError(
-                pointer="/trigger",
+                pointer=pointer,
                 detail=f"line {p.line}, column {p.column} (position {p.position}): {p.message}",
             )
             for p in exc.problems

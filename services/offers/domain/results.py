@@ -22,6 +22,7 @@ from typing import Literal
 from shared.contracts import MrrAt, Outcome, OutcomeKind
 
 Group = Literal["treated", "holdout"]
+DecisionKind = Literal["offered", "holdout"]
 GROUPS: tuple[Group, Group] = ("treated", "holdout")
 METHOD = "Newcombe hybrid score (Wilson)"
 CONFIDENCE = 0.95
@@ -31,7 +32,7 @@ Z_95 = 1.959963984540054  # the standard normal's 97.5th percentile
 MIN_OUTCOMES = 30
 MIN_EACH_WAY = 5
 _RENEWING: frozenset[OutcomeKind] = frozenset({"renewed", "expanded", "contracted"})
-_DECISION_GROUP: dict[str, Group] = {"offered": "treated", "holdout": "holdout"}
+_DECISION_GROUP: dict[DecisionKind, Group] = {"offered": "treated", "holdout": "holdout"}
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class FirstDecision:
     account."""
 
     account_id: str
-    outcome: Literal["offered", "holdout"]
+    outcome: DecisionKind
     decided_at: datetime
 
 

@@ -9,6 +9,7 @@ decisions 60 days into the past in offers' table, as if they had been made then.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +27,7 @@ from tests.e2e.test_offers_decisions import credit_program, live_program
 from tests.e2e.test_offers_story import key
 from tests.e2e.test_scoring import eventually
 from tests.offers_support import delivery, held_out_account, snapshot, treated_account
+from tests.support import ServiceProcess, free_port
 
 HALF = Decimal(50)
 ARR = 12 * 100_000
@@ -188,3 +190,24 @@ async def test_treated_against_held_out_at_renewal_with_the_interval_nrr_and_cos
         unknown = await offers.get("/v1/programs/no-such-program/results")
         assert unknown.status_code == 404
         assert unknown.json()["type"].endswith("/unknown-program")
+
+
+async def test_results_without_ingest_are_a_503_to_send_again(platform: Platform) -> None:
+    name = f"results-{uuid.uuid4().hex[:8]}"
+    program_id = await live_program(platform, credit_program(name, holdout_percent=50))
+    async with platform.client("offers") as offers:
+        sent = delivery(snapshot(treated_account(program_id, "res-down", HALF), name=name))
+        assert (await offers.post("/v1/notifications", json=sent)).status_code == 200
+    # Another offers process on the same database, whose ingest is a port nobody listens on.
+    env = {**platform.offers.env, "TENURE_INGEST_URL": f"http://127.0.0.1:{free_port()}"}
+    blind = ServiceProcess("offers", platform.database_url, env=env)
+    await asyncio.to_thread(blind.start)
+    try:
+        headers = {"Authorization": f"Bearer {platform.admin_key}"}
+        async with httpx.AsyncClient(base_url=blind.url, headers=headers, timeout=30) as offers:
+            answer = await offers.get(f"/v1/programs/{program_id}/results")
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["type"].endswith("/dependency-unavailable")
+        assert answer.headers["Retry-After"] == "5"
+    finally:
+        blind.stop()

@@ -48,7 +48,7 @@ SCOPES = (
 SERVICE_SCOPES = {
     "ingest": ("scores:write",),
     "scoring": ("ingest:read", "offers:write"),
-    "offers": ("scores:read", "ledger:write", "ledger:read"),
+    "offers": ("scores:read", "ingest:read", "ledger:write", "ledger:read"),
     "ledger": ("offers:write",),
 }
 _INSUFFICIENT_PRIVILEGE = "42501"

@@ -318,6 +318,47 @@ class Outcome(BaseModel):
     )
 
 
+# --- What offers reads from ingest for revenue retention (POST /v1/accounts/mrr) ------------
+
+
+class MrrQuery(BaseModel):
+    """The MRR and currency in force for each of some accounts at each of some instants,
+    from the account history."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_ids: list[AccountId] = Field(min_length=1, max_length=1000)
+    at: list[Instant] = Field(
+        min_length=1, max_length=10, description="Instants to read the facts in force at"
+    )
+
+
+class MrrAt(BaseModel):
+    """An account's facts in force at one instant: the newest history row effective at or
+    before it."""
+
+    at: datetime
+    mrr_minor: int
+    currency: str
+    status: AccountStatus = Field(
+        description="A cancelled account keeps the MRR it had in its facts: it bills nothing"
+    )
+
+
+class AccountMrr(BaseModel):
+    """One account's facts at each instant asked, in the order asked; null before the
+    account's history begins (or for an account ingest does not know)."""
+
+    account_id: str
+    values: list[MrrAt | None]
+
+
+class MrrAnswer(BaseModel):
+    """Every account asked, in the order asked (duplicates once)."""
+
+    accounts: list[AccountMrr]
+
+
 # --- What offers asks of the ledger (offers' outbox → the ledger) ----------------------------
 
 GRANT_REQUESTED = "offer.grant_requested"

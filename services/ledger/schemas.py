@@ -329,7 +329,8 @@ class ExpiringRow(BaseModel):
 
 
 class MonthlyRow(BaseModel):
-    """One month's amount for a unit (and program, for breakage)."""
+    """One month's amount for a unit (and program: for breakage, grants, and redemptions
+    asked of one program)."""
 
     month: str
     unit: str
@@ -338,7 +339,8 @@ class MonthlyRow(BaseModel):
 
 
 class MonthlyOut(BaseModel):
-    """A report by month; ``totals`` equal minus the postings it covers, by unit."""
+    """A report by month; ``totals`` equal the postings it covers, by unit (minus the
+    postings on breakage and invoices, which are credited; the expense postings for grants)."""
 
     rows: list[MonthlyRow]
     totals: dict[str, int]

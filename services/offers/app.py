@@ -15,6 +15,7 @@ from services.offers.api import (
     notifications,
     offers,
     programs,
+    results,
     simulation,
     snapshots,
 )
@@ -63,9 +64,13 @@ def create_app(settings: OffersSettings | None = None) -> FastAPI:
             evaluation.router,
             decisions.router,
             offers.router,
+            results.router,
         ],
         # Grants of approved credits and revokes, to the ledger.
         outbox_model=Outbox,
         destinations=("ledger",),
+        # Renewal outcomes and MRR for programs' results (the ledger's reports come through
+        # its destination client).
+        reads_from=("ingest",),
     )
     return build_app(spec, lifespan)

@@ -256,3 +256,62 @@ async def test_outcomes_of_one_account_page_one_renewal_at_a_time(
     page = (await ingest.post("/v1/outcomes/query", json=query)).json()
     assert [o["renewal_date"] for o in page["items"]] == [second.isoformat()]
     assert page["next_cursor"] is None
+
+
+async def test_mrr_in_force_at_instants_for_many_accounts(ingest: httpx.AsyncClient) -> None:
+    grown = await backfilled_account(ingest)  # 100,000 EUR from 40 days ago
+    changed_at = days_ago(20)
+    body = account(
+        mrr_minor=130_000,
+        renewal_date=past_renewal().isoformat(),
+        effective_at=changed_at.isoformat(),
+    )
+    assert (await ingest.put(f"/v1/accounts/{grown}", json=body)).status_code == 200
+    cancelled = await backfilled_account(ingest, currency="USD")
+    body = account(
+        mrr_minor=100_000,
+        currency="USD",
+        status="cancelled",
+        renewal_date=past_renewal().isoformat(),
+        effective_at=days_ago(10).isoformat(),
+    )
+    assert (await ingest.put(f"/v1/accounts/{cancelled}", json=body)).status_code == 200
+    unknown = new_id("nobody")
+    instants = [days_ago(50), days_ago(30), changed_at, datetime.now(UTC)]
+
+    response = await ingest.post(
+        "/v1/accounts/mrr",
+        json={
+            "account_ids": [grown, cancelled, unknown, grown],
+            "at": [t.isoformat() for t in instants],
+        },
+    )
+    assert response.status_code == 200, response.text
+    answer = {a["account_id"]: a["values"] for a in response.json()["accounts"]}
+    assert list(answer) == [grown, cancelled, unknown]  # the order asked, duplicates once
+
+    def facts(values: list[dict[str, Any] | None]) -> list[tuple[int, str, str] | None]:
+        return [None if v is None else (v["mrr_minor"], v["currency"], v["status"]) for v in values]
+
+    # Before the history began, nothing; a change is in force from its very instant.
+    assert facts(answer[grown]) == [
+        None,
+        (100_000, "EUR", "active"),
+        (130_000, "EUR", "active"),
+        (130_000, "EUR", "active"),
+    ]
+    assert facts(answer[cancelled])[1:] == [
+        (100_000, "USD", "active"),
+        (100_000, "USD", "active"),
+        (100_000, "USD", "cancelled"),
+    ]
+    assert answer[unknown] == [None] * 4
+    assert datetime.fromisoformat(answer[grown][2]["at"]) == changed_at
+
+    refused = await ingest.post("/v1/accounts/mrr", json={"account_ids": [grown], "at": []})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["pointer"] == "/at"
+    naive = await ingest.post(
+        "/v1/accounts/mrr", json={"account_ids": [grown], "at": ["2026-01-01T00:00:00"]}
+    )
+    assert naive.status_code == 422

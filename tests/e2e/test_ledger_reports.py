@@ -116,3 +116,52 @@ async def test_reports_agree_with_the_postings(own_ledger: httpx.AsyncClient) ->
     assert redemptions["rows"] == [
         {"month": month, "unit": "USD", "program_id": None, "amount": 250}
     ]
+
+
+async def test_grants_redemptions_and_breakage_of_one_program(
+    own_ledger: httpx.AsyncClient,
+) -> None:
+    ledger = own_ledger
+    await grant(ledger, "acme", 1_000, days=10, program_id="alpha")
+    await grant(ledger, "acme", 600, days=90, program_id="beta")
+    revoked = await grant(ledger, "acme", 500, days=90, program_id="gamma")
+
+    async def reverse(transaction_id: str, reason: str) -> None:
+        response = await ledger.post(
+            f"/v1/transactions/{transaction_id}/reverse", json={"reason": reason}, headers=key()
+        )
+        assert response.status_code == 200, response.text
+
+    await reverse(revoked["transaction"]["id"], "revoked")
+    # The lots that expire first go first: 1,000 of alpha's, then 200 of beta's.
+    assert (await redeem(ledger, "acme", 1_200)).json()["applied"] == 1_200
+    voided = (await redeem(ledger, "acme", 100)).json()["transaction"]["id"]
+    await reverse(voided, "void")
+
+    month = datetime.now(UTC).strftime("%Y-%m")
+
+    async def report(name: str, program_id: str | None = None) -> dict[str, Any]:
+        params = {"program_id": program_id} if program_id else {}
+        response = await ledger.get(f"/v1/reports/{name}", params=params)
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+    def row(program_id: str | None, amount: int) -> dict[str, Any]:
+        return {"month": month, "unit": "USD", "program_id": program_id, "amount": amount}
+
+    assert (await report("grants", "alpha"))["rows"] == [row("alpha", 1_000)]
+    assert (await report("grants", "beta"))["totals"] == {"USD": 600}
+    # A reversed grant gives back what it had left: gamma cost nothing.
+    assert (await report("grants", "gamma"))["totals"] == {"USD": 0}
+    assert (await report("grants"))["totals"] == {"USD": 1_600}
+
+    assert (await report("redemptions", "alpha"))["rows"] == [row("alpha", 1_000)]
+    # The voided redemption came out of beta's lot and went back: net 200.
+    assert (await report("redemptions", "beta"))["rows"] == [row("beta", 200)]
+    assert (await report("redemptions", "gamma")) == {"rows": [], "totals": {}}
+    assert (await report("redemptions"))["rows"] == [row(None, 1_200)]
+
+    assert (await report("breakage", "alpha")) == {"rows": [], "totals": {}}
+    long = await ledger.get("/v1/reports/breakage", params={"program_id": "x" * 201})
+    assert long.status_code == 422

@@ -12,7 +12,8 @@ from services.ingest.schemas.batches import BatchUpsertResult
 from services.ingest.schemas.history import AccountHistoryPage
 from services.ingest.service import accounts as service
 from services.ingest.service import outcomes as outcomes_service
-from shared.contracts import AccountStatus, MotionSegment
+from services.ingest.service import revenue as revenue_service
+from shared.contracts import AccountStatus, MotionSegment, MrrAnswer, MrrQuery
 from shared.deps import Session
 from shared.errors import (
     BadRequest,
@@ -49,6 +50,14 @@ async def put_account(
 async def batch_accounts(body: AccountBatch, session: Session, _: Writer) -> BatchUpsertResult:
     """Create or replace up to 1,000 accounts at once, all or nothing."""
     return await service.upsert_accounts(session, body.accounts)
+
+
+@router.post("/mrr", responses=responses(Unprocessable))
+async def mrr_at(body: MrrQuery, session: Session, _: Reader) -> MrrAnswer:
+    """The MRR, currency and status in force for up to 1,000 accounts at up to 10 instants
+    each, from the account history (null before an account's history begins, and for an
+    account ingest does not know)."""
+    return await revenue_service.mrr_at(session, body)
 
 
 @router.get("/{external_id}", responses=responses(NotFound))

@@ -174,3 +174,29 @@ async def accounts_with_renewals(
             AccountHistory.account_id >= start if inclusive else AccountHistory.account_id > start
         )
     return list(await session.scalars(query))
+
+
+async def facts_at(
+    session: AsyncSession, account_ids: Sequence[str], instants: Sequence[datetime]
+) -> list[tuple[str, int, int, str, str]]:
+    """(account, index of the instant, MRR, currency, status) in force for each account at
+    each instant: the newest row (by effective time, then id) effective at or before it. A
+    pair with no such row is absent. One index probe per pair."""
+    if not account_ids or not instants:
+        return []
+    rows = await session.execute(
+        text(
+            """
+            SELECT a.account_id, t.i - 1, h.mrr_minor, h.currency, h.status
+            FROM unnest(CAST(:ids AS text[])) AS a(account_id)
+            CROSS JOIN unnest(CAST(:ats AS timestamptz[])) WITH ORDINALITY AS t(at, i)
+            JOIN LATERAL (
+                SELECT p.mrr_minor, p.currency, p.status FROM ingest.account_history p
+                WHERE p.account_id = a.account_id AND p.effective_at <= t.at
+                ORDER BY p.effective_at DESC, p.id DESC
+                LIMIT 1
+            ) AS h ON true
+            """
+        ).bindparams(ids=list(account_ids), ats=list(instants))
+    )
+    return [(r[0], int(r[1]), int(r[2]), r[3], r[4]) for r in rows]

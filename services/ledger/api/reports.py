@@ -14,7 +14,7 @@ from shared.deps import Session
 from shared.errors import BadRequest, NotFound, Unprocessable, responses
 from shared.json_body import JsonBodyRoute
 from shared.pagination import PageRequest, paginated
-from shared.validation import Instant, PathId
+from shared.validation import Instant, PathId, Text
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["reports"])
 StatementPosition = tuple[datetime, int]  # (effective_at, posting id)
@@ -53,13 +53,27 @@ async def expiring(session: Session, _: Reader) -> list[ExpiringRow]:
     return await service.expiring_report(session)
 
 
-@router.get("/reports/breakage", responses=responses())
-async def breakage(session: Session, _: Reader) -> MonthlyOut:
+ProgramFilter = Annotated[
+    Text | None, Query(max_length=200, description="Only this program's credit")
+]
+
+
+@router.get("/reports/grants", responses=responses(Unprocessable))
+async def grants(session: Session, _: Reader, program_id: ProgramFilter = None) -> MonthlyOut:
+    """Credit granted (the programs' expense, net of reversed grants), by month and program."""
+    return await service.monthly_report(session, "expense", by_program=True, program_id=program_id)
+
+
+@router.get("/reports/breakage", responses=responses(Unprocessable))
+async def breakage(session: Session, _: Reader, program_id: ProgramFilter = None) -> MonthlyOut:
     """Credit that expired unused, by month and program."""
-    return await service.monthly_report(session, "breakage", by_program=True)
+    return await service.monthly_report(session, "breakage", by_program=True, program_id=program_id)
 
 
-@router.get("/reports/redemptions", responses=responses())
-async def redemptions(session: Session, _: Reader) -> MonthlyOut:
-    """Credit applied to invoices (net of reversed redemptions), by month."""
-    return await service.monthly_report(session, "invoices", by_program=False)
+@router.get("/reports/redemptions", responses=responses(Unprocessable))
+async def redemptions(session: Session, _: Reader, program_id: ProgramFilter = None) -> MonthlyOut:
+    """Credit applied to invoices (net of reversed redemptions), by month; with
+    ``program_id``, what was applied from that program's lots (its rows name the program)."""
+    return await service.monthly_report(
+        session, "invoices", by_program=False, program_id=program_id
+    )

@@ -8,9 +8,16 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.ledger.domain.liability import AGE_BUCKETS, OLDEST
-from services.ledger.models import CreditLot, LedgerAccount, LedgerTransaction, Posting
+from services.ledger.models import (
+    CreditLot,
+    LedgerAccount,
+    LedgerTransaction,
+    LotMovement,
+    Posting,
+)
 
 
 async def statement_rows(
@@ -112,20 +119,54 @@ async def expiring(session: AsyncSession, now: datetime, days: Sequence[int]) ->
     ).all()
 
 
+def _month(at: Any) -> Any:
+    return func.to_char(func.date_trunc("month", at), "YYYY-MM")
+
+
 async def monthly_by_kind(
-    session: AsyncSession, account_kind: str, *, by_program: bool
+    session: AsyncSession,
+    account_kind: str,
+    *,
+    by_program: bool,
+    program_id: str | None = None,
+    sign: int = -1,
 ) -> Sequence[Any]:
-    """Minus the postings on one kind of system account, by month, unit (and program)."""
-    month = func.to_char(func.date_trunc("month", Posting.effective_at), "YYYY-MM")
+    """``sign`` times the postings on one kind of system account (minus for the credit sides:
+    breakage, invoices; plus for expense, which grants debit), by month, unit (and program),
+    of one program's accounts when ``program_id`` is given."""
+    month = _month(Posting.effective_at)
     groups = [month, Posting.unit]
     if by_program:
         groups.append(LedgerAccount.program_id)
+    query = (
+        select(*groups, sign * func.sum(Posting.amount))
+        .join(LedgerAccount, LedgerAccount.id == Posting.ledger_account_id)
+        .where(LedgerAccount.kind == account_kind)
+        .group_by(*groups)
+        .order_by(*groups)
+    )
+    if program_id is not None:
+        query = query.where(LedgerAccount.program_id == program_id)
+    return (await session.execute(query)).all()
+
+
+async def redeemed_from_program(session: AsyncSession, program_id: str) -> Sequence[Any]:
+    """Credit of one program's lots applied to invoices, net of reversed redemptions, by
+    month and unit. The invoices account is one per unit, not per program, so this counts
+    the lot movements of redemptions (and of their reversals) from the program's lots."""
+    reversed_ = aliased(LedgerTransaction)
+    month = _month(LedgerTransaction.effective_at)
+    redemption = (LedgerTransaction.kind == "redemption") | (
+        (LedgerTransaction.kind == "reversal") & (reversed_.kind == "redemption")
+    )
     return (
         await session.execute(
-            select(*groups, -func.sum(Posting.amount))
-            .join(LedgerAccount, LedgerAccount.id == Posting.ledger_account_id)
-            .where(LedgerAccount.kind == account_kind)
-            .group_by(*groups)
-            .order_by(*groups)
+            select(month, CreditLot.unit, -func.sum(LotMovement.amount))
+            .join(CreditLot, CreditLot.id == LotMovement.lot_id)
+            .join(LedgerTransaction, LedgerTransaction.id == LotMovement.transaction_id)
+            .outerjoin(reversed_, reversed_.id == LedgerTransaction.reverses_id)
+            .where(CreditLot.program_id == program_id, redemption)
+            .group_by(month, CreditLot.unit)
+            .order_by(month, CreditLot.unit)
         )
     ).all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,19 +92,25 @@ async def expiring_report(session: AsyncSession) -> list[ExpiringRow]:
     ]
 
 
-async def monthly_report(session: AsyncSession, account_kind: str, by_program: bool) -> MonthlyOut:
-    """Breakage (by program) or redemptions by month, from the postings on those accounts."""
+async def monthly_report(
+    session: AsyncSession, account_kind: str, by_program: bool, program_id: str | None = None
+) -> MonthlyOut:
+    """Breakage or grants (by program) or redemptions by month, from the postings on those
+    accounts; of one program when ``program_id`` is given."""
+    if account_kind == "invoices" and program_id is not None:
+        found = await repo.redeemed_from_program(session, program_id)
+        return _monthly([(month, unit, program_id, amount) for month, unit, amount in found])
+    sign = 1 if account_kind == "expense" else -1
+    found = await repo.monthly_by_kind(
+        session, account_kind, by_program=by_program, program_id=program_id, sign=sign
+    )
+    return _monthly([(row[0], row[1], row[2] if by_program else None, row[-1]) for row in found])
+
+
+def _monthly(found: Sequence[tuple[str, str, str | None, int]]) -> MonthlyOut:
     rows = []
     totals: dict[str, int] = defaultdict(int)
-    for row in await repo.monthly_by_kind(session, account_kind, by_program=by_program):
-        month, unit, *program, amount = row
-        rows.append(
-            MonthlyRow(
-                month=month,
-                unit=unit,
-                program_id=program[0] if program else None,
-                amount=int(amount),
-            )
-        )
+    for month, unit, program, amount in found:
+        rows.append(MonthlyRow(month=month, unit=unit, program_id=program, amount=int(amount)))
         totals[unit] += int(amount)
     return MonthlyOut(rows=rows, totals=dict(totals))

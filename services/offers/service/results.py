@@ -1,0 +1,181 @@
+"""A program's results: its groups from offers' decisions, their renewal outcomes and
+revenue from ingest, its credits' cost from the ledger (both over HTTP, with offers' key)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.offers.domain import results as rules
+from services.offers.repository import programs as programs_repo
+from services.offers.repository import results as repo
+from services.offers.schemas.results import (
+    CostsOut,
+    GroupOut,
+    IntervalOut,
+    ResultsOut,
+    RetentionOut,
+)
+from shared.contracts import MrrAnswer, MrrAt, Outcome
+from shared.errors import DependencyUnavailable, FieldError, UnknownProgram, Unprocessable
+from shared.http import RetryableStatus, ServiceClient
+from shared.pagination import MAX_LIMIT
+
+OUTCOMES_PATH = "/v1/outcomes/query"
+MRR_PATH = "/v1/accounts/mrr"
+# Ingest takes up to 1,000 accounts a call on both routes.
+_CHUNK = 1000
+
+
+class DependencyDown(DependencyUnavailable):
+    """Ingest or the ledger could not answer: the results cannot be told without them; the
+    request may be sent again shortly."""
+
+
+async def program_results(
+    session: AsyncSession,
+    ingest: ServiceClient,
+    ledger: ServiceClient,
+    program_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+) -> ResultsOut:
+    """Treated against held-out accounts of a program at renewal, in [start, end) (by default
+    from the program's first decision that put an account in a group, to now)."""
+    program = await programs_repo.get_program(session, program_id)
+    if program is None:
+        raise UnknownProgram(f"No program has the id {program_id!r}.")
+    version = await programs_repo.get_version(
+        session, program_id, program.live_version or program.latest_version
+    )
+    assert version is not None  # a program always has its latest version
+    currency: str = version.definition["currency"]
+    end = end or now
+    decisions = await repo.first_decisions(session, program_id, end)
+    start = start or min((d.decided_at for d in decisions), default=program.created_at)
+    if start >= end:
+        raise Unprocessable(
+            "The window is empty.", errors=[FieldError(detail="must be after from", parameter="to")]
+        )
+    members = rules.assign_groups(decisions)
+    ids = sorted(members)
+    outcomes, pending = rules.first_outcomes(
+        members, await _outcomes(ingest, ids, start, end), start, end
+    )
+    comparison = rules.compare(members, outcomes, pending)
+    facts = await _facts(ingest, ids, start, end)
+    groups = {
+        name: _group(
+            comparison.groups[name],
+            rules.retention((a for a, m in members.items() if m.group == name), facts, currency),
+        )
+        for name in rules.GROUPS
+    }
+    return ResultsOut(
+        program_id=program_id,
+        window_from=start,
+        window_to=end,
+        method=rules.METHOD,
+        confidence=rules.CONFIDENCE,
+        treated=groups["treated"],
+        holdout=groups["holdout"],
+        difference=comparison.difference,
+        interval=_interval(comparison.interval),
+        costs=CostsOut(
+            granted=await _cost(ledger, "grants", program_id),
+            redeemed=await _cost(ledger, "redemptions", program_id),
+            expired=await _cost(ledger, "breakage", program_id),
+        ),
+        warnings=comparison.warnings,
+    )
+
+
+def _interval(interval: rules.Interval | None) -> IntervalOut | None:
+    return None if interval is None else IntervalOut(lower=interval.lower, upper=interval.upper)
+
+
+def _group(group: rules.GroupResult, kept: rules.Retention) -> GroupOut:
+    return GroupOut(
+        accounts=group.accounts,
+        in_both=group.in_both,
+        final_outcomes=group.final_outcomes,
+        outcomes=group.outcomes,
+        pending=group.pending,
+        no_outcome=group.no_outcome,
+        renewal_rate=group.renewal_rate,
+        rate_interval=_interval(group.rate_interval),
+        retention=RetentionOut(
+            currency=kept.currency,
+            accounts=kept.accounts,
+            arr_start_minor=kept.arr_start_minor,
+            arr_end_minor=kept.arr_end_minor,
+            nrr=kept.nrr,
+            other_currency=kept.other_currency,
+        ),
+    )
+
+
+async def _outcomes(
+    ingest: ServiceClient, account_ids: Sequence[str], start: datetime, end: datetime
+) -> list[Outcome]:
+    """The accounts' renewal outcomes dated within the window's days, page after page (the
+    pure rule keeps those whose instant falls in the window)."""
+    found: list[Outcome] = []
+    for first in range(0, len(account_ids), _CHUNK):
+        cursor: str | None = None
+        while True:
+            body: dict[str, Any] = {
+                "account_ids": list(account_ids[first : first + _CHUNK]),
+                "renewal_from": start.date().isoformat(),
+                "renewal_to": end.date().isoformat(),
+                "limit": MAX_LIMIT,
+                **({"after": cursor} if cursor else {}),
+            }
+            page = (await _call(ingest, "POST", OUTCOMES_PATH, json=body)).json()
+            found += [Outcome.model_validate(o) for o in page["items"]]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+    return found
+
+
+async def _facts(
+    ingest: ServiceClient, account_ids: Sequence[str], start: datetime, end: datetime
+) -> dict[str, list[MrrAt | None]]:
+    """Each account's MRR, currency and status in force at the window's start and end."""
+    facts: dict[str, list[MrrAt | None]] = {}
+    for first in range(0, len(account_ids), _CHUNK):
+        body = {
+            "account_ids": list(account_ids[first : first + _CHUNK]),
+            "at": [start.isoformat(), end.isoformat()],
+        }
+        answer = MrrAnswer.model_validate_json(
+            (await _call(ingest, "POST", MRR_PATH, json=body)).content
+        )
+        facts |= {a.account_id: a.values for a in answer.accounts}
+    return facts
+
+
+async def _cost(ledger: ServiceClient, report: str, program_id: str) -> dict[str, int]:
+    """A ledger report's totals by unit, for one program."""
+    response = await _call(
+        ledger, "GET", f"/v1/reports/{report}", params={"program_id": program_id}
+    )
+    totals: dict[str, int] = response.json()["totals"]
+    return totals
+
+
+async def _call(client: ServiceClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """A read of another service (safe to retry however often it takes); 200 or raise."""
+    try:
+        response = await client.request(method, path, idempotent=True, **kwargs)
+    except (httpx.HTTPError, RetryableStatus) as exc:
+        raise DependencyDown(f"{path} did not answer: {exc}") from exc
+    if response.status_code != 200:
+        raise DependencyDown(f"{path} answered {response.status_code}: {response.text[:300]}")
+    return response

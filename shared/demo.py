@@ -51,6 +51,9 @@ HOLD_REASON = "tenure demo: held while its book loads"
 APPROVE_SHARE = 0.6  # of offers awaiting approval
 REDEEM_SHARE = 0.5  # of issued credits, each redeemed in part
 CONCURRENCY = 4
+# The book's first user carries what the book was made from, for the next run to read.
+MARKER_USER = f"{account_id(0)}-u000"
+MARKER_TRAIT = "tenure_demo_book"
 
 
 @dataclass(frozen=True)
@@ -112,15 +115,23 @@ class _Timer:
         self.phases.console.print(f"[green]✓[/] {self.name} [dim]({took:.1f} s)[/]")
 
 
-async def anchor_day(crm: Api, days: int) -> date:
+async def anchor_day(crm: Api, options: Options) -> date:
     """The day the book ends: today on a first run; on a later one, the day it was first
-    loaded on, read back from its first account's first version (so a re-run on another day
-    sends the same book rather than a shifted one)."""
-    found = await crm.call("GET", f"/v1/accounts/{account_id(0)}/history", ok=(200, 404))
-    if found.status_code == 404 or not found.json()["items"]:
+    loaded on, read back from the marker its first user carries (so a re-run on another day
+    sends the same book rather than a shifted one). A platform holding a book of another
+    period or seed is refused: the two would not be one book."""
+    found = await crm.call("GET", f"/v1/users/{MARKER_USER}", ok=(200, 404))
+    if found.status_code == 404:
         return datetime.now(UTC).date()
-    first = datetime.fromisoformat(found.json()["items"][0]["effective_at"])
-    return first.date() + timedelta(days=days)
+    marker = found.json()["traits"].get(MARKER_TRAIT)
+    if marker is None:
+        return datetime.now(UTC).date()
+    if (marker["days"], marker["seed"]) != (options.days, options.seed):
+        raise DemoError(
+            f"this platform holds the demo book of --days {marker['days']} --seed"
+            f" {marker['seed']}; run with those to load it again"
+        )
+    return date.fromisoformat(marker["anchor"])
 
 
 async def make_keys(admin: Api) -> dict[str, str]:
@@ -158,14 +169,16 @@ async def resume_programs(ops: Api, held: list[str]) -> None:
         await ops.post(f"/v1/programs/{program_id}/status", body)
 
 
-async def load(apis: dict[str, Api], accounts: list[Account], phases: Phases) -> None:
+async def load(
+    apis: dict[str, Api], accounts: list[Account], marker: dict[str, Any], phases: Phases
+) -> None:
     """Accounts (every version), users, events, then tickets and surveys."""
     crm, support = apis["demo-crm"], apis["demo-support"]
     sent = phases.run.sent
     with Progress(console=phases.console, transient=True) as progress:
 
-        async def batches(name: str, path: str, key: str, items: list[Any], size: int) -> None:
-            task = progress.add_task(name, total=len(items))
+        async def batches(name: str, path: str, key: str, parts: list[list[Any]]) -> None:
+            task = progress.add_task(name, total=sum(map(len, parts)))
             with phases.timed(name):
 
                 async def one(part: list[Any]) -> None:
@@ -179,21 +192,24 @@ async def load(apis: dict[str, Api], accounts: list[Account], phases: Phases) ->
                         raise DemoError(f"{path} rejected {answer['rejected'][:3]}")
                     progress.advance(task, len(part))
 
-                parts = list(chunks(items, size))
                 await gather_limited([partial(one, p) for p in parts], CONCURRENCY)
-            sent[key] = len(items)
+            sent[key] = sum(map(len, parts))
 
-        versions = [v.body(a.id) for a in accounts for v in a.versions]
-        # An account's versions travel together, so each batch compares them in order.
-        await batches("accounts", "/v1/accounts/batch", "accounts", versions, 1000)
-        users = [
+        # An account's versions travel in one batch, which compares them in effective order.
+        # (300 accounts of at most three versions stay under a batch's 1,000 items.)
+        versions = [
+            [v.body(a.id) for a in part for v in a.versions] for part in chunks(accounts, 300)
+        ]
+        await batches("accounts", "/v1/accounts/batch", "accounts", versions)
+        users: list[dict[str, Any]] = [
             {"external_id": u, "account_id": a.id, "name": f"User {u[-3:]} of {a.id}"}
             for a in accounts
             for u in a.users
         ]
-        await batches("users", "/v1/users/batch", "users", users, 1000)
+        users[0]["traits"] = {MARKER_TRAIT: marker}
+        await batches("users", "/v1/users/batch", "users", list(chunks(users, 1000)))
         events = [e for a in accounts for e in a.events]
-        await batches("events", "/v1/events", "events", events, 1000)
+        await batches("events", "/v1/events", "events", list(chunks(events, 1000)))
 
         tickets = [t for a in accounts for t in a.tickets]
         surveys = [s for a in accounts for s in a.surveys]
@@ -301,8 +317,7 @@ async def redeem(apis: dict[str, Api]) -> int:
 async def run_demo(options: Options, console: Console) -> Run:
     """Load the book and drive the platform through its story; returns what was done."""
     admins = {s: api(options.urls[s], options.admin_key) for s in SERVICES}
-    crm_probe = admins["ingest"]
-    run = Run(anchor=await anchor_day(crm_probe, options.days))
+    run = Run(anchor=await anchor_day(admins["ingest"], options))
     phases = Phases(console, run)
     console.print(
         f"Book: {options.accounts} accounts over the {options.days} days to {run.anchor}"
@@ -324,7 +339,8 @@ async def run_demo(options: Options, console: Console) -> Run:
         accounts = list(book(options.seed, options.accounts, run.anchor, options.days))
     held = await hold_programs(apis["demo-ops"])
     try:
-        await load(apis, accounts, phases)
+        marker = {"anchor": run.anchor.isoformat(), "days": options.days, "seed": options.seed}
+        await load(apis, accounts, marker, phases)
         with phases.timed("ingest settles"):
             await settle(admins, options.settle_timeout)
         with phases.timed("scoring history and today"):

@@ -155,7 +155,7 @@ def render(report: Report, run: Run, console: Console) -> None:
     console.print("Sent: " + ", ".join(f"{k} {v}" for k, v in run.sent.items()))
 
 
-async def run_and_report(options: Options, console: Console) -> Report:
+async def run_and_report(options: Options, console: Console) -> tuple[Run, Report]:
     """Run the demo, then read back and print what the platform made of it."""
     run = await run_demo(options, console)
     clients = [api(options.urls[s], options.admin_key) for s in ("scoring", "offers", "ledger")]
@@ -165,4 +165,4 @@ async def run_and_report(options: Options, console: Console) -> Report:
         for client in clients:
             await client.client.aclose()
     render(report, run, console)
-    return report
+    return run, report

@@ -1,0 +1,162 @@
+"""``tenure demo`` on a small book against four real services of its own: what it prints is
+what the services' APIs report, and a second run adds no accounts, events or offers."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from shared.cli import app, create_key_at
+from shared.demo import Options
+from shared.demo_book import ACCOUNT_PREFIX
+from shared.demo_client import SERVICES
+from shared.demo_report import money, run_and_report
+from tests.conftest import Platform, service_keys, start_platform
+
+SMALL = {"accounts": 60, "days": 60, "seed": 11}
+
+
+@pytest.fixture
+async def own_platform(fresh_database: str) -> AsyncIterator[Platform]:
+    """A platform on a database of its own: every account, offer and credit is the demo's,
+    so the platform-wide reports can be held to the book."""
+    keys = await service_keys(fresh_database)
+    _key, admin = await create_key_at(fresh_database, "test-admin", ["admin"])
+    running = await asyncio.to_thread(start_platform, fresh_database, admin, keys)
+    yield running
+    for proc in (running.ingest, running.scoring, running.offers, running.ledger):
+        proc.stop()
+
+
+def options(platform: Platform) -> Options:
+    urls = {s: getattr(platform, s).url for s in SERVICES}
+    return Options(**SMALL, urls=urls, admin_key=platform.admin_key, settle_timeout=300)
+
+
+async def run(platform: Platform) -> tuple[str, Any, Any]:
+    """One demo run; what it printed, and what it returned."""
+    out = io.StringIO()
+    demo_run, report = await run_and_report(options(platform), Console(file=out, width=220))
+    return out.getvalue(), demo_run, report
+
+
+def table(printed: str, title: str) -> dict[str, dict[str, str]]:
+    """A printed table as ``{first cell: {column: cell}}``."""
+    lines = printed.splitlines()
+    start = next(i for i, line in enumerate(lines) if title in line)
+    header = next(line for line in lines[start:] if line.startswith("┃"))
+    columns = [c.strip() for c in header.strip("┃").split("┃")]
+    rows: dict[str, dict[str, str]] = {}
+    for line in lines[lines.index(header, start) + 1 :]:
+        if line.startswith("└"):
+            break
+        if line.startswith("│"):
+            cells = [c.strip() for c in line.strip("│").split("│")]
+            rows[" ".join(cells[: 2 if title.startswith("Ledger") else 1])] = dict(
+                zip(columns, cells, strict=True)
+            )
+    return rows
+
+
+async def walk(client: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, "limit": 500, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(path, params=query)).json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
+
+
+async def platform_counts(platform: Platform) -> dict[str, Any]:
+    """What the services hold of the book, asked of their APIs directly."""
+    async with (
+        platform.client("ingest") as ingest,
+        platform.client("scoring") as scoring,
+        platform.client("offers") as offers,
+        platform.client("ledger") as ledger,
+    ):
+        accounts = await walk(ingest, "/v1/accounts")
+        history = (await ingest.get(f"/v1/accounts/{ACCOUNT_PREFIX}00003/history")).json()
+        events = await walk(ingest, "/v1/events", account_id=f"{ACCOUNT_PREFIX}00003")
+        summary = (await scoring.get("/v1/segments/summary")).json()
+        all_offers = await walk(offers, "/v1/offers")
+        liability = (await ledger.get("/v1/reports/liability")).json()
+    return {
+        "accounts": len(accounts),
+        "history": len(history["items"]),
+        "events": len(events),
+        "colours": {c: g["accounts"] for c, g in summary["by_colour"].items()},
+        "segments": {s: g["accounts"] for s, g in summary["by_segment"].items()},
+        "offers": Counter(o["state"] for o in all_offers),
+        "offer_ids": {o["id"] for o in all_offers},
+        "liability": liability["totals"],
+    }
+
+
+def assert_printed_matches(printed: str, counts: dict[str, Any]) -> None:
+    scores = table(printed, "Scores by colour and segment")
+    printed_colours = {c: int(r["total"]) for c, r in scores.items() if c != "total"}
+    assert printed_colours == {c: n for c, n in counts["colours"].items() if n}
+    printed_segments = {
+        s: int(n) for s, n in scores["total"].items() if s not in ("colour", "total")
+    }
+    assert printed_segments == {s: n for s, n in counts["segments"].items() if n}
+    assert int(scores["total"]["total"]) == counts["accounts"] == SMALL["accounts"]
+
+    offers = table(printed, "Offers by program and state")
+    printed_states = {
+        s: int(n) for s, n in offers["total"].items() if s not in ("program", "total")
+    }
+    assert printed_states == dict(counts["offers"])
+    assert int(offers["total"]["total"]) == len(counts["offer_ids"])
+
+    liability = table(printed, "Ledger liability")
+    for unit, amount in counts["liability"].items():
+        assert liability[f"{unit} total"]["outstanding"] == money(amount)
+
+
+async def test_the_demo_prints_what_the_apis_report_and_a_second_run_adds_nothing(
+    own_platform: Platform,
+) -> None:
+    printed, first_run, report = await run(own_platform)
+    after_first = await platform_counts(own_platform)
+    assert_printed_matches(printed, after_first)
+    # The book reached every part of the story.
+    assert first_run.sent["events_accepted"] == first_run.sent["events"] > 0
+    assert after_first["history"] >= 1
+    assert sum(report.offers.values()) > 0
+    assert first_run.sent["approvals"] > 0
+    assert re.search(r"Phases \(book to \d{4}-\d{2}-\d{2}\)", printed)
+
+    printed, second_run, _report = await run(own_platform)
+    after_second = await platform_counts(own_platform)
+    assert_printed_matches(printed, after_second)
+    # The same book again: every event a duplicate, no account, fact change or offer added.
+    # What a re-run may add: decisions (offers decides every program again and keeps each
+    # decision; the limits answer "cooldown"), scoring's history rows for the same days
+    # (rewritten, not added), recompute jobs, and fresh demo keys (the old ones revoked).
+    assert second_run.sent["events_accepted"] == 0
+    assert second_run.sent["events_duplicates"] == first_run.sent["events"]
+    for same in ("accounts", "history", "events", "offer_ids"):
+        assert after_second[same] == after_first[same], same
+    assert second_run.sent["offers_proposed"] == 0
+    assert second_run.sent["redemptions"] == 0
+
+
+def test_the_command_says_how_to_start_the_platform_when_none_answers() -> None:
+    nowhere = [arg for s in SERVICES for arg in (f"--{s}-url", "http://127.0.0.1:9")]
+    result = CliRunner().invoke(app, ["demo", "--admin-key", "tnr_x", *nowhere])
+    assert result.exit_code == 1
+    assert "make up" in result.output

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -39,13 +40,14 @@ from shared.demo_client import (
 
 # The demo's principals and what each may do: none of them is `tenure`, the default
 # programs' owner, and the approvers are not the proposer, so every approval is allowed.
-PRINCIPALS: dict[str, list[str]] = {
-    "demo-crm": ["ingest:write", "ingest:read"],
-    "demo-support": ["ingest:write"],
-    "demo-ops": ["scores:write", "scores:read", "offers:write", "offers:read"],
-    "demo-approver": ["offers:approve", "offers:read"],
-    "demo-finance": ["offers:approve_finance", "offers:read"],
-    "demo-billing": ["ledger:write", "ledger:read"],
+PRINCIPALS: dict[str, tuple[str, list[str]]] = {
+    "demo-crm": ("ingest", ["ingest:write", "ingest:read"]),
+    "demo-support": ("ingest", ["ingest:write"]),
+    "demo-surveys": ("ingest", ["ingest:write"]),
+    "demo-ops": ("offers", ["scores:write", "scores:read", "offers:write", "offers:read"]),
+    "demo-approver": ("offers", ["offers:approve", "offers:read"]),
+    "demo-finance": ("offers", ["offers:approve_finance", "offers:read"]),
+    "demo-billing": ("ledger", ["ledger:write", "ledger:read"]),
 }
 HOLD_REASON = "tenure demo: held while its book loads"
 APPROVE_SHARE = 0.6  # of offers awaiting approval
@@ -91,28 +93,20 @@ def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 class Phases:
-    """Times each phase and keeps the console's progress bars."""
+    """Times each phase into the run and says on the console when it is done."""
 
     def __init__(self, console: Console, run: Run) -> None:
         self.console = console
         self.run = run
 
-    def timed(self, name: str) -> _Timer:
-        """A context timing phase ``name`` into the run."""
-        return _Timer(self, name)
-
-
-class _Timer:
-    def __init__(self, phases: Phases, name: str) -> None:
-        self.phases, self.name = phases, name
-
-    def __enter__(self) -> None:
-        self.started = time.monotonic()
-
-    def __exit__(self, *exc: object) -> None:
-        took = time.monotonic() - self.started
-        self.phases.run.timings[self.name] = took
-        self.phases.console.print(f"[green]✓[/] {self.name} [dim]({took:.1f} s)[/]")
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Time phase ``name`` (a phase that fails is not reported done)."""
+        started = time.monotonic()
+        yield
+        took = time.monotonic() - started
+        self.run.timings[name] = took
+        self.console.print(f"[green]✓[/] {name} [dim]({took:.1f} s)[/]")
 
 
 async def anchor_day(crm: Api, options: Options) -> date:
@@ -140,7 +134,7 @@ async def make_keys(admin: Api) -> dict[str, str]:
         if key["principal"] in PRINCIPALS and key["revoked_at"] is None:
             await admin.call("DELETE", f"/v1/api-keys/{key['id']}")
     keys = {}
-    for principal, scopes in PRINCIPALS.items():
+    for principal, (_service, scopes) in PRINCIPALS.items():
         created = await admin.post("/v1/api-keys", {"principal": principal, "scopes": scopes})
         keys[principal] = created["key"]
     return keys
@@ -173,7 +167,7 @@ async def load(
     apis: dict[str, Api], accounts: list[Account], marker: dict[str, Any], phases: Phases
 ) -> None:
     """Accounts (every version), users, events, then tickets and surveys."""
-    crm, support = apis["demo-crm"], apis["demo-support"]
+    crm, support, surveys_tool = apis["demo-crm"], apis["demo-support"], apis["demo-surveys"]
     sent = phases.run.sent
     with Progress(console=phases.console, transient=True) as progress:
 
@@ -222,7 +216,8 @@ async def load(
             jobs: list[Callable[[], Awaitable[Any]]] = [
                 partial(account_tickets, a.tickets) for a in accounts if a.tickets
             ]
-            jobs += [partial(support.post, "/v1/surveys", s) for s in surveys]
+            # The survey tool is an integration of its own, with its own key and rate limit.
+            jobs += [partial(surveys_tool.post, "/v1/surveys", s) for s in surveys]
             task = progress.add_task("tickets and surveys", total=len(jobs))
 
             def advance() -> None:
@@ -275,20 +270,27 @@ async def approve(apis: dict[str, Api]) -> int:
     """Approve a stable share of the offers awaiting approval: an approver, and finance where
     the offer needs it. Returns the approvals given."""
     approver, finance = apis["demo-approver"], apis["demo-finance"]
-    given = 0
-    for offer in await demo_offers(apis["demo-ops"], state="pending_approval"):
-        if not share(f"approve:{offer['account_id']}:{offer['program_id']}", APPROVE_SHARE):
-            continue
+    body = {"comment": "tenure demo: approved"}
+
+    async def one(offer: dict[str, Any]) -> int:
+        # A run stopped half way may have filled one slot: only the open ones are filled.
         trace = await approver.get(f"/v1/offers/{offer['id']}/trace")
         slots = {a["slot"] for a in trace["approvals"]}
-        body = {"comment": "tenure demo: approved"}
+        given = 0
         if "approver" not in slots:
             await approver.post(f"/v1/offers/{offer['id']}/approve", body)
             given += 1
         if offer["finance_required"] and "finance" not in slots:
             await finance.post(f"/v1/offers/{offer['id']}/approve", body)
             given += 1
-    return given
+        return given
+
+    chosen = [
+        partial(one, offer)
+        for offer in await demo_offers(apis["demo-ops"], state="pending_approval")
+        if share(f"approve:{offer['account_id']}:{offer['program_id']}", APPROVE_SHARE)
+    ]
+    return sum(await gather_limited(chosen, CONCURRENCY))
 
 
 async def redeem(apis: dict[str, Api]) -> int:
@@ -316,46 +318,44 @@ async def redeem(apis: dict[str, Api]) -> int:
 
 async def run_demo(options: Options, console: Console) -> Run:
     """Load the book and drive the platform through its story; returns what was done."""
-    admins = {s: api(options.urls[s], options.admin_key) for s in SERVICES}
-    run = Run(anchor=await anchor_day(admins["ingest"], options))
-    phases = Phases(console, run)
-    console.print(
-        f"Book: {options.accounts} accounts over the {options.days} days to {run.anchor}"
-        f" (seed {options.seed})"
-    )
-    with phases.timed("keys"):
-        keys = await make_keys(admins["ingest"])
-    principal_service = {
-        "demo-crm": "ingest",
-        "demo-support": "ingest",
-        "demo-ops": "offers",
-        "demo-approver": "offers",
-        "demo-finance": "offers",
-        "demo-billing": "ledger",
-    }
-    apis = {p: api(options.urls[principal_service[p]], k) for p, k in keys.items()}
-    ops_scoring = api(options.urls["scoring"], keys["demo-ops"])
-    with phases.timed("generate book"):
-        accounts = list(book(options.seed, options.accounts, run.anchor, options.days))
-    held = await hold_programs(apis["demo-ops"])
-    try:
-        marker = {"anchor": run.anchor.isoformat(), "days": options.days, "seed": options.seed}
-        await load(apis, accounts, marker, phases)
-        with phases.timed("ingest settles"):
+    async with AsyncExitStack() as clients:
+
+        def client(service: str, key: str) -> Api:
+            made = api(options.urls[service], key)
+            clients.push_async_callback(made.client.aclose)
+            return made
+
+        admins = {s: client(s, options.admin_key) for s in SERVICES}
+        run = Run(anchor=await anchor_day(admins["ingest"], options))
+        phases = Phases(console, run)
+        console.print(
+            f"Book: {options.accounts} accounts over the {options.days} days to {run.anchor}"
+            f" (seed {options.seed})"
+        )
+        with phases.timed("keys"):
+            keys = await make_keys(admins["ingest"])
+        apis = {p: client(PRINCIPALS[p][0], k) for p, k in keys.items()}
+        with phases.timed("generate book"):
+            accounts = list(book(options.seed, options.accounts, run.anchor, options.days))
+        with phases.timed("programs held"):
+            held = await hold_programs(apis["demo-ops"])
+        try:
+            marker = {"anchor": run.anchor.isoformat(), "days": options.days, "seed": options.seed}
+            await load(apis, accounts, marker, phases)
+            with phases.timed("ingest settles"):
+                await settle(admins, options.settle_timeout)
+            with phases.timed("scoring history and today"):
+                ops_scoring = client("scoring", keys["demo-ops"])
+                run.sent["history_days"] = await backfill(ops_scoring, admins, options, run)
+        finally:
+            await resume_programs(apis["demo-ops"], held)
+        with phases.timed("offers decided"):
+            run.sent["offers_proposed"] = await evaluate(apis["demo-ops"], options)
             await settle(admins, options.settle_timeout)
-        with phases.timed("scoring history and today"):
-            run.sent["history_days"] = await backfill(ops_scoring, admins, options, run)
-    finally:
-        await resume_programs(apis["demo-ops"], held)
-    with phases.timed("offers decided"):
-        run.sent["offers_proposed"] = await evaluate(apis["demo-ops"], options)
-        await settle(admins, options.settle_timeout)
-    with phases.timed("approvals"):
-        run.sent["approvals"] = await approve(apis)
-        await settle(admins, options.settle_timeout)
-    with phases.timed("redemptions"):
-        run.sent["redemptions"] = await redeem(apis)
-        await settle(admins, options.settle_timeout)
-    for client in [*admins.values(), *apis.values(), ops_scoring]:
-        await client.client.aclose()
-    return run
+        with phases.timed("approvals"):
+            run.sent["approvals"] = await approve(apis)
+            await settle(admins, options.settle_timeout)
+        with phases.timed("redemptions"):
+            run.sent["redemptions"] = await redeem(apis)
+            await settle(admins, options.settle_timeout)
+        return run

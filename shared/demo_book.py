@@ -33,7 +33,20 @@ OUTCOME_WEIGHTS: dict[Profile, tuple[tuple[Outcome, int], ...]] = {
     "dormant": (("renewed", 1), ("churned", 6)),
 }
 KEY_ACTIONS = ("report_created", "workflow_run", "dashboard_shared")
-OTHER_FEATURES = ("dashboard_viewed", "alert_configured")
+# How many of the four core features (reports, dashboards, automation, alerts) an account's
+# users take up: breadth is a measure, and four of them make an account expansion-ready.
+FEATURES_USED: dict[Profile, tuple[int, int]] = {
+    "thriving": (3, 4),
+    "steady": (2, 3),
+    "declining": (1, 3),
+    "dormant": (1, 2),
+}
+FEATURE_EVENTS = {
+    "reports": ("report_created",),
+    "dashboards": ("dashboard_viewed", "dashboard_shared"),
+    "automation": ("workflow_run",),
+    "alerts": ("alert_configured",),
+}
 # A renewal this many days before the anchor at the latest: past its 7-day grace, final.
 LAST_PAST_RENEWAL = 9
 
@@ -199,6 +212,13 @@ def _activity(seed: int, acct: Account, anchor: date, days: int, contract_start:
     active = max(1, round(acct.seats * ratio))
     acct.users = [f"{acct.id}-u{u:03d}" for u in range(max(active, 1))]
     key_share = {"thriving": 0.6, "steady": 0.45, "declining": 0.3, "dormant": 0.15}[acct.profile]
+    # The first feature taken up is always one with a key action, so every profile has some.
+    features = ["reports", *rng.sample(["dashboards", "automation", "alerts"], 3)]
+    names = [
+        n for f in features[: rng.randint(*FEATURES_USED[acct.profile])] for n in FEATURE_EVENTS[f]
+    ]
+    keyed = [n for n in names if n in KEY_ACTIONS]
+    others = [n for n in names if n not in KEY_ACTIONS] or keyed
     for u, user in enumerate(acct.users):
         # A declining account's users drop off through the period, the last ones first.
         stops = span
@@ -209,9 +229,9 @@ def _activity(seed: int, acct: Account, anchor: date, days: int, contract_start:
             day = start + timedelta(days=day_offset)
             roll = rng.random()
             if roll < key_share:
-                name = rng.choice(KEY_ACTIONS)
+                name = rng.choice(keyed)
             elif roll < key_share + 0.15:
-                name = rng.choice(OTHER_FEATURES)
+                name = rng.choice(others)
             else:
                 name = "login"
             acct.events.append(_event(acct.id, user, f"{u}-{n}", name, _at(day, u * 37 + n)))

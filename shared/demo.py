@@ -228,14 +228,25 @@ async def load(
 
 
 async def backfill(ops: Api, admins: dict[str, Api], options: Options, run: Run) -> int:
-    """As-of recomputes of every demo account every ``history_every`` days of the period,
-    then a full recompute today (which also sets the RFM cut points); returns the days."""
+    """A full recompute today, as-of recomputes of every demo account every
+    ``history_every`` days of the period, then a full recompute today again; returns the
+    days filled in.
+
+    Twice today because a full recompute places each account against the RFM cut points
+    in force and only sets new ones at its end: on a platform that ran its daily recompute
+    before the book arrived, the first pass scores the book against cut points of another
+    population, and the second against the book's own (which a re-run finds unchanged).
+    The first is waited for before the rest are queued: when it is the first with a
+    population, scoring queues a pass of its own at its end, and jobs run one at a time in
+    the order queued, so the last one queued here finishes after it.
+    """
     ids = [account_id(i) for i in range(options.accounts)]
     days = [
         run.anchor - timedelta(days=back)
         for back in range(options.days, 0, -options.history_every)
         if back <= 399
     ]
+    await wait_jobs(ops, [(await ops.post("/v1/recompute", {}))["id"]], options.settle_timeout)
     jobs = []
     for day in days:
         for part in chunks(ids, 10_000):

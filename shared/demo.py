@@ -3,10 +3,11 @@ made of it.
 
 Phases, each timed: keys for the demo's own principals; the programs held while the book
 loads (so offers decide on the finished snapshots, not on accounts whose events are still
-arriving); accounts with their fact history, users, events, tickets and surveys; scoring's
-history filled in weekly by as-of recomputes and a full recompute today; the programs back
-and every demo account evaluated; a share of what awaits approval approved; part of some
-granted credits redeemed on invoices; then the report (``shared.demo_report``).
+arriving); accounts with their fact history, users, events, tickets and surveys; a full
+recompute today, scoring's history filled in weekly by as-of recomputes, and a full
+recompute today again; the programs back and every demo account evaluated; a share of what
+awaits approval approved; part of some granted credits redeemed on invoices; then the report
+(``shared.demo_report``).
 
 Safe to run twice: ids are deterministic, upserts of unchanged facts record nothing, event
 ids dedupe, and approvals and redemptions are only made for what is still pending or

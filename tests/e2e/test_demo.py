@@ -16,7 +16,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from shared.cli import app, create_key_at
-from shared.demo import Options, Run
+from shared.demo import HOLD_REASON, Options, Run
 from shared.demo_book import ACCOUNT_PREFIX
 from shared.demo_client import SERVICES, Api, wait_jobs
 from shared.demo_report import Report, money, run_and_report
@@ -143,6 +143,13 @@ async def test_the_demo_prints_what_the_apis_report_and_a_second_run_adds_nothin
     assert first_run.sent["approvals"] > 0
     assert re.search(r"Phases \(book to \d{4}-\d{2}-\d{2}\)", printed)
 
+    # As if a run had stopped while its book loaded, leaving a program held: the next run
+    # puts it back.
+    async with own_platform.client("offers") as offers:
+        held = {"status": "paused", "reason": HOLD_REASON}
+        answer = await offers.post("/v1/programs/activation_pass/status", json=held)
+        assert answer.status_code == 200, answer.text
+
     # The second run through the command itself, as a newcomer types it.
     urls = [arg for s in SERVICES for arg in (f"--{s}-url", getattr(own_platform, s).url)]
     size = [arg for k, v in SMALL.items() for arg in (f"--{k}", str(v))]
@@ -167,6 +174,9 @@ async def test_the_demo_prints_what_the_apis_report_and_a_second_run_adds_nothin
     for same in ("accounts", "history", "events", "offer_ids", "offers", "liability"):
         assert after_second[same] == after_first[same], same
     assert (sent["offers_proposed"], sent["approvals"], sent["redemptions"]) == (0, 0, 0)
+    async with own_platform.client("offers") as offers:
+        programs = await walk(offers, "/v1/programs")
+    assert {p["status"] for p in programs} == {"active"}
 
 
 def test_the_command_says_how_to_start_the_platform_when_none_answers() -> None:

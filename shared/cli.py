@@ -297,8 +297,12 @@ def demo(
     Safe to run twice: a second run sends the same book, which adds no accounts, events or
     offers.
     """
-    urls = {"ingest": ingest_url, "scoring": scoring_url, "offers": offers_url}
-    urls["ledger"] = ledger_url
+    urls = {
+        "ingest": ingest_url,
+        "scoring": scoring_url,
+        "offers": offers_url,
+        "ledger": ledger_url,
+    }
     if not admin_key:
         console.print(
             "[red]No admin key.[/] Pass --admin-key or set TENURE_ADMIN_KEY to the key"

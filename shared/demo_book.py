@@ -68,7 +68,6 @@ class Account:
     """One synthetic account and everything the demo sends about it."""
 
     id: str
-    motion: str
     profile: Profile
     seats: int
     versions: list[Version] = field(default_factory=list)
@@ -129,7 +128,7 @@ def make_account(seed: int, index: int, anchor: date, days: int) -> Account:
         contract_start = start + timedelta(days=rng.randint(1, days - 20))
     else:
         contract_start = start - timedelta(days=rng.randint(30, 700))
-    acct = Account(account_id(index), motion, profile, seats)
+    acct = Account(account_id(index), profile, seats)
     # About a third renew inside the period, late enough that the back-test's lead day (90
     # days before) falls inside it too when the period is long enough.
     earliest_past = max(start + timedelta(days=max(days - 90, 1)), contract_start + timedelta(1))

@@ -29,6 +29,9 @@ from shared.auth import (
     revoke_principal_keys,
 )
 from shared.db import standalone_unit_of_work
+from shared.demo import Options
+from shared.demo_client import DemoError, ready
+from shared.demo_report import run_and_report
 from shared.errors import TenureError
 from shared.settings import DEFAULT_PORTS, SERVICE_NAMES, PlatformSettings, service_principal
 from shared.supervisor import Child, GaveUp, Supervisor
@@ -262,3 +265,62 @@ def keys_revoke(key_id: uuid.UUID) -> None:
         console.print(f"[red]no key {key_id}[/]")
         raise typer.Exit(1)
     console.print(f"revoked {key_id}")
+
+
+def _url_option(service: str) -> Any:
+    return typer.Option(
+        f"--{service}-url",
+        envvar=f"TENURE_{service.upper()}_URL",
+        help=f"The {service} service",
+    )
+
+
+@app.command()
+def demo(
+    accounts: Annotated[int, typer.Option(min=1, max=100_000, help="Accounts in the book")] = 2000,
+    days: Annotated[int, typer.Option(min=14, max=399, help="Days of history")] = 180,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic book")] = 7,
+    history_every: Annotated[
+        int, typer.Option(min=1, help="Days between the as-of recomputes that fill in history")
+    ] = 7,
+    admin_key: Annotated[
+        str, typer.Option(envvar="TENURE_ADMIN_KEY", help="The admin key `tenure up` printed")
+    ] = "",
+    ingest_url: Annotated[str, _url_option("ingest")] = "http://127.0.0.1:8001",
+    scoring_url: Annotated[str, _url_option("scoring")] = "http://127.0.0.1:8002",
+    offers_url: Annotated[str, _url_option("offers")] = "http://127.0.0.1:8003",
+    ledger_url: Annotated[str, _url_option("ledger")] = "http://127.0.0.1:8004",
+) -> None:
+    """Load a synthetic book through the public APIs against a running platform (`make up`),
+    then print what it made of it: scores, offers, budgets, liability, the back-test.
+
+    Safe to run twice: a second run sends the same book, which adds no accounts, events or
+    offers.
+    """
+    urls = {
+        "ingest": ingest_url,
+        "scoring": scoring_url,
+        "offers": offers_url,
+        "ledger": ledger_url,
+    }
+    if not admin_key:
+        console.print(
+            "[red]No admin key.[/] Pass --admin-key or set TENURE_ADMIN_KEY to the key"
+            " `make up` printed at its first start (or make one: tenure keys create"
+            " --principal admin --scope admin)."
+        )
+        raise typer.Exit(2)
+    down = asyncio.run(ready(urls))
+    if down:
+        console.print(
+            f"[red]Not answering: {', '.join(down)}.[/] Start the platform in another terminal"
+            " with `make up` (or `tenure up`), then run `tenure demo` again."
+        )
+        raise typer.Exit(1)
+    options = Options(accounts, days, seed, urls, admin_key, history_every=history_every)
+    out = Console()
+    try:
+        asyncio.run(run_and_report(options, out))
+    except DemoError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc

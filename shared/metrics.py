@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.error_handlers import unexpected_error_response
 from shared.logging import (
     REQUEST_ID_HEADER,
     clean_request_id,
@@ -44,6 +45,9 @@ OUTBOX_FAILURES = Counter(
 _access_log = structlog.get_logger("tenure.access")
 
 
+_error_log = structlog.get_logger("tenure.errors")
+
+
 class RequestContextMiddleware:
     """Sets the request id, logs each request once, and records its metrics.
 
@@ -68,9 +72,12 @@ class RequestContextMiddleware:
         status = 500
         started = time.perf_counter()
 
+        started_response = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
@@ -78,7 +85,17 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                if started_response:
+                    raise
+                # Answered here, inside the request's context, the 500 carries its request
+                # id, and the connection stays open for the client's next request (the
+                # framework's last-resort handler would answer outside it and drop it).
+                _error_log.exception("unhandled_error", path=scope.get("path"))
+                response = unexpected_error_response(Request(scope))
+                await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

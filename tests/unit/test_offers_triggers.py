@@ -839,3 +839,19 @@ def test_a_trigger_nested_past_reason_is_refused_not_a_crash(source: str) -> Non
 def test_a_trigger_nested_as_people_write_them_is_accepted() -> None:
     compile_trigger("!" * 30 + "true")
     compile_trigger("account.paid_months" + " + 1" * 40 + " > 3")
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ("(" * 120 + "true" + ")" * 120, "nests more than 96 levels deep"),
+        ("'\\ud800' == account.name", "a string holds invalid unicode"),
+    ],
+)
+def test_the_cel_parsers_own_errors_are_put_plainly(source: str, said: str) -> None:
+    with pytest.raises(TriggerError) as refused:
+        compile_trigger(source)
+    message = refused.value.problems[0].message
+    assert said in message
+    assert "OtherError" not in message
+    assert "{" not in message

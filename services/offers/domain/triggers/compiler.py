@@ -22,6 +22,13 @@ _PLAIN_SYNTAX = (
     (re.compile(r"(?:extraneous|mismatched) input '(.+?)' expecting .*"), r"unexpected '\1'"),
     (re.compile(r"no viable alternative at input '(.+)'"), r"unexpected '\1'"),
     (re.compile(r"token recognition error at: '(.+)'"), r"cannot read '\1'"),
+    # The Rust parser's own errors, which cel passes on in their debug form.
+    (
+        re.compile(r'OtherError\(ParseError \{.*msg: "Recursion limit of (\d+) exceeded".*'),
+        r"the expression nests more than \1 levels deep",
+    ),
+    (re.compile(r"invalid string literal: InvalidUnicode.*"), "a string holds invalid unicode"),
+    (re.compile(r"invalid string literal: .*"), "a string literal cannot be read"),
 )
 
 

@@ -201,3 +201,10 @@ def test_decreasing_values_are_refused() -> None:
         "thresholds.integrations[2]",
         "thresholds.integrations[2]",
     ]
+
+
+def test_a_sub_score_never_leaves_its_two_points_by_a_rounding() -> None:
+    # Found by the property test: this line's end computes as 100.00000000000001.
+    x0, x1 = -6.618344288753493, 0.00014032155947698427
+    assert sub_score([(x0, 0), (x1, 100)], x1) == 100
+    assert 0 <= sub_score([(x0, 100), (x1, 0)], x1) <= 100

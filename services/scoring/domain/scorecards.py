@@ -194,7 +194,10 @@ def sub_score(points: Sequence[Sequence[float]], value: float) -> float:
         return first_sub
     for (x0, y0), (x1, y1) in pairwise(points):
         if value <= x1:
-            return y0 + (y1 - y0) * (value - x0) / (x1 - x0)
+            between = y0 + (y1 - y0) * (value - x0) / (x1 - x0)
+            # Floating point can land a hair outside the two points (100.00000000000001):
+            # the line never leaves them, so neither does the sub-score.
+            return min(max(between, min(y0, y1)), max(y0, y1))
     return points[-1][1]
 
 

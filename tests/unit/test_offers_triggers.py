@@ -855,3 +855,17 @@ def test_the_cel_parsers_own_errors_are_put_plainly(source: str, said: str) -> N
     assert said in message
     assert "OtherError" not in message
     assert "{" not in message
+
+
+def test_macros_nest_at_most_two_deep() -> None:
+    two = "account.measures.exists(a, account.measures.exists(b, a.weight + b.weight > 150.0))"
+    compile_trigger(two)
+    three = (
+        "account.measures.exists(a, account.measures.exists(b,"
+        " account.measures.exists(c, a.weight + b.weight + c.weight > 250.0)))"
+    )
+    with pytest.raises(TriggerError) as refused:
+        compile_trigger(three)
+    [problem] = refused.value.problems
+    assert "nest at most 2 deep" in problem.message
+    assert three[problem.position :].startswith("exists(c")

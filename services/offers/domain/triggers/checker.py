@@ -56,6 +56,7 @@ from services.offers.domain.triggers.types import (
 _GLOBALS = ("size", "has", "int", "double")
 _METHODS = ("size", "contains", "startsWith", "endsWith")
 _MACROS = ("exists", "all", "exists_one", "map", "filter")
+MAX_MACRO_NESTING = 2
 
 
 class Checker:
@@ -398,6 +399,14 @@ class Checker:
             return self.fail(var.start, f"{node.name} needs a simple name first")
         if var.name == "account" or var.name in env:
             return self.fail(var.start, f"the name {var.name!r} is already in use")
+        if len(env) >= MAX_MACRO_NESTING:
+            # Each level runs over every item of its list: three deep over a list of a hundred
+            # is a million steps per account, enough to stall evaluation for every account.
+            return self.fail(
+                node.name_at,
+                f"{node.name} inside {MAX_MACRO_NESTING} others: macros nest at"
+                f" most {MAX_MACRO_NESTING} deep",
+            )
         receiver = self.check(node.target, env)
         t = bare(receiver.type)
         if t == DYN:

@@ -211,3 +211,37 @@ async def test_results_without_ingest_are_a_503_to_send_again(platform: Platform
         assert answer.headers["Retry-After"] == "5"
     finally:
         blind.stop()
+
+
+async def test_a_ledger_that_never_answers_holds_no_connection_of_offers(
+    platform: Platform,
+) -> None:
+    name = f"results-{uuid.uuid4().hex[:8]}"
+    program_id = await live_program(platform, credit_program(name, holdout_percent=50))
+    # A ledger that takes the connection and never answers (as a stopped process would).
+    silent = await asyncio.start_server(lambda _r, _w: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    env = {
+        **platform.offers.env,
+        "TENURE_LEDGER_URL": f"http://127.0.0.1:{port}",
+        "TENURE_DB_POOL_SIZE": "2",
+        "TENURE_DB_MAX_OVERFLOW": "0",
+    }
+    stuck = ServiceProcess("offers", platform.database_url, env=env)
+    await asyncio.to_thread(stuck.start)
+    try:
+        headers = {"Authorization": f"Bearer {platform.admin_key}"}
+        async with httpx.AsyncClient(base_url=stuck.url, headers=headers, timeout=60) as offers:
+            waiting = [
+                asyncio.create_task(offers.get(f"/v1/programs/{program_id}/results"))
+                for _ in range(6)
+            ]
+            # Six readers wait on the ledger, three times the pool: offers still answers.
+            listed = await offers.get("/v1/offers", params={"limit": 1})
+            assert listed.status_code == 200, listed.text
+            answers = await asyncio.gather(*waiting)
+        assert {a.status_code for a in answers} == {503}
+        assert "did not answer within" in answers[0].json()["detail"]
+    finally:
+        stuck.stop()
+        silent.close()

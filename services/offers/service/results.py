@@ -3,6 +3,7 @@ revenue from ingest, its credits' cost from the ledger (both over HTTP, with off
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,10 @@ OUTCOMES_PATH = "/v1/outcomes/query"
 MRR_PATH = "/v1/accounts/mrr"
 # Ingest takes up to 1,000 accounts a call on both routes.
 _CHUNK = 1000
+# A reader waits this long at most for ingest and the ledger together (each call would
+# otherwise retry for up to 40 s).
+DEPENDENCY_DEADLINE_SECONDS = 10.0
+_COST_REPORTS = ("grants", "redemptions", "breakage")
 
 
 class DependencyDown(DependencyUnavailable):
@@ -64,11 +69,20 @@ async def program_results(
         )
     members = rules.assign_groups(decisions)
     ids = sorted(members)
-    outcomes, pending = rules.first_outcomes(
-        members, await _outcomes(ingest, ids, start, end), start, end
-    )
+    # What offers holds is read: its transaction ends here, so the calls below hold no
+    # connection of offers' pool however slowly ingest or the ledger answers.
+    await session.commit()
+    try:
+        async with asyncio.timeout(DEPENDENCY_DEADLINE_SECONDS):
+            found, facts, costs = await _from_dependencies(
+                ingest, ledger, ids, program_id, start, end
+            )
+    except TimeoutError:
+        raise DependencyDown(
+            f"Ingest or the ledger did not answer within {DEPENDENCY_DEADLINE_SECONDS:.0f} s."
+        ) from None
+    outcomes, pending = rules.first_outcomes(members, found, start, end)
     comparison = rules.compare(members, outcomes, pending)
-    facts = await _facts(ingest, ids, start, end)
     groups = {
         name: _group(
             comparison.groups[name],
@@ -87,9 +101,9 @@ async def program_results(
         difference=comparison.difference,
         interval=_interval(comparison.interval),
         costs=CostsOut(
-            granted=await _cost(ledger, "grants", program_id),
-            redeemed=await _cost(ledger, "redemptions", program_id),
-            expired=await _cost(ledger, "breakage", program_id),
+            granted=costs["grants"],
+            redeemed=costs["redemptions"],
+            expired=costs["breakage"],
         ),
         warnings=comparison.warnings,
     )
@@ -161,6 +175,23 @@ async def _facts(
     return facts
 
 
+async def _from_dependencies(
+    ingest: ServiceClient,
+    ledger: ServiceClient,
+    ids: Sequence[str],
+    program_id: str,
+    start: datetime,
+    end: datetime,
+) -> tuple[list[Outcome], dict[str, list[MrrAt | None]], dict[str, dict[str, int]]]:
+    """The outcomes and MRR from ingest and the costs from the ledger, asked at once."""
+    outcomes, facts, totals = await asyncio.gather(
+        _outcomes(ingest, ids, start, end),
+        _facts(ingest, ids, start, end),
+        asyncio.gather(*(_cost(ledger, report, program_id) for report in _COST_REPORTS)),
+    )
+    return outcomes, facts, dict(zip(_COST_REPORTS, totals, strict=True))
+
+
 async def _cost(ledger: ServiceClient, report: str, program_id: str) -> dict[str, int]:
     """A ledger report's totals by unit, for one program."""
     response = await _call(
@@ -175,7 +206,7 @@ async def _call(client: ServiceClient, method: str, path: str, **kwargs: Any) ->
     try:
         response = await client.request(method, path, idempotent=True, **kwargs)
     except (httpx.HTTPError, RetryableStatus) as exc:
-        raise DependencyDown(f"{path} did not answer: {exc}") from exc
+        raise DependencyDown(f"{path} did not answer ({type(exc).__name__}).") from exc
     if response.status_code != 200:
         raise DependencyDown(f"{path} answered {response.status_code}: {response.text[:300]}")
     return response

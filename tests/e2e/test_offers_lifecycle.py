@@ -182,7 +182,7 @@ async def test_a_rejection_needs_an_approver_and_frees_the_budget(offers: Offers
         assert "owns the program" in problem(refused, 403, "approval-forbidden")
     async with offers.client("crm") as client:
         refused = await client.post(path, json={"comment": "no"})
-        assert "rejecting takes" in problem(refused, 403, "approval-forbidden")
+        assert "takes the offers:approve scope" in problem(refused, 403, "approval-forbidden")
     async with offers.client("ann") as client:
         assert (await client.post(path, json={})).status_code == 422  # a reason is required
         rejected = await client.post(path, json={"comment": "too generous"})

@@ -429,3 +429,23 @@ async def test_two_processes_starting_on_one_fresh_database_create_each_default_
         "programs": len(DEFAULT_PROGRAMS),
         "versions": len(DEFAULT_PROGRAMS),
     }
+
+
+async def test_a_live_programs_currency_cannot_change(client_as: Client) -> None:
+    ada = await client_as(unique("ada"), "offers:write", "offers:read")
+    ben = await client_as(unique("ben"), "offers:approve", "offers:read")
+    pid = (await ada.post("/v1/programs", json=definition())).json()["id"]
+    # Before it goes live, a draft may change its mind.
+    assert (
+        await ada.put(f"/v1/programs/{pid}", json=definition(currency="EUR"))
+    ).status_code == 200
+    assert (await ben.post(f"/v1/programs/{pid}/approve", json={"version": 2})).status_code == 200
+    moved = await ada.put(f"/v1/programs/{pid}", json=definition(currency="GBP"))
+    assert moved.status_code == 422, moved.text
+    assert [e["pointer"] for e in moved.json()["errors"]] == ["/currency"]
+    assert "EUR" in moved.json()["errors"][0]["detail"]
+    simulated = await ben.post(
+        f"/v1/programs/{pid}/simulate", json={"definition": definition(currency="GBP")}
+    )
+    assert simulated.status_code == 422, simulated.text
+    assert [e["pointer"] for e in simulated.json()["errors"]] == ["/definition/currency"]

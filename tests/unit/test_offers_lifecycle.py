@@ -120,14 +120,18 @@ def test_an_offer_with_its_slots_filled_needs_no_more() -> None:
     assert needs(0).slots_required() == ()
 
 
-def test_rejecting_follows_the_approving_rule_without_a_slot() -> None:
-    check_may_reject(needs(filled={"approver": "ann"}), "bob", APPROVER)
-    check_may_reject(needs(), "fin", FINANCE)
+def test_rejecting_follows_the_approving_rule() -> None:
+    two = needs(2, finance=True, filled={"approver": "ann"})
+    check_may_reject(two, "fin", FINANCE)  # the finance slot is open
+    check_may_reject(two, "ann", APPROVER)  # who approved may still say no
     check_may_reject(needs(), "root", ADMIN)
     for principal, why in (("owner", "owns the program"), ("proposer", "proposed this offer")):
         with pytest.raises(ApprovalRefused, match=why):
             check_may_reject(needs(), principal, APPROVER)
-    with pytest.raises(ApprovalRefused, match="rejecting takes"):
+    # No finance slot to answer for: finance alone cannot reject what it could not approve.
+    with pytest.raises(ApprovalRefused, match="takes the offers:approve scope"):
+        check_may_reject(needs(), "fin", FINANCE)
+    with pytest.raises(ApprovalRefused, match="takes the offers:approve scope"):
         check_may_reject(needs(), "writer", frozenset({"offers:write"}))
 
 

@@ -104,13 +104,14 @@ def slot_for(needs: ApprovalNeeds, principal: str, scopes: frozenset[str]) -> Ap
 
 
 def check_may_reject(needs: ApprovalNeeds, principal: str, scopes: frozenset[str]) -> None:
-    """Refuse whoever could not approve: the owner, the proposer, and a principal holding
-    neither approve scope. Rejecting needs no open slot of one's own."""
-    check_may_decide(needs, principal)
-    if not scopes & {"admin", APPROVE_SCOPE, APPROVE_FINANCE_SCOPE}:
-        raise ApprovalRefused(
-            f"rejecting takes the {APPROVE_SCOPE} or the {APPROVE_FINANCE_SCOPE} scope"
-        )
+    """Refuse whoever could not approve it now: a rejection is the other answer to the same
+    question (the owner, the proposer, and whoever holds no scope for a slot still open are
+    refused, with the same reasons). Someone who gave an approval may still reject it while
+    the offer awaits the rest."""
+    if principal in needs.filled.values():
+        check_may_decide(needs, principal)
+        return
+    slot_for(needs, principal, scopes)
 
 
 RewardKind = Literal["credit", "discount", "perk"]

@@ -28,6 +28,7 @@ from shared.errors import (
     IllegalTransition,
     InvalidTrigger,
     UnknownProgram,
+    Unprocessable,
 )
 from shared.pagination import Page, PageRequest
 
@@ -54,6 +55,23 @@ def check_trigger(definition: ProgramDefinition, pointer: str = "/trigger") -> N
             "The trigger does not compile: " + "; ".join(e.detail for e in errors),
             errors=errors,
         ) from exc
+
+
+async def check_currency(
+    session: AsyncSession, program: Program, definition: ProgramDefinition, pointer: str
+) -> None:
+    """A 422 when an edit changes the currency of a program that has gone live: its budgets,
+    offers and results are in that currency, and an amount in one currency is never counted
+    against a cap in another (a program in another currency is a new program)."""
+    if program.live_version is None:
+        return
+    live = await repo.get_version(session, program.id, program.live_version)
+    if live is not None and live.definition["currency"] != definition.currency:
+        raise Unprocessable.for_field(
+            pointer,
+            f"is {live.definition['currency']} since the program went live, and cannot change:"
+            " make a new program for another currency",
+        )
 
 
 def _document(definition: ProgramDefinition) -> dict[str, Any]:
@@ -170,6 +188,7 @@ async def edit_program(
     program = await _locked(session, program_id)
     if program.status == "archived":
         raise IllegalTransition("The program is archived, which is final: it cannot be edited.")
+    await check_currency(session, program, definition, "/currency")
     now = datetime.now(UTC)
     latest = await repo.get_version(session, program.id, program.latest_version)
     if latest is not None and latest.state == "pending":

@@ -27,7 +27,7 @@ from services.offers.repository import programs as programs_repo
 from services.offers.repository import snapshots as snapshots_repo
 from services.offers.schemas.simulation import SimulatedSource, SimulationOut
 from services.offers.service.evaluation import PAGE, TriggerContext
-from services.offers.service.programs import check_trigger
+from services.offers.service.programs import check_currency, check_trigger
 from shared.db import read_only_snapshot
 from shared.errors import Conflict, UnknownProgram
 
@@ -48,6 +48,7 @@ async def simulate(
     if edited is None:
         source, version, definition = await _stored(session, program)
     else:
+        await check_currency(session, program, edited, "/definition/currency")
         definition = edited
     trigger = compile_trigger(definition.trigger)
     simulation = Simulation(

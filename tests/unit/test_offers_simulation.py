@@ -133,10 +133,8 @@ def test_known_book_with_committed_and_recent_spend() -> None:
     assert result.by_segment["at_risk"] == Group(1, 25_000, 2_500_000)
     assert sum(g.offers for g in result.by_segment.values()) == 4
     program, gold = result.budgets
-    # Program: 480,000 left of 500,000 at the recent pace of 15,000 per 30 days:
-    # ceil(480,000 x 30 / 15,000) = 960 days after 2030-03-01. 2031-03-01 is 365 days on,
-    # 2032-03-01 366 more (29 February 2032) = 731; 229 to go: 31 (March) + 30 + 31 + 30 + 31
-    # + 31 + 30 = 214 to 2032-10-01, and 15 more: 2032-10-16.
+    # Program: the simulated 480,000 are offered now on top of the 20,000 committed, which is
+    # the whole cap of 500,000: it runs out today, whatever its recent pace.
     assert (program.scope, program.cap_minor, program.committed_minor) == (
         "program",
         500_000,
@@ -144,7 +142,7 @@ def test_known_book_with_committed_and_recent_spend() -> None:
     )
     assert program.simulated_minor == 480_000
     assert (program.pace_basis, program.pace_minor) == ("recent_offers", 15_000)
-    assert program.runs_out_on == date(2032, 10, 16)
+    assert program.runs_out_on == TODAY
     # Gold: nothing committed and no recent spend, so the simulated 300,000 is the pace over
     # the next 30 days; all 300,000 left run out in ceil(300,000 x 30 / 300,000) = 30 days.
     assert (gold.scope, gold.committed_minor, gold.simulated_minor) == ("tier:gold", 0, 300_000)

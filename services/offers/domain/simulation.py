@@ -15,8 +15,12 @@ The run-out date, per budget ("at that pace"):
 - a program with no such spend (a draft, or a live program quiet for a month) takes the
   simulated offers as its pace instead, spread evenly over the next ``PACE_WINDOW_DAYS``
   days: what it would spend once it starts;
-- the budget runs out on the first day on which committed now + pace x days reaches the cap:
-  ``today + ceil((cap - committed) x window / spend)`` days, today itself when nothing is
+- a live program with such spend makes the simulated offers now (the accounts that match now
+  are offered at their next decision), and spends at its pace after them: the run-out counts
+  from committed + simulated; a program paced by the simulation itself counts from what is
+  committed, as its simulated offers are the pace;
+- the budget runs out on the first day on which that + pace x days reaches the cap:
+  ``today + ceil((cap - start) x window / spend)`` days, today itself when nothing is
   left; no date when there is no cap, no spend at all, or the day would fall after the
   calendar's last (9999-12-31).
 """
@@ -171,6 +175,7 @@ class Simulation:
             elif simulated > 0:
                 basis = "simulation"
             pace = recent if recent > 0 else simulated
+            start = committed + simulated if recent > 0 else committed
             forecasts.append(
                 BudgetForecast(
                     scope=scope,
@@ -179,7 +184,7 @@ class Simulation:
                     simulated_minor=simulated,
                     pace_basis=basis,
                     pace_minor=pace,
-                    runs_out_on=runs_out_on(cap, committed, pace, today),
+                    runs_out_on=runs_out_on(cap, start, pace, today),
                 )
             )
         return SimulationResult(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -88,6 +89,10 @@ async def enterprise_account(ingest: httpx.AsyncClient, *, busy: bool, churns: b
     return account_id
 
 
+def scored(response: httpx.Response) -> bool:
+    return response.status_code == 200
+
+
 async def test_the_backtest_reads_the_score_90_days_ahead_against_each_outcome(
     clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
 ) -> None:
@@ -113,6 +118,10 @@ async def test_the_backtest_reads_the_score_90_days_ahead_against_each_outcome(
     history = (await scoring.get(f"/v1/scores/{stayers[0]}/history", params={"days": 400})).json()
     assert LEAD.isoformat() in {p["day"] for p in history["points"]}
 
+    # The back-test takes each account's motion from its current score: wait until scoring
+    # has caught up with all six (it scores them as ingest tells it, in the background).
+    for account_id in everyone:
+        await eventually(partial(scoring.get, f"/v1/scores/{account_id}"), scored)
     result = (await scoring.get("/v1/scorecards/enterprise/backtest")).json()
     assert (result["renewals"], result["unscored"]) == (6, 0)
     assert (result["churned"], result["stayed"]) == (3, 3)

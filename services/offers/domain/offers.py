@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from shared.contracts import CreditMovementKind
+
 OfferState = Literal[
     "pending_approval", "approved", "issued", "redeemed", "expired", "rejected", "revoked"
 ]
@@ -124,7 +126,8 @@ def revoke_asks_ledger(state: OfferState, reward_kind: RewardKind) -> bool:
     return reward_kind == "credit" and state in ("approved", "issued", "redeemed")
 
 
-CreditMovement = Literal["grant", "redemption", "redemption_reversal", "expiry", "reversal"]
+# What the ledger says moved an offer's lot (the contract's kinds, named once there).
+CreditMovement = CreditMovementKind
 
 
 def state_after_credit_move(

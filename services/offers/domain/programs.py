@@ -18,6 +18,8 @@ from shared.contracts import (
     MAX_AMOUNT_MINOR,
     AccountStatus,
     BillingPeriod,
+    CurrencyCode,
+    Money,
     MotionSegment,
     Segment,
     Tier,
@@ -25,13 +27,11 @@ from shared.contracts import (
 from shared.validation import Instant, Text
 
 ProgramStatus = Literal["draft", "active", "paused", "archived"]
-MinorAmount = Annotated[
-    int, Field(ge=0, le=MAX_AMOUNT_MINOR, strict=True, description="Integer minor units")
-]
+MinorAmount = Annotated[Money, Field(strict=True, description="Integer minor units")]
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=9, decimal_places=4)]
 # Its own bounds: a tighter ``le`` on a ``Percent`` field loses to the type's own ``le=100``.
 HoldoutPercent = Annotated[Decimal, Field(ge=0, le=50, max_digits=9, decimal_places=4)]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+Currency = Annotated[CurrencyCode, Field(description="ISO 4217 code")]
 
 
 def _not_a_boolean(value: object) -> object:

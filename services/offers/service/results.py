@@ -22,7 +22,7 @@ from services.offers.schemas.results import (
     RetentionOut,
 )
 from shared.contracts import MrrAnswer, MrrAt, Outcome
-from shared.errors import DependencyUnavailable, FieldError, UnknownProgram, Unprocessable
+from shared.errors import DependencyUnavailable, UnknownProgram, check_range
 from shared.http import RetryableStatus, ServiceClient
 from shared.pagination import MAX_LIMIT
 
@@ -63,10 +63,7 @@ async def program_results(
     end = end or now
     decisions = await repo.first_decisions(session, program_id, end)
     start = start or min((d.decided_at for d in decisions), default=program.created_at)
-    if start >= end:
-        raise Unprocessable(
-            "The window is empty.", errors=[FieldError(detail="must be after from", parameter="to")]
-        )
+    check_range(start, end)
     members = rules.assign_groups(decisions)
     ids = sorted(members)
     # What offers holds is read: its transaction ends here, so the calls below hold no

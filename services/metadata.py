@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+from services.console.models import Base as ConsoleBase
 from services.ingest.models import Base as IngestBase
 from services.ledger.models import Base as LedgerBase
 from services.offers.models import Base as OffersBase
@@ -16,4 +17,5 @@ METADATA: dict[str, MetaData] = {
     "scoring": ScoringBase.metadata,
     "offers": OffersBase.metadata,
     "ledger": LedgerBase.metadata,
+    "console": ConsoleBase.metadata,
 }

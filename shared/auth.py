@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from fastapi import Request
 from sqlalchemy import DateTime, String, TextClause, func, select, text, update
@@ -25,10 +26,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.database_errors import database_error_state
+from shared.database_errors import database_error_message, database_error_state
 from shared.db import schema_metadata
 from shared.errors import Forbidden, Unauthorized, Unprocessable
 from shared.ratelimit import EXEMPT_PRINCIPALS, RateLimiter
+from shared.settings import SERVICE_PRINCIPAL_PREFIX
 
 KEY_PREFIX = "tnr_"
 SCOPES = (
@@ -73,6 +75,8 @@ class ApiKey(AuthBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A console session's key stops working at this instant (auth_0003); others never expire.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,30 @@ class Principal:
     def allows(self, scope: str) -> bool:
         """Whether this principal holds ``scope`` (``admin`` holds every scope)."""
         return "admin" in self.scopes or scope in self.scopes
+
+
+_PRINCIPAL = re.compile(r"[a-z0-9][a-z0-9._@+-]*(:[a-z0-9._@+-]+)*")
+_RESERVED_PREFIXES = (SERVICE_PRINCIPAL_PREFIX, "policy:")
+_RESERVED_NAMES = frozenset({"tenure", "ledger"})
+
+
+def check_principal_name(principal: str) -> str:
+    """``principal`` if it may name a key's (or a console person's) holder; ValueError why not.
+
+    Every four-eyes rule compares principals as strings: "ann", "Ann", "ann " and
+    "ann\u200b" must not be four people. Service keys are issued by tenure up, revoked at its
+    next start and not rate limited: a key minted under such a name would be both. The
+    other reserved names are the platform itself in offers' history (the defaults' owner,
+    the auto-approver, the ledger).
+    """
+    if not _PRINCIPAL.fullmatch(principal):
+        raise ValueError(
+            "a principal is lower case letters, digits and . _ @ + - (parts joined by"
+            " one ':'), with no spaces"
+        )
+    if principal.startswith(_RESERVED_PREFIXES) or principal in _RESERVED_NAMES:
+        raise ValueError(f"{principal!r} is reserved for the platform's own principals")
+    return principal
 
 
 def hash_key(raw: str) -> str:
@@ -141,12 +169,18 @@ async def create_key(
 
 async def _as_admin(session: AsyncSession, call: TextClause) -> ApiKey | None:
     """The key a key-store function returned; Forbidden when it refused the admin key."""
+    # Checked by ``require("admin")`` first: only a key revoked since then is refused here.
+    return await _as_key_store(session, call, "Only a live admin key may create or revoke keys")
+
+
+async def _as_key_store(session: AsyncSession, call: TextClause, refused: str) -> ApiKey | None:
+    """The key a key-store function returned; Forbidden (``refused``, and the function's
+    reason) when it refused."""
     try:
         return (await session.scalars(select(ApiKey).from_statement(call))).first()
     except DBAPIError as exc:
         if database_error_state(exc) == _INSUFFICIENT_PRIVILEGE:
-            # Checked by ``require("admin")`` first: only a key revoked since then gets here.
-            raise Forbidden("Only a live admin key may create or revoke keys.") from exc
+            raise Forbidden(f"{refused}: {database_error_message(exc)}.") from exc
         raise
 
 
@@ -189,6 +223,36 @@ async def revoke_key(
     )
 
 
+async def issue_session_key(
+    session: AsyncSession, principal: str, scopes: list[str], expires_at: datetime
+) -> tuple[ApiKey, str]:
+    """A key for ``principal`` that stops working at ``expires_at`` (the console's sign-in).
+
+    Through ``auth.issue_session_key``, which only the console's role may call: it refuses
+    a lifetime over 12 hours and the platform's reserved principals (Forbidden).
+    """
+    raw = generate_key()
+    call = text(
+        "SELECT * FROM auth.issue_session_key(:id, :key_hash, :display_prefix, :principal,"
+        " :scopes, :expires_at)"
+    ).bindparams(
+        id=uuid.uuid4(),
+        key_hash=hash_key(raw),
+        display_prefix=raw[:12],
+        principal=principal,
+        scopes=validate_scopes(scopes),
+        expires_at=expires_at,
+    )
+    created = await _as_key_store(session, call, "The key store refused a session key")
+    assert created is not None  # an INSERT returns its row
+    return created, raw
+
+
+async def end_session_key(session: AsyncSession, key_id: uuid.UUID) -> None:
+    """Revoke a session key (sign-out); keys that do not expire are never touched."""
+    await session.execute(text("SELECT * FROM auth.end_session_key(:id)").bindparams(id=key_id))
+
+
 class KeyVerifier:
     """Checks bearer keys against the store, caching accepted keys briefly per process."""
 
@@ -212,11 +276,23 @@ class KeyVerifier:
                 raise Unauthorized("The API key is not known.")
             if row.revoked_at is not None:
                 raise Unauthorized("The API key has been revoked.")
+            left = _seconds_left(row.expires_at)
+            if left is not None and left <= 0:
+                raise Unauthorized("The API key has expired.")
             # At most once a minute per key (the function decides): not a write per request.
             await session.execute(select(func.auth.stamp_key_use(row.id)))
             principal = Principal(row.id, row.principal, frozenset(row.scopes))
-        self._cache[digest] = (now + self._cache_seconds, principal)
+        # An expiring key is never trusted from the cache past its expiry.
+        keep = self._cache_seconds if left is None else min(self._cache_seconds, left)
+        self._cache[digest] = (now + keep, principal)
         return principal
+
+
+def _seconds_left(expires_at: datetime | None) -> float | None:
+    """Seconds until ``expires_at`` (negative once past), or None for a key that never ends."""
+    if expires_at is None:
+        return None
+    return (expires_at - datetime.now(UTC)).total_seconds()
 
 
 def bearer_token(request: Request) -> str | None:

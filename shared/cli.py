@@ -11,7 +11,6 @@ import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,7 +18,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from shared import embedded, migrate
+from services.console.cli import users_app
+from shared import migrate
 from shared.auth import (
     SERVICE_SCOPES,
     ApiKey,
@@ -32,8 +32,15 @@ from shared.db import standalone_unit_of_work
 from shared.demo import Options
 from shared.demo_client import DemoError, ready
 from shared.demo_report import run_and_report
+from shared.embedded import DATA_DIR, database_url
 from shared.errors import TenureError
-from shared.settings import DEFAULT_PORTS, SERVICE_NAMES, PlatformSettings, service_principal
+from shared.settings import (
+    APP_NAMES,
+    DEFAULT_PORTS,
+    SERVICE_NAMES,
+    PlatformSettings,
+    service_principal,
+)
 from shared.supervisor import Child, GaveUp, Supervisor
 
 app = typer.Typer(help="Tenure: run the platform and administer it.", no_args_is_help=True)
@@ -41,19 +48,10 @@ db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 console = Console(stderr=True)
 
-DATA_DIR = Path(os.environ.get("TENURE_DATA_DIR", ".tenure"))
 ADMIN_PRINCIPAL = "admin"
-
-
-def database_url() -> str:
-    """``DATABASE_URL`` when set; otherwise the embedded server under ``.tenure/``."""
-    url = os.environ.get("TENURE_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    url, _server = embedded.start(DATA_DIR.resolve() / "pgdata")
-    return url
 
 
 async def create_key_at(url: str, principal: str, scopes: list[str]) -> tuple[ApiKey, str]:
@@ -89,9 +87,10 @@ async def issue_service_keys(url: str) -> dict[str, str]:
 
 
 def service_ports(base_port: int) -> dict[str, int]:
-    """Each service's port: the well-known ones, or consecutive ports from ``base_port``."""
-    first = min(DEFAULT_PORTS.values())
-    return {s: base_port + DEFAULT_PORTS[s] - first for s in SERVICE_NAMES}
+    """Each app's port: the well-known ones, or ingest's at ``base_port``, the other services'
+    on the next three and the console's on the one before."""
+    first = DEFAULT_PORTS["ingest"]
+    return {s: base_port + DEFAULT_PORTS[s] - first for s in APP_NAMES}
 
 
 def service_environment(
@@ -101,18 +100,18 @@ def service_environment(
     ports: dict[str, int],
     passwords: dict[str, str],
 ) -> dict[str, dict[str, str]]:
-    """Each service process's environment: the database and its role's own password, its
-    key, the others' URLs."""
+    """Each app process's environment: the database and its role's own password, its key
+    (the console has none: it acts with each person's own), the services' URLs."""
     urls = {f"TENURE_{s.upper()}_URL": f"http://{host}:{ports[s]}" for s in SERVICE_NAMES}
     return {
         s: {
             "TENURE_DATABASE_URL": url,
             "TENURE_DB_ROLE_PASSWORD": passwords[s],
-            "TENURE_SERVICE_API_KEY": keys[s],
+            "TENURE_SERVICE_API_KEY": keys.get(s, ""),
             "TENURE_PORT": str(ports[s]),
             **urls,
         }
-        for s in SERVICE_NAMES
+        for s in APP_NAMES
     }
 
 
@@ -159,10 +158,15 @@ def single_platform(url: str) -> Iterator[None]:
 def up(
     host: Annotated[str, typer.Option(help="Address the services listen on")] = "127.0.0.1",
     base_port: Annotated[
-        int, typer.Option(help="Port of ingest; scoring, offers and ledger take the next three")
+        int,
+        typer.Option(
+            help="Port of ingest; scoring, offers and ledger take the next three, the console"
+            " the one before"
+        ),
     ] = DEFAULT_PORTS["ingest"],
 ) -> None:
-    """Start PostgreSQL (embedded unless DATABASE_URL is set), migrate, start all four services.
+    """Start PostgreSQL (embedded unless DATABASE_URL is set), migrate, start the four services
+    and the console (on the port before ingest's: http://127.0.0.1:8000).
 
     A service that dies is restarted (after 0.5 s, doubling to 10 s); one that crashes 5 times
     within 60 s stops the platform. Ctrl-C stops everything.
@@ -182,8 +186,7 @@ def _run_platform(url: str, host: str, base_port: int) -> None:
     ports = service_ports(base_port)
     envs = service_environment(url, keys, host, ports, passwords)
     children = [
-        Child(s, uvicorn_command(s, host, ports[s]), {**os.environ, **envs[s]})
-        for s in SERVICE_NAMES
+        Child(s, uvicorn_command(s, host, ports[s]), {**os.environ, **envs[s]}) for s in APP_NAMES
     ]
     supervisor = Supervisor(children, log=console.print)
 
@@ -194,7 +197,7 @@ def _run_platform(url: str, host: str, base_port: int) -> None:
     # ignored, and then Ctrl-C would reach the services but not their supervisor.
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for service in SERVICE_NAMES:
+    for service in APP_NAMES:
         console.print(f"{service} on http://{host}:{ports[service]}")
     try:
         supervisor.run()

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
+
+# Where the embedded server's data (and tenure up's lock) live.
+DATA_DIR = Path(os.environ.get("TENURE_DATA_DIR", ".tenure"))
+
+
+def database_url() -> str:
+    """``DATABASE_URL`` when set; otherwise the embedded server under ``.tenure/``."""
+    url = os.environ.get("TENURE_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    url, _server = start(DATA_DIR.resolve() / "pgdata")
+    return url
 
 
 def start(data_dir: Path) -> tuple[str, Any]:

@@ -203,6 +203,36 @@ class IllegalTransition(Conflict):
     type_slug = "illegal-transition"
 
 
+class SignInRefused(Unauthorized):
+    """The console did not know that name and password, or that API key."""
+
+    type_slug = "sign-in-refused"
+
+
+class SignInThrottled(TooManyRequests):
+    """Too many failed sign-ins for a name or from an address: wait before the next."""
+
+    type_slug = "sign-in-throttled"
+
+
+class SignInRequired(Unauthorized):
+    """A console page asked for without a live session (none, signed out, or expired)."""
+
+    type_slug = "sign-in-required"
+
+
+class CsrfRefused(Forbidden):
+    """A console form posted without this session's anti-forgery token (or with another's)."""
+
+    type_slug = "csrf-token-invalid"
+
+
+class UserExists(Conflict):
+    """A console user of that name already exists."""
+
+    type_slug = "user-exists"
+
+
 def check_range(since: Any, until: Any) -> None:
     """Refuse a time range (``from``, ``to``: the query parameters every list names them by)
     that holds nothing, ``to`` at or before ``from``, rather than answer an empty page."""

@@ -20,9 +20,9 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db import create_engine, role_name
-from shared.settings import SERVICE_NAMES
+from shared.settings import APP_NAMES, CONSOLE
 
-COMPONENTS = ("auth", *SERVICE_NAMES)
+COMPONENTS = ("auth", *APP_NAMES)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 VERSION_TABLE = "alembic_version"
 # Advisory lock held while migrating, so concurrent migrators queue instead of colliding.
@@ -47,6 +47,7 @@ MUTABLE_TABLES: dict[str, dict[str, Mutable] | None] = {
     "ingest": None,
     "scoring": None,
     "offers": None,
+    "console": None,
     "ledger": {
         "ledger_accounts": Mutable(update=("balance", "chain_seq", "chain_hash"), delete=False),
         "lots": Mutable(update=("remaining",), delete=False),
@@ -55,12 +56,25 @@ MUTABLE_TABLES: dict[str, dict[str, Mutable] | None] = {
         "inbox": Mutable(),
     },
 }
-# The only changes service roles may make to the shared key store (migration auth_0002).
+# The only changes roles may make to the shared key store: every app's (migration auth_0002:
+# stamping a key's use; the admin API's two act only for a live admin key) ...
 KEY_STORE_FUNCTIONS = (
     "auth.stamp_key_use(uuid)",
     "auth.create_key(text, uuid, text, text, text, text[])",
     "auth.revoke_key(text, uuid)",
 )
+# ... and the console's alone: its people's session keys (migration auth_0003).
+SESSION_KEY_FUNCTIONS = (
+    "auth.issue_session_key(uuid, text, text, text, text[], timestamptz)",
+    "auth.end_session_key(uuid)",
+)
+
+
+def key_store_functions(app: str) -> tuple[str, ...]:
+    """The key-store functions ``app``'s role may call: the console stamps and ends its
+    people's session keys but serves no admin API; the services the reverse."""
+    stamp = KEY_STORE_FUNCTIONS[0]
+    return (stamp, *SESSION_KEY_FUNCTIONS) if app == CONSOLE else KEY_STORE_FUNCTIONS
 
 
 def alembic_config(component: str, connection: Connection | None = None) -> Config:
@@ -86,11 +100,11 @@ def _literal(value: str) -> str:
 
 
 async def ensure_roles(conn: AsyncConnection, passwords: Mapping[str, str] | None = None) -> None:
-    """Create each service's login role if missing (a concurrent creator is tolerated), and
-    set each role's own password from ``passwords`` (by service); a role without one keeps
+    """Create each app's login role if missing (a concurrent creator is tolerated), and
+    set each role's own password from ``passwords`` (by app); a role without one keeps
     its password (none, under trust authentication)."""
     passwords = passwords or {}
-    for service in SERVICE_NAMES:
+    for service in APP_NAMES:
         role = role_name(service)
         await conn.execute(
             text(
@@ -112,7 +126,7 @@ async def ensure_roles(conn: AsyncConnection, passwords: Mapping[str, str] | Non
 async def grant_privileges(conn: AsyncConnection, component: str) -> None:
     """Grant the roles exactly what they may do on a component's schema."""
     if component == "auth":
-        for service in SERVICE_NAMES:
+        for service in APP_NAMES:
             role = role_name(service)
             await conn.execute(text(f"GRANT USAGE ON SCHEMA auth TO {role}"))
             # Start from nothing: earlier versions granted INSERT and UPDATE here.
@@ -121,7 +135,8 @@ async def grant_privileges(conn: AsyncConnection, component: str) -> None:
             await conn.execute(
                 text(f"GRANT SELECT ON auth.api_keys, auth.{VERSION_TABLE} TO {role}")
             )
-            for function in KEY_STORE_FUNCTIONS:  # absent below auth_0002
+            # A function is absent below the revision that makes it.
+            for function in key_store_functions(service):
                 if await conn.scalar(text("SELECT to_regprocedure(:f)"), {"f": function}):
                     await conn.execute(text(f"GRANT EXECUTE ON FUNCTION {function} TO {role}"))
         return

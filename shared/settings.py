@@ -8,6 +8,10 @@ from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_NAMES = ("ingest", "scoring", "offers", "ledger")
+# The console is a client of the four services' APIs; it has a schema and a role too (its
+# people), but no API of its own for the others and no outbox.
+CONSOLE = "console"
+APP_NAMES = (*SERVICE_NAMES, CONSOLE)
 # The principal of each service's own key, which tenure up issues (and re-issues) itself.
 SERVICE_PRINCIPAL_PREFIX = "service:"
 
@@ -17,7 +21,13 @@ def service_principal(service: str) -> str:
     return f"{SERVICE_PRINCIPAL_PREFIX}{service}"
 
 
-DEFAULT_PORTS = {"ingest": 8001, "scoring": 8002, "offers": 8003, "ledger": 8004}
+DEFAULT_PORTS = {
+    "console": 8000,
+    "ingest": 8001,
+    "scoring": 8002,
+    "offers": 8003,
+    "ledger": 8004,
+}
 
 
 class ServiceSettings(BaseSettings):
@@ -98,12 +108,14 @@ class PlatformSettings(BaseSettings):
     scoring_db_password: SecretStr = SecretStr("")
     offers_db_password: SecretStr = SecretStr("")
     ledger_db_password: SecretStr = SecretStr("")
+    console_db_password: SecretStr = SecretStr("")
 
     def role_passwords(self) -> dict[str, str]:
-        """Each service's role password, by service name."""
+        """Each app's role password, by app name."""
         return {
             "ingest": self.ingest_db_password.get_secret_value(),
             "scoring": self.scoring_db_password.get_secret_value(),
             "offers": self.offers_db_password.get_secret_value(),
             "ledger": self.ledger_db_password.get_secret_value(),
+            "console": self.console_db_password.get_secret_value(),
         }

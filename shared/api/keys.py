@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -13,6 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from shared.auth import (
     SCOPES,
     bearer_token,
+    check_principal_name,
     create_key,
     list_keys,
     revoke_key,
@@ -21,16 +21,10 @@ from shared.deps import Admin, Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
-from shared.settings import SERVICE_PRINCIPAL_PREFIX
 from shared.validation import Text
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/api-keys", tags=["api keys"])
 Position = tuple[datetime, uuid.UUID]  # (created_at, id)
-
-
-_PRINCIPAL = re.compile(r"[a-z0-9][a-z0-9._@+-]*(:[a-z0-9._@+-]+)*")
-_RESERVED_PREFIXES = (SERVICE_PRINCIPAL_PREFIX, "policy:")
-_RESERVED_NAMES = frozenset({"tenure", "ledger"})
 
 
 class KeyCreate(BaseModel):
@@ -48,19 +42,7 @@ class KeyCreate(BaseModel):
     @field_validator("principal")
     @classmethod
     def _a_name_of_its_own(cls, principal: str) -> str:
-        # Every four-eyes rule compares principals as strings: "ann", "Ann", "ann " and
-        # "ann\u200b" must not be four people.
-        if not _PRINCIPAL.fullmatch(principal):
-            raise ValueError(
-                "a principal is lower case letters, digits and . _ @ + - (parts joined by"
-                " one ':'), with no spaces"
-            )
-        # Service keys are issued by tenure up, revoked at its next start and not rate limited:
-        # a key minted under such a name would be both. The others name the platform itself
-        # in offers' history (the defaults' owner, the auto-approver, the ledger).
-        if principal.startswith(_RESERVED_PREFIXES) or principal in _RESERVED_NAMES:
-            raise ValueError(f"{principal!r} is reserved for the platform's own principals")
-        return principal
+        return check_principal_name(principal)
 
 
 class KeyOut(BaseModel):
@@ -73,6 +55,7 @@ class KeyOut(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    expires_at: datetime | None = Field(description="A console session's key ends then")
 
 
 class KeyCreated(KeyOut):

@@ -14,7 +14,7 @@ from shared.auth import ApiKey, KeyVerifier
 from shared.cli import ADMIN_PRINCIPAL, ensure_admin_key
 from shared.db import create_engine, role_name, service_url, session_factory
 from shared.errors import Unauthorized
-from shared.settings import SERVICE_NAMES
+from shared.settings import APP_NAMES
 from tests.db.test_schema import password_matches
 
 TENURE = [sys.executable, "-c", "from shared.cli import app; app()"]
@@ -100,7 +100,7 @@ async def test_admin_key_is_made_once(fresh_database: str) -> None:
 
 
 async def test_db_upgrade_gives_each_role_the_password_set_for_it(fresh_database: str) -> None:
-    passwords = {f"TENURE_{s.upper()}_DB_PASSWORD": f"pw-{s}" for s in SERVICE_NAMES}
+    passwords = {f"TENURE_{s.upper()}_DB_PASSWORD": f"pw-{s}" for s in APP_NAMES}
     engine = create_engine(fresh_database)
     try:
         result = await asyncio.to_thread(tenure, fresh_database, "db", "upgrade", env=passwords)
@@ -110,15 +110,15 @@ async def test_db_upgrade_gives_each_role_the_password_set_for_it(fresh_database
                 r[0]: r[1]
                 for r in await conn.execute(
                     text("SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(:r)"),
-                    {"r": [role_name(s) for s in SERVICE_NAMES]},
+                    {"r": [role_name(s) for s in APP_NAMES]},
                 )
             }
     finally:
         # Roles are the server's: put back the password-less roles the other tests use.
         async with engine.begin() as conn:
-            for service in SERVICE_NAMES:
+            for service in APP_NAMES:
                 await conn.execute(text(f"ALTER ROLE {role_name(service)} PASSWORD NULL"))
         await engine.dispose()
-    for service in SERVICE_NAMES:
+    for service in APP_NAMES:
         role = role_name(service)
         assert password_matches(stored[role], role, f"pw-{service}")

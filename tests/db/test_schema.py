@@ -26,7 +26,7 @@ from shared.db import (
     unit_of_work,
 )
 from shared.errors import Forbidden
-from shared.settings import SERVICE_NAMES
+from shared.settings import APP_NAMES
 
 
 async def test_a_service_role_cannot_read_another_services_schema(database_url: str) -> None:
@@ -40,7 +40,7 @@ async def test_a_service_role_cannot_read_another_services_schema(database_url: 
         await engine.dispose()
 
 
-@pytest.mark.parametrize("service", SERVICE_NAMES)
+@pytest.mark.parametrize("service", APP_NAMES)
 @pytest.mark.parametrize(
     "statement",
     [
@@ -223,7 +223,7 @@ def password_matches(stored: str | None, role: str, password: str) -> bool:
 async def test_each_role_gets_its_own_password_and_an_empty_one_changes_nothing(
     fresh_database: str,
 ) -> None:
-    passwords = {s: f"secret-{s}-{n}" for n, s in enumerate(SERVICE_NAMES)}
+    passwords = {s: f"secret-{s}-{n}" for n, s in enumerate(APP_NAMES)}
     engine = create_engine(fresh_database)
     read = text("SELECT rolname, rolpassword FROM pg_authid WHERE rolname LIKE 'tenure\\_%'")
     try:
@@ -236,10 +236,10 @@ async def test_each_role_gets_its_own_password_and_an_empty_one_changes_nothing(
     finally:
         # Roles are the server's: put back the password-less roles the other tests use.
         async with engine.begin() as conn:
-            for service in SERVICE_NAMES:
+            for service in APP_NAMES:
                 await conn.execute(text(f"ALTER ROLE {role_name(service)} PASSWORD NULL"))
         await engine.dispose()
-    for service in SERVICE_NAMES:
+    for service in APP_NAMES:
         role = role_name(service)
         assert password_matches(stored[role], role, passwords[service])
         others = [p for s, p in passwords.items() if s != service]

@@ -24,7 +24,8 @@ from tests.e2e.test_outbox_to_scoring import wait_for_score
 from tests.support import ROOT
 
 TENURE = str(Path(sys.executable).with_name("tenure"))
-SERVICES = ("ingest", "scoring", "offers", "ledger")
+# In port order: the console's is the one before ingest's (tenure up's --base-port).
+APPS = ("console", "ingest", "scoring", "offers", "ledger")
 
 
 def free_port_run(count: int) -> int:
@@ -76,10 +77,11 @@ def service_pid(up: subprocess.Popen[bytes], service: str) -> int | None:
 
 
 def start_up(base_port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """``tenure up`` on four consecutive ports from ``base_port``, its output in ``log_path``."""
+    """``tenure up`` on five consecutive ports from ``base_port`` (the console's), its output
+    in ``log_path``."""
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            [TENURE, "up", "--base-port", str(base_port)],
+            [TENURE, "up", "--base-port", str(base_port + 1)],
             env=env,
             cwd=ROOT,
             stdout=log,
@@ -90,8 +92,8 @@ def start_up(base_port: int, env: dict[str, str], log_path: Path) -> subprocess.
 async def test_tenure_up_restarts_a_killed_service_and_ctrl_c_stops_everything(
     fresh_database: str, tmp_path: Path
 ) -> None:
-    base = free_port_run(4)
-    urls = {s: f"http://127.0.0.1:{base + n}" for n, s in enumerate(SERVICES)}
+    base = free_port_run(len(APPS))
+    urls = {s: f"http://127.0.0.1:{base + n}" for n, s in enumerate(APPS)}
     env = {
         **os.environ,
         "TENURE_DATABASE_URL": fresh_database,
@@ -114,7 +116,7 @@ async def test_tenure_up_restarts_a_killed_service_and_ctrl_c_stops_everything(
 
         # A second platform on the same database is refused: it would revoke this one's keys.
         second_log = tmp_path / "second.log"
-        second = await asyncio.to_thread(start_up, free_port_run(4), env, second_log)
+        second = await asyncio.to_thread(start_up, free_port_run(len(APPS)), env, second_log)
         assert await asyncio.to_thread(second.wait, 60) == 1
         assert "already running" in second_log.read_text()
 
@@ -140,7 +142,7 @@ async def test_tenure_up_restarts_a_killed_service_and_ctrl_c_stops_everything(
         up.send_signal(signal.SIGINT)
         code = await asyncio.to_thread(up.wait, 60)
     assert code == 0, log_path.read_text(errors="replace")
-    assert len(children) == 4
+    assert len(children) == len(APPS)
     assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
     for url in urls.values():
         assert not await ready(url)

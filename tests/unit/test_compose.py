@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
+from services.console.settings import ConsoleSettings
 from services.ingest.settings import IngestSettings
 from services.ledger.settings import LedgerSettings
 from services.offers.settings import OffersSettings
 from services.scoring.settings import ScoringSettings
-from shared.settings import DEFAULT_PORTS, PlatformSettings, ServiceSettings
+from shared.settings import DEFAULT_PORTS, SERVICE_NAMES, PlatformSettings, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS: dict[str, type[ServiceSettings]] = {
@@ -21,6 +22,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "scoring": ScoringSettings,
     "offers": OffersSettings,
     "ledger": LedgerSettings,
+    "console": ConsoleSettings,
 }
 
 
@@ -48,7 +50,7 @@ def test_each_service_environment_builds_its_settings(
     )
     assert settings.effective_port() == DEFAULT_PORTS[service]
     assert settings.database_url.startswith("postgresql://")
-    for other in SETTINGS:
+    for other in SERVICE_NAMES:
         assert settings.service_url(other) == f"http://{other}:{DEFAULT_PORTS[other]}"
 
 

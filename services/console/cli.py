@@ -1,0 +1,68 @@
+"""``tenure users``: the console's people, created by the operator."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.console import repository as repo
+from services.console.domain.roles import ROLES
+from services.console.service.users import create_user
+from shared.db import standalone_unit_of_work
+from shared.embedded import database_url
+from shared.errors import TenureError
+
+users_app = typer.Typer(help="People who sign in to the console.", no_args_is_help=True)
+_err = Console(stderr=True)
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="Their name: lower case, as in API keys")],
+    role: Annotated[
+        list[str], typer.Option(help=f"A role, repeat for several: {', '.join(ROLES)}")
+    ],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="TENURE_USER_PASSWORD",
+            help="At least 12 characters (asked for when not given)",
+        ),
+    ],
+) -> None:
+    """Create a person who signs in to the console with a name and password."""
+
+    async def create() -> list[str]:
+        async with standalone_unit_of_work(database_url()) as session:
+            return list(await create_user(session, name, password, role))
+
+    try:
+        roles = asyncio.run(create())
+    except TenureError as exc:
+        _err.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(2) from exc
+    _err.print(f"created {name} ({', '.join(roles)}): sign in at http://127.0.0.1:8000")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List the console's people (never their password hashes)."""
+
+    async def fetch() -> list[tuple[str, str, str, str]]:
+        async with standalone_unit_of_work(database_url()) as session:
+            return [
+                (u.name, ", ".join(u.roles), str(u.created_at), str(u.disabled_at or ""))
+                for u in await repo.list_users(session)
+            ]
+
+    table = Table("name", "roles", "created", "disabled")
+    for row in asyncio.run(fetch()):
+        table.add_row(*row)
+    Console().print(table)

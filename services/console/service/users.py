@@ -1,0 +1,37 @@
+"""The console's people: created by the operator (``tenure users create``), with roles."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.console import repository as repo
+from services.console.domain.roles import Role, UnknownRole, check_roles
+from shared.auth import check_principal_name
+from shared.errors import Unprocessable, UserExists
+
+# argon2id with the library's defaults (RFC 9106's second recommended option).
+HASHER = PasswordHasher()
+MIN_PASSWORD_LENGTH = 12
+
+
+async def create_user(
+    session: AsyncSession, name: str, password: str, roles: list[str]
+) -> list[Role]:
+    """Store a person who may sign in; the roles they were given. 422 naming what is wrong
+    with the name, password or roles; 409 when the name is taken."""
+    try:
+        check_principal_name(name)
+    except ValueError as exc:
+        raise Unprocessable.for_field("/name", str(exc)) from exc
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Unprocessable.for_field(
+            "/password", f"a password has at least {MIN_PASSWORD_LENGTH} characters"
+        )
+    try:
+        checked = check_roles(roles)
+    except UnknownRole as exc:
+        raise Unprocessable.for_field("/roles", str(exc)) from exc
+    if not await repo.add_user(session, name, HASHER.hash(password), list(checked)):
+        raise UserExists(f"A user named {name!r} exists already.")
+    return checked

@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 from services.offers.api import (
+    approvals,
     decisions,
     evaluation,
     notifications,
@@ -64,6 +65,7 @@ def create_app(settings: OffersSettings | None = None) -> FastAPI:
             evaluation.router,
             decisions.router,
             offers.router,
+            approvals.router,
             results.router,
         ],
         # Grants of approved credits and revokes, to the ledger.

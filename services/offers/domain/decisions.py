@@ -40,6 +40,8 @@ DecisionOutcome = Literal[
 OUTCOMES: tuple[DecisionOutcome, ...] = get_args(DecisionOutcome)
 # The ARR cap looks back this far over an account's offers from every program.
 ARR_CAP_LOOKBACK = timedelta(days=365)
+# The scope of a program's program-wide budget (a tier's is ``tier:<tier>``).
+PROGRAM_BUDGET = "program"
 _HOLDOUT_BUCKETS = 10_000  # basis points: a holdout percent of 12.34 is 1,234 buckets
 
 
@@ -184,7 +186,7 @@ def budget_scopes(definition: ProgramDefinition, tier: Tier) -> tuple[tuple[str,
     in the order they are locked (the same everywhere, so reservations never deadlock)."""
     scopes: list[tuple[str, int]] = []
     if definition.limits.budget_minor is not None:
-        scopes.append(("program", definition.limits.budget_minor))
+        scopes.append((PROGRAM_BUDGET, definition.limits.budget_minor))
     tier_cap = definition.limits.tier_budgets_minor.get(tier)
     if tier_cap is not None:
         scopes.append((f"tier:{tier}", tier_cap))

@@ -7,6 +7,7 @@ serialise on the budget's row and can never take it past its cap.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import func, select, text, update
@@ -80,3 +81,18 @@ async def committed_since(
         select(offers.c.scope, func.sum(offers.c.held)).group_by(offers.c.scope)
     )
     return {scope: int(amount) for scope, amount in rows.all()}
+
+
+async def committed_in(
+    session: AsyncSession, program_ids: Collection[str], scope: str
+) -> dict[str, int]:
+    """What is committed against one budget scope of each of these programs, by program id,
+    in one query (a program that never reserved against it is absent: nothing committed)."""
+    if not program_ids:
+        return {}
+    rows = await session.execute(
+        select(Budget.program_id, Budget.committed_minor).where(
+            Budget.program_id.in_(program_ids), Budget.scope == scope
+        )
+    )
+    return {program_id: amount for program_id, amount in rows.all()}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -185,3 +185,57 @@ async def events_of(session: AsyncSession, offer_id: uuid.UUID) -> Sequence[Offe
 async def get_decision(session: AsyncSession, decision_id: int) -> Decision | None:
     """The decision that proposed an offer."""
     return await session.get(Decision, decision_id)
+
+
+async def list_pending(
+    session: AsyncSession, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> Sequence[Offer]:
+    """Offers awaiting approval, oldest first (by creation, then id), those after ``after``."""
+    query = (
+        select(Offer)
+        .where(Offer.state == "pending_approval")
+        .order_by(Offer.created_at, Offer.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(func.row(Offer.created_at, Offer.id) > func.row(*after))
+    return (await session.scalars(query)).all()
+
+
+async def approvals_of_offers(
+    session: AsyncSession, offer_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[Approval]]:
+    """The approvals of each of these offers, in the order given, in one query (an offer
+    with none is absent)."""
+    if not offer_ids:
+        return {}
+    rows = await session.scalars(
+        select(Approval)
+        .where(Approval.offer_id.in_(offer_ids))
+        .order_by(Approval.offer_id, Approval.at, Approval.slot)
+    )
+    found: dict[uuid.UUID, list[Approval]] = {}
+    for approval in rows:
+        found.setdefault(approval.offer_id, []).append(approval)
+    return found
+
+
+async def decision_reasons(session: AsyncSession, decision_ids: Collection[int]) -> dict[int, str]:
+    """The reason each of these decisions gave, by decision id, in one query (a decision
+    forgotten by the retention sweep is absent)."""
+    if not decision_ids:
+        return {}
+    rows = await session.execute(
+        select(Decision.id, Decision.reason).where(Decision.id.in_(decision_ids))
+    )
+    return {decision_id: reason for decision_id, reason in rows.all()}
+
+
+async def program_statuses(session: AsyncSession, program_ids: Collection[str]) -> dict[str, str]:
+    """The status of each of these programs now, in one query."""
+    if not program_ids:
+        return {}
+    rows = await session.execute(
+        select(Program.id, Program.status).where(Program.id.in_(program_ids))
+    )
+    return {program_id: status for program_id, status in rows.all()}

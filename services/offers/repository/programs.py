@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -217,3 +217,39 @@ async def live_versions(session: AsyncSession) -> list[tuple[str, int, dict[str,
         .order_by(Program.id)
     )
     return [(program_id, version, definition) for program_id, version, definition in rows]
+
+
+async def definitions(
+    session: AsyncSession, versions: Collection[tuple[str, int]]
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """The definition of each of these (program id, version), in one query."""
+    if not versions:
+        return {}
+    wanted = [
+        and_(ProgramVersion.program_id == program_id, ProgramVersion.version == version)
+        for program_id, version in sorted(set(versions))
+    ]
+    rows = await session.execute(
+        select(ProgramVersion.program_id, ProgramVersion.version, ProgramVersion.definition).where(
+            or_(*wanted)
+        )
+    )
+    return {(program_id, version): definition for program_id, version, definition in rows}
+
+
+async def list_pending_versions(
+    session: AsyncSession, *, after: tuple[datetime, str, int] | None, limit: int
+) -> Sequence[tuple[ProgramVersion, Program]]:
+    """Versions awaiting approval to go live, each with its program, oldest first (by
+    creation, then program id and version), those after ``after`` in that order."""
+    query = (
+        select(ProgramVersion, Program)
+        .join(Program, Program.id == ProgramVersion.program_id)
+        .where(ProgramVersion.state == "pending")
+        .order_by(ProgramVersion.created_at, ProgramVersion.program_id, ProgramVersion.version)
+        .limit(limit)
+    )
+    if after is not None:
+        key = func.row(ProgramVersion.created_at, ProgramVersion.program_id, ProgramVersion.version)
+        query = query.where(key > func.row(*after))
+    return [(version, program) for version, program in (await session.execute(query)).all()]

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.offers.domain.approvals import ARCHIVED_PROGRAM
 from services.offers.domain.offers import (
     ApprovalNeeds,
     ApprovalRefused,
@@ -120,7 +121,8 @@ async def _locked(session: AsyncSession, offer_id: uuid.UUID) -> Offer:
     return offer
 
 
-def _needs(offer: Offer, approvals: list[Approval]) -> ApprovalNeeds:
+def approval_needs(offer: Offer, approvals: list[Approval]) -> ApprovalNeeds:
+    """What an offer needs and has, for the approval rules (``domain.offers``)."""
     filled = {cast(ApprovalSlot, a.slot): a.principal for a in approvals}
     return ApprovalNeeds(
         approvals_required=offer.approvals_required,
@@ -151,11 +153,8 @@ async def approve(
     offer = await _locked(session, offer_id)
     _awaiting_approval(offer, "approved")
     if await repo.program_status(session, offer.program_id) == "archived":
-        raise IllegalTransition(
-            f"Offer {offer.id}: its program is archived, so nothing more of it is approved;"
-            " reject or revoke it."
-        )
-    needs = _needs(offer, list(await repo.approvals_of(session, offer.id)))
+        raise IllegalTransition(f"Offer {offer.id}: {ARCHIVED_PROGRAM}.")
+    needs = approval_needs(offer, list(await repo.approvals_of(session, offer.id)))
     try:
         slot = slot_for(needs, principal.name, principal.scopes)
     except ApprovalRefused as exc:
@@ -225,7 +224,7 @@ async def reject(
     offer = await _locked(session, offer_id)
     # An approved credit may already be on its way to the ledger: it is revoked, not rejected.
     _awaiting_approval(offer, "rejected")
-    needs = _needs(offer, list(await repo.approvals_of(session, offer.id)))
+    needs = approval_needs(offer, list(await repo.approvals_of(session, offer.id)))
     try:
         check_may_reject(needs, principal.name, principal.scopes)
     except ApprovalRefused as exc:

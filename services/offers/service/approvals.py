@@ -1,0 +1,136 @@
+"""The approvals inbox: offers and program versions awaiting approval, oldest first, each
+with what the caller may do about it and why not.
+
+Each page is read in a fixed number of queries, whatever its length: the rows, then one
+batch each for the approvals, decisions' reasons, programs' statuses, program versions'
+definitions and budgets of everything on it. Who may approve is the domain's rule
+(``domain.approvals``), asked per row in Python, never restated in SQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.offers.domain.approvals import (
+    budget_left,
+    changed_fields,
+    offer_verdict,
+    version_refusal,
+)
+from services.offers.domain.decisions import PROGRAM_BUDGET
+from services.offers.domain.programs import ProgramDefinition
+from services.offers.models import Offer, Program, ProgramVersion
+from services.offers.repository import budgets
+from services.offers.repository import offers as offers_repo
+from services.offers.repository import programs as programs_repo
+from services.offers.schemas.approvals import PendingOffer, PendingVersion
+from services.offers.schemas.offers import ApprovalOut, OfferOut
+from services.offers.schemas.programs import VersionOut
+from services.offers.service.offers import approval_needs
+from shared.auth import Principal
+from shared.pagination import Page, PageRequest
+
+OfferPosition = tuple[datetime, uuid.UUID]  # (created_at, id), oldest first
+VersionPosition = tuple[datetime, str, int]  # (created_at, program id, version), oldest first
+
+
+async def pending_offers(
+    session: AsyncSession,
+    principal: Principal,
+    mine: bool,
+    page: PageRequest[OfferPosition],
+    now: datetime,
+) -> Page[PendingOffer]:
+    """Offers awaiting approval, oldest first, each with its approvals, open slots, the
+    decision's reason, the account's colour, its program's budget left and whether
+    ``principal`` may approve it now (the slot, or why not).
+
+    With ``mine`` only those ``principal`` may approve now are kept, of the ``limit`` offers
+    the page covers: such a page may hold fewer items than ``limit`` (even none) and still
+    have a ``next_cursor``; the list ends when ``next_cursor`` is null.
+    """
+    rows = await offers_repo.list_pending(session, after=page.after, limit=page.limit + 1)
+    shown = rows[: page.limit]
+    program_ids = {o.program_id for o in shown}
+    approvals = await offers_repo.approvals_of_offers(session, [o.id for o in shown])
+    reasons = await offers_repo.decision_reasons(session, {o.decision_id for o in shown})
+    statuses = await offers_repo.program_statuses(session, program_ids)
+    documents = await programs_repo.definitions(
+        session, {(o.program_id, o.program_version) for o in shown}
+    )
+    definitions = {k: ProgramDefinition.model_validate(d) for k, d in documents.items()}
+    committed = await budgets.committed_in(session, program_ids, PROGRAM_BUDGET)
+
+    def item(offer: Offer) -> PendingOffer:
+        given = approvals.get(offer.id, [])
+        needs = approval_needs(offer, given)
+        archived = statuses.get(offer.program_id) == "archived"
+        verdict = offer_verdict(needs, principal.name, principal.scopes, archived)
+        definition = definitions.get((offer.program_id, offer.program_version))
+        colour = offer.snapshot.get("colour")
+        return PendingOffer(
+            offer=OfferOut.model_validate(offer),
+            approvals=[ApprovalOut.model_validate(a) for a in given],
+            open_slots=list(needs.open_slots()),
+            may_approve=verdict.may_approve,
+            slot=verdict.slot,
+            why_not=verdict.why_not,
+            reason=reasons.get(offer.decision_id),
+            health_colour=colour,
+            budget_left_minor=(
+                None
+                if definition is None
+                else budget_left(definition, committed.get(offer.program_id, 0))
+            ),
+            age_seconds=max(0, int((now - offer.created_at).total_seconds())),
+        )
+
+    listed = page.page(rows, item, lambda o: (o.created_at, o.id))
+    if mine:
+        listed.items = [i for i in listed.items if i.may_approve]
+    return listed
+
+
+async def pending_versions(
+    session: AsyncSession, principal: Principal, page: PageRequest[VersionPosition]
+) -> Page[PendingVersion]:
+    """Program versions awaiting approval to go live, oldest first, each with what it
+    changes from the live version and whether ``principal`` may approve it (or why not)."""
+    rows = await programs_repo.list_pending_versions(
+        session, after=page.after, limit=page.limit + 1
+    )
+    live_documents = await programs_repo.definitions(
+        session,
+        {(p.id, p.live_version) for _v, p in rows[: page.limit] if p.live_version is not None},
+    )
+
+    def item(row: tuple[ProgramVersion, Program]) -> PendingVersion:
+        version, program = row
+        definition = ProgramDefinition.model_validate(version.definition)
+        live_document = (
+            None
+            if program.live_version is None
+            else live_documents.get((program.id, program.live_version))
+        )
+        live = None if live_document is None else ProgramDefinition.model_validate(live_document)
+        refusal = version_refusal(
+            principal.name,
+            principal.scopes,
+            version.created_by,
+            definition.owner,
+            None if live is None else live.owner,
+            program.status == "archived",
+        )
+        return PendingVersion(
+            program_id=program.id,
+            version=VersionOut.model_validate(version),
+            live_version=program.live_version,
+            may_approve=refusal is None,
+            why_not=refusal,
+            changed=changed_fields(definition, live),
+        )
+
+    return page.page(rows, item, lambda r: (r[0].created_at, r[0].program_id, r[0].version))

@@ -17,6 +17,7 @@ from shared import embedded, migrate
 from shared.auth import SERVICE_SCOPES
 from shared.cli import create_key_at
 from shared.db import create_engine
+from tests.console_support import console_process
 from tests.support import ROOT, ServiceProcess, scratch_database_name, with_database
 
 # Property tests draw the same examples on every run, so CI's answer does not depend on luck
@@ -135,6 +136,16 @@ async def platform(database_url: str, admin_key: str) -> AsyncIterator[Platform]
     yield running
     for proc in (running.ingest, running.scoring, running.offers, running.ledger):
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+async def console(platform: Platform) -> AsyncIterator[ServiceProcess]:
+    """The console as a real process, calling the run's platform."""
+    urls = {s: getattr(platform, s).url for s in ("ingest", "scoring", "offers", "ledger")}
+    process = console_process(platform.database_url, urls)
+    await asyncio.to_thread(process.start)
+    yield process
+    process.stop()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 
 from services.console.api.sign_in import safe_next
 from services.console.domain import formatting
+from services.console.domain.charts import Segment, bars, interval, sparkline, stacked_bar
 from services.console.domain.csrf import csrf_matches, csrf_token
 from services.console.domain.roles import UnknownRole, check_roles, roles_held, scopes_for
 from services.console.domain.throttle import SignInThrottle
@@ -148,3 +149,21 @@ def test_an_offers_timeline_runs_from_its_snapshot_to_the_ledger() -> None:
     assert steps[1].why == "renewal within 60 days"
     assert (steps[3].who, steps[3].why, steps[3].facts["slot"]) == ("ann", "fine", "approver")
     assert steps[4].facts["hash"] == "ab" * 32
+
+
+def test_charts_carry_their_text_alternative_escaped_and_no_script_or_style() -> None:
+    drawn = [
+        stacked_bar([Segment(30, "#000", "spent"), Segment(90, "#111", "reserved")], 100, "<b>"),
+        sparkline([10, None, 50, 70], "<b>"),
+        sparkline([], "<b>"),
+        interval(0.05, -0.01, 0.11, "<b>", span=0.2),
+        bars([("<jan>", 3), ("feb", 0)], "<b>"),
+    ]
+    for svg in drawn:
+        assert 'role="img"' in svg
+        assert 'aria-label="&lt;b&gt;"' in svg
+        assert "<title>&lt;b&gt;</title>" in svg
+        assert "<script" not in svg
+        assert "style=" not in svg
+    assert "&lt;jan&gt;" in drawn[-1]
+    assert 'stroke="#a3161b"' in drawn[0]  # over its cap: outlined red

@@ -10,6 +10,7 @@ from services.console.api.sign_in import safe_next
 from services.console.domain import formatting
 from services.console.domain.charts import Segment, bars, interval, sparkline, stacked_bar
 from services.console.domain.csrf import csrf_matches, csrf_token
+from services.console.domain.csv_export import to_csv
 from services.console.domain.roles import UnknownRole, check_roles, roles_held, scopes_for
 from services.console.domain.throttle import SignInThrottle
 from services.console.domain.timeline import offer_timeline
@@ -167,3 +168,13 @@ def test_charts_carry_their_text_alternative_escaped_and_no_script_or_style() ->
         assert "style=" not in svg
     assert "&lt;jan&gt;" in drawn[-1]
     assert 'stroke="#a3161b"' in drawn[0]  # over its cap: outlined red
+
+
+def test_csv_cells_that_would_run_as_formulas_are_neutralised() -> None:
+    text = to_csv(["name", "arr"], [['=HYPERLINK("x")', -5], ["@SUM(1)", 7], [None, True]])
+    assert text.splitlines() == [
+        "name,arr",
+        '"\'=HYPERLINK(""x"")",-5',
+        "'@SUM(1),7",
+        ",true",
+    ]

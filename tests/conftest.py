@@ -163,10 +163,13 @@ async def scoring(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests by folder: tests/db needs a database, tests/e2e real processes."""
+    """Mark tests by folder: tests/db needs a database, tests/e2e real processes, and
+    tests/browser real processes and a browser."""
     for item in items:
         path = Path(str(item.fspath))
-        if "e2e" in path.parts:
+        if "browser" in path.parts:
+            item.add_marker(pytest.mark.browser)
+        elif "e2e" in path.parts:
             item.add_marker(pytest.mark.e2e)
         elif "db" in path.parts:
             item.add_marker(pytest.mark.db)

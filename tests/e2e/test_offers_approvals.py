@@ -159,6 +159,8 @@ async def test_pending_offers_oldest_first_with_what_each_caller_may_do(
         assert item["open_slots"] == ["approver", "finance"]
         assert item["reason"] == reasons[item["offer"]["id"]] == "trigger matched"
         assert item["health_colour"] == colour
+        assert item["account_name"] == NAME
+        assert item["program_name"] == f"Inbox {NAME}"
         assert item["budget_left_minor"] == BUDGET - 2 * VALUE
         made = datetime.fromisoformat(item["offer"]["created_at"])
         assert 0 <= item["age_seconds"] <= (datetime.now(UTC) - made).total_seconds() + 1

@@ -33,7 +33,7 @@ def offer_timeline(trace: dict[str, Any]) -> list[Step]:
     if snapshot.get("computed_at"):
         facts = {
             k: str(snapshot[k])
-            for k in ("colour", "health_score", "tier", "segment", "motion")
+            for k in ("name", "colour", "health_score", "tier", "segment", "motion")
             if snapshot.get(k) is not None
         }
         steps.append(Step(_at(snapshot["computed_at"]), "Account scored", "scoring", None, facts))

@@ -25,6 +25,8 @@ class PendingOffer(BaseModel):
     health_colour: Colour | None = Field(
         description="The account's colour in the snapshot decided on (an override's, if any)"
     )
+    account_name: str | None = Field(description="The account's name in that snapshot")
+    program_name: str | None = Field(description="The name in the offer's program version")
     budget_left_minor: int | None = Field(
         description="The program-wide budget cap of its program version less what the program"
         " commits now; None when that version has no cap"

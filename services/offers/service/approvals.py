@@ -80,6 +80,8 @@ async def pending_offers(
             why_not=verdict.why_not,
             reason=reasons.get(offer.decision_id),
             health_colour=colour,
+            account_name=offer.snapshot.get("name"),
+            program_name=None if definition is None else definition.name,
             budget_left_minor=(
                 None
                 if definition is None

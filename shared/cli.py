@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from services.console.cli import users_app
+from services.console.cli import make_demo_people, users_app
 from shared import migrate
 from shared.auth import (
     SERVICE_SCOPES,
@@ -293,9 +293,11 @@ def demo(
     scoring_url: Annotated[str, _url_option("scoring")] = "http://127.0.0.1:8002",
     offers_url: Annotated[str, _url_option("offers")] = "http://127.0.0.1:8003",
     ledger_url: Annotated[str, _url_option("ledger")] = "http://127.0.0.1:8004",
+    console_url: Annotated[str, _url_option("console")] = "http://127.0.0.1:8000",
 ) -> None:
     """Load a synthetic book through the public APIs against a running platform (`make up`),
-    then print what it made of it: scores, offers, budgets, liability, the back-test.
+    then print what it made of it: scores, offers, budgets, liability, the back-test; and
+    make the console's demo people (an owner, an approver, finance, CS), printing how to sign in.
 
     Safe to run twice: a second run sends the same book, which adds no accounts, events or
     offers.
@@ -327,3 +329,4 @@ def demo(
     except DemoError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
+    make_demo_people(out, console_url)

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from services.console import repository as repo
-from services.console.domain.roles import ROLES
-from services.console.service.users import create_user
+from services.console.domain.roles import ROLES, Role
+from services.console.service.users import create_user, ensure_demo_people
 from shared.db import standalone_unit_of_work
 from shared.embedded import database_url
 from shared.errors import TenureError
@@ -66,3 +66,22 @@ def users_list() -> None:
     for row in asyncio.run(fetch()):
         table.add_row(*row)
     Console().print(table)
+
+
+def make_demo_people(out: Console, console_url: str) -> None:
+    """Make (or reset) the demo's people on this machine's database and print how to sign in
+    (their passwords are shown this once)."""
+
+    async def make() -> dict[str, tuple[list[Role], str]]:
+        async with standalone_unit_of_work(database_url()) as session:
+            return await ensure_demo_people(session)
+
+    table = Table("name", "password", "roles", title=f"Console people: sign in at {console_url}")
+    for name, (roles, password) in asyncio.run(make()).items():
+        table.add_row(name, password, ", ".join(roles))
+    out.print(table)
+    out.print(
+        f"Open {console_url}, sign in as demo-approver and open Approvals: approve the oldest"
+        " renewal credit; then sign in as demo-finance to second it, and follow the offer's"
+        " link to its trace (the ledger's grant and its hash)."
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,24 @@ async def add_user(session: AsyncSession, name: str, password_hash: str, roles: 
         .returning(User.name)
     )
     return row.first() is not None
+
+
+async def reset_user(
+    session: AsyncSession, name: str, password_hash: str, roles: list[str]
+) -> None:
+    """Create the user, or give an existing one this password and these roles."""
+    statement = pg_insert(User).values(name=name, password_hash=password_hash, roles=roles)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[User.name],
+            set_={
+                "password_hash": statement.excluded.password_hash,
+                "roles": statement.excluded.roles,
+                "updated_at": func.now(),
+                "disabled_at": None,
+            },
+        )
+    )
 
 
 async def list_users(session: AsyncSession) -> Sequence[User]:

@@ -15,7 +15,10 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from services.console.repository import get_user
+from services.console.service.users import DEMO_PEOPLE, HASHER
 from shared.cli import app, create_key_at
+from shared.db import standalone_unit_of_work
 from shared.demo import HOLD_REASON, Options, Run
 from shared.demo_book import ACCOUNT_PREFIX
 from shared.demo_client import SERVICES, Api, wait_jobs
@@ -156,8 +159,9 @@ async def test_the_demo_prints_what_the_apis_report_and_a_second_run_adds_nothin
     command = ["demo", *size, *urls, "--admin-key", own_platform.admin_key]
     # typer runs the demo with asyncio.run, so off this test's event loop; wide enough that
     # rich does not wrap the tables.
+    env = {"COLUMNS": "220", "TENURE_DATABASE_URL": own_platform.database_url}
     result = await asyncio.to_thread(
-        CliRunner().invoke, app, command, env={"COLUMNS": "220"}, catch_exceptions=False
+        CliRunner().invoke, app, command, env=env, catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
     printed = result.stdout
@@ -177,6 +181,20 @@ async def test_the_demo_prints_what_the_apis_report_and_a_second_run_adds_nothin
     async with own_platform.client("offers") as offers:
         programs = await walk(offers, "/v1/programs")
     assert {p["status"] for p in programs} == {"active"}
+    await assert_demo_people_sign_in(printed, own_platform.database_url)
+
+
+async def assert_demo_people_sign_in(printed: str, database_url: str) -> None:
+    """The demo printed a person for each part of the workflow, whose password is theirs."""
+    people = table(printed, "Console people")
+    assert set(people) == set(DEMO_PEOPLE)
+    async with standalone_unit_of_work(database_url) as session:
+        for name, row in people.items():
+            user = await get_user(session, name)
+            assert user is not None
+            assert HASHER.verify(user.password_hash, row["password"])
+            assert ", ".join(user.roles) == row["roles"]
+    assert "sign in as demo-approver" in printed
 
 
 def test_the_command_says_how_to_start_the_platform_when_none_answers() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,3 +37,24 @@ async def create_user(
     if not await repo.add_user(session, name, HASHER.hash(password), list(checked)):
         raise UserExists(f"A user named {name!r} exists already.")
     return checked
+
+
+# The people ``tenure demo`` makes, one for each part of the approval workflow.
+DEMO_PEOPLE: dict[str, list[str]] = {
+    "demo-owner": ["product"],
+    "demo-approver": ["approver"],
+    "demo-finance": ["finance"],
+    "demo-cs": ["cs"],
+}
+
+
+async def ensure_demo_people(session: AsyncSession) -> dict[str, tuple[list[Role], str]]:
+    """Make (or reset) the demo's people, each with a new random password; their roles and
+    passwords by name (shown once: only hashes are kept)."""
+    made: dict[str, tuple[list[Role], str]] = {}
+    for name, roles in DEMO_PEOPLE.items():
+        password = secrets.token_urlsafe(12)
+        checked = check_roles(roles)
+        await repo.reset_user(session, name, HASHER.hash(password), list(checked))
+        made[name] = (checked, password)
+    return made

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install up test test-db lint bench bench-ledger bench-scoring bench-offers format clean
+.PHONY: install up test test-db lint bench bench-ledger bench-scoring bench-offers bench-console format clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench-scoring: $(STAMP)
 
 bench-offers: $(STAMP)
 	$(BIN)/python bench/offers.py
+
+bench-console: $(STAMP)
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf $(VENV) .tenure .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ from services.console.platform import Platform
 from services.console.rendering import STATIC_DIR
 from services.console.security import SecurityHeadersMiddleware
 from services.console.settings import ConsoleSettings
+from services.console.timing import ServerTimingMiddleware
 from shared.api import health
 from shared.auth import KeyVerifier
 from shared.db import create_engine, service_url, session_factory
@@ -67,6 +68,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         settings.sign_in_failures_allowed, settings.sign_in_window_seconds
     )
     install_error_pages(app)
+    app.add_middleware(ServerTimingMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

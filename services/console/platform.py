@@ -3,13 +3,19 @@ console's): every approval and edit is the person's, checked by the services' ow
 
 from __future__ import annotations
 
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from shared.http import ServiceClient
+from shared.http import RetryableStatus, ServiceClient
 from shared.settings import SERVICE_NAMES, ServiceSettings
+
+# The API calls the current request made, as (start, end) on the monotonic clock: the
+# console's Server-Timing header says how much of a page's time was spent waiting on them.
+API_CALLS: ContextVar[list[tuple[float, float]] | None] = ContextVar("api_calls", default=None)
 
 
 class ServiceDown(Exception):
@@ -71,12 +77,19 @@ class Platform:
     async def call(self, service: str, method: str, path: str, key: str, **kwargs: Any) -> Any:
         """The JSON a service answered; ``ServiceDown`` or ``ApiProblem`` otherwise."""
         headers = {"Authorization": f"Bearer {key}", **kwargs.pop("headers", {})}
+        started = time.monotonic()
         try:
             response = await self._clients[service].request(method, path, headers=headers, **kwargs)
         except httpx.TimeoutException as exc:
             raise ServiceDown(service, "timed out") from exc
         except httpx.TransportError as exc:
             raise ServiceDown(service, "no connection") from exc
+        except RetryableStatus as exc:
+            raise ServiceDown(service, f"answered {exc.response.status_code}") from exc
+        finally:
+            calls = API_CALLS.get()
+            if calls is not None:
+                calls.append((started, time.monotonic()))
         if response.status_code >= 500:
             raise ServiceDown(service, f"answered {response.status_code}")
         if response.status_code >= 400:

@@ -101,6 +101,10 @@ async def test_the_session_cookie_is_guarded_and_pages_forbid_inline_script_and_
     assert "script-src 'self'" in policy
     assert "unsafe-inline" not in policy
     assert "<script>" not in page.text  # scripts only from files, none inline
+    # How much of the page's time was the APIs' (the inbox asks offers twice, at once).
+    assert re.fullmatch(
+        r'api;dur=[\d.]+;desc="2 calls", total;dur=[\d.]+', page.headers["server-timing"]
+    )
 
 
 async def test_the_approval_story_through_the_console(

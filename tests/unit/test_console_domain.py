@@ -14,6 +14,7 @@ from services.console.domain.csv_export import to_csv
 from services.console.domain.roles import UnknownRole, check_roles, roles_held, scopes_for
 from services.console.domain.throttle import SignInThrottle
 from services.console.domain.timeline import offer_timeline
+from services.console.timing import busy_seconds
 
 
 def test_roles_give_their_scopes_and_scopes_read_back_as_roles() -> None:
@@ -178,3 +179,9 @@ def test_csv_cells_that_would_run_as_formulas_are_neutralised() -> None:
         "'@SUM(1),7",
         ",true",
     ]
+
+
+def test_api_time_counts_calls_made_at_once_once() -> None:
+    assert busy_seconds([]) == 0
+    assert busy_seconds([(0, 2), (1, 3), (5, 6)]) == 4  # 0-3 and 5-6
+    assert busy_seconds([(0, 10), (2, 3)]) == 10

@@ -2,8 +2,7 @@
 the snapshots scoring delivers to a program needing an approver and finance, and program
 versions awaiting approval, each with what the caller may do and why not.
 
-The tests run in order on one program: its two offers are approved one after the other, then
-it is edited, then archived."""
+Each test has a program of its own with two offers awaiting approval."""
 
 from __future__ import annotations
 
@@ -32,18 +31,17 @@ PRINCIPALS = {
     "reader": ["offers:read"],
     "carol": ["offers:write", "offers:approve", "offers:read"],
 }
-NAME = f"inbox-{uuid.uuid4().hex[:8]}"
 BUDGET = 10_000
 VALUE = 1_000
 
 
-def definition(**changes: Any) -> dict[str, Any]:
-    """A program owned by ``owner`` offering 1,000 to accounts named ``NAME``: above 500 an
+def definition(tag: str, **changes: Any) -> dict[str, Any]:
+    """A program owned by ``owner`` offering 1,000 to accounts named ``tag``: above 500 an
     offer needs an approver and finance; its budget takes ten."""
     body: dict[str, Any] = {
-        "name": f"Inbox {NAME}",
+        "name": f"Inbox {tag}",
         "owner": "owner",
-        "trigger": f"account.name == '{NAME}'",
+        "trigger": f"account.name == '{tag}'",
         "reward": {"kind": "credit", "amount": {"amount_minor": VALUE}},
         "limits": {"cooldown_days": 0, "max_offers_per_account": 1, "budget_minor": BUDGET},
         "approval": {"auto_approve_up_to_minor": 0, "finance_above_minor": 500},
@@ -122,26 +120,36 @@ async def versions(offers: Offers, who: str, program_ids: set[str]) -> list[dict
     return [i for i in items if i["program_id"] in program_ids]
 
 
-@pytest.fixture(scope="module")
-async def program_id(offers: Offers) -> str:
+@dataclass(frozen=True)
+class Program:
+    """A live program of one test's own, and the name its accounts go by."""
+
+    id: str
+    name: str
+
+
+@pytest.fixture
+async def program(offers: Offers) -> Program:
     """A live program with two offers awaiting approval: a red account's, then a green's."""
+    name = f"inbox-{uuid.uuid4().hex[:8]}"
     async with offers.client("author") as author:
-        created = ok(await author.post("/v1/programs", json=definition()), 201)
+        created = ok(await author.post("/v1/programs", json=definition(name)), 201)
     async with offers.client("ann") as ann:
         ok(await ann.post(f"/v1/programs/{created['id']}/approve", json={"version": 1}))
-    red = snapshot(f"{NAME}-red", name=NAME, computed_colour="red", colour="red")
-    green = snapshot(f"{NAME}-green", name=NAME)
+    red = snapshot(f"{name}-red", name=name, computed_colour="red", colour="red")
+    green = snapshot(f"{name}-green", name=name)
     async with offers.client("scoring") as scoring:
         for sent in (red, green):  # one after the other: the red account's offer is older
             ok(await scoring.post("/v1/notifications", json=delivery(sent)))
-    return str(created["id"])
+    return Program(str(created["id"]), name)
 
 
 async def test_pending_offers_oldest_first_with_what_each_caller_may_do(
-    offers: Offers, program_id: str
+    offers: Offers, program: Program
 ) -> None:
+    program_id, name = program.id, program.name
     shown = await inbox(offers, "ann", program_id)
-    assert [i["offer"]["account_id"] for i in shown] == [f"{NAME}-red", f"{NAME}-green"]
+    assert [i["offer"]["account_id"] for i in shown] == [f"{name}-red", f"{name}-green"]
     everything = await listed(offers, "ann", "/v1/approvals/offers")
     created = [(i["offer"]["created_at"], i["offer"]["id"]) for i in everything]
     assert [datetime.fromisoformat(at) for at, _ in created] == sorted(
@@ -159,8 +167,8 @@ async def test_pending_offers_oldest_first_with_what_each_caller_may_do(
         assert item["open_slots"] == ["approver", "finance"]
         assert item["reason"] == reasons[item["offer"]["id"]] == "trigger matched"
         assert item["health_colour"] == colour
-        assert item["account_name"] == NAME
-        assert item["program_name"] == f"Inbox {NAME}"
+        assert item["account_name"] == name
+        assert item["program_name"] == f"Inbox {name}"
         assert item["budget_left_minor"] == BUDGET - 2 * VALUE
         made = datetime.fromisoformat(item["offer"]["created_at"])
         assert 0 <= item["age_seconds"] <= (datetime.now(UTC) - made).total_seconds() + 1
@@ -175,7 +183,7 @@ async def test_pending_offers_oldest_first_with_what_each_caller_may_do(
         assert (item["may_approve"], item["slot"], item["why_not"]) == (True, "finance", None)
 
 
-async def test_a_cursor_not_of_this_list_is_a_400_problem(offers: Offers, program_id: str) -> None:
+async def test_a_cursor_not_of_this_list_is_a_400_problem(offers: Offers, program: Program) -> None:
     async with offers.client("reader") as reader:
         garbled = await reader.get("/v1/approvals/offers", params={"cursor": "not-a-cursor"})
         assert "cursor is not valid" in problem(garbled, 400, "bad-request")
@@ -198,8 +206,9 @@ async def test_a_cursor_not_of_this_list_is_a_400_problem(offers: Offers, progra
 
 
 async def test_after_an_approval_finance_fills_the_rest_and_mine_keeps_what_each_may_approve(
-    offers: Offers, program_id: str
+    offers: Offers, program: Program
 ) -> None:
+    program_id, name = program.id, program.name
     red, green = await inbox(offers, "ann", program_id)
     async with offers.client("ann") as ann:
         ok(await ann.post(f"/v1/offers/{red['offer']['id']}/approve", json={"comment": "ok"}))
@@ -219,11 +228,11 @@ async def test_after_an_approval_finance_fills_the_rest_and_mine_keeps_what_each
         return [i["offer"]["account_id"] for i in items]
 
     assert accounts(await inbox(offers, "fin", program_id, mine=True)) == [
-        f"{NAME}-red",
-        f"{NAME}-green",
+        f"{name}-red",
+        f"{name}-green",
     ]
-    assert accounts(await inbox(offers, "bob", program_id, mine=True)) == [f"{NAME}-green"]
-    assert accounts(await inbox(offers, "ann", program_id, mine=True)) == [f"{NAME}-green"]
+    assert accounts(await inbox(offers, "bob", program_id, mine=True)) == [f"{name}-green"]
+    assert accounts(await inbox(offers, "ann", program_id, mine=True)) == [f"{name}-green"]
     assert await inbox(offers, "owner", program_id, mine=True) == []
     assert all(
         i["may_approve"] for i in await listed(offers, "bob", "/v1/approvals/offers", mine=True)
@@ -234,18 +243,19 @@ async def test_after_an_approval_finance_fills_the_rest_and_mine_keeps_what_each
         approved = ok(await fin.post(f"/v1/offers/{red['offer']['id']}/approve", json={}))
     assert approved["state"] == "approved"
     [green] = await inbox(offers, "fin", program_id)
-    assert green["offer"]["account_id"] == f"{NAME}-green"
+    assert green["offer"]["account_id"] == f"{name}-green"
     assert green["budget_left_minor"] == BUDGET - 2 * VALUE
 
 
 async def test_program_versions_awaiting_approval_with_what_they_change_and_who_may_approve(
-    offers: Offers, program_id: str
+    offers: Offers, program: Program
 ) -> None:
+    program_id, name = program.id, program.name
     # Carol may approve versions, but not one she wrote.
     async with offers.client("carol") as carol:
-        fresh = ok(await carol.post("/v1/programs", json=definition(name=f"New {NAME}")), 201)
+        fresh = ok(await carol.post("/v1/programs", json=definition(f"new-{name}")), 201)
     async with offers.client("author") as author:
-        edited = definition(description="Now with a description", limits={"budget_minor": 5})
+        edited = definition(name, description="Now with a description", limits={"budget_minor": 5})
         ok(await author.put(f"/v1/programs/{program_id}", json=edited))
     mine = {program_id, fresh["id"]}
 
@@ -285,18 +295,20 @@ async def test_program_versions_awaiting_approval_with_what_they_change_and_who_
 
 
 async def test_an_archived_programs_offers_and_versions_say_so(
-    offers: Offers, program_id: str
+    offers: Offers, program: Program
 ) -> None:
     async with offers.client("author") as author:
+        edited = definition(program.name, description="An edit left waiting")
+        ok(await author.put(f"/v1/programs/{program.id}", json=edited))
         body = {"status": "archived", "reason": "ended"}
-        ok(await author.post(f"/v1/programs/{program_id}/status", json=body))
-    [green] = await inbox(offers, "bob", program_id)
-    assert (green["may_approve"], green["slot"]) == (False, None)
-    assert green["why_not"] == (
-        "its program is archived, so nothing more of it is approved; reject or revoke it"
-    )
+        ok(await author.post(f"/v1/programs/{program.id}/status", json=body))
+    pending = await inbox(offers, "bob", program.id)
+    assert len(pending) == 2
+    archived = "its program is archived, so nothing more of it is approved; reject or revoke it"
+    for item in pending:
+        assert (item["may_approve"], item["slot"], item["why_not"]) == (False, None, archived)
     async with offers.client("bob") as bob:
-        refused = await bob.post(f"/v1/offers/{green['offer']['id']}/approve", json={})
-        assert green["why_not"] in problem(refused, 409, "illegal-transition")
-    [edit] = await versions(offers, "bob", {program_id})
+        refused = await bob.post(f"/v1/offers/{pending[0]['offer']['id']}/approve", json={})
+        assert archived in problem(refused, 409, "illegal-transition")
+    [edit] = await versions(offers, "bob", {program.id})
     assert edit["why_not"] == "the program is archived, which is final: nothing goes live"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -431,3 +431,16 @@ class CreditMoved(BaseModel):
     invoice_id: str | None = None
     expires_at: Instant | None = Field(default=None, description="The lot's expiry (grant)")
     effective_at: Instant
+
+
+class AuditEntry(BaseModel):
+    """One change of state by someone, as a service's ``GET /v1/audit`` lists it (newest
+    first): the console's audit log merges every service's."""
+
+    at: datetime
+    service: str = Field(description="The service that recorded it")
+    kind: str = Field(description="What changed and how, e.g. offer.approval, program.edited")
+    principal: str = Field(description="Who did it (a person, a key, or a service)")
+    subject: str = Field(description="What it was done to: an offer, program, account, motion")
+    summary: str | None = Field(description="The comment or reason given, if any")
+    detail: dict[str, Any] = Field(default_factory=dict)

@@ -85,7 +85,7 @@ class ServiceProcess:
         if wait:
             self.wait_ready()
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 90.0) -> None:
         """Block until ``/readyz`` answers 200 (bounded)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

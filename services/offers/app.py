@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from services.offers.api import (
     approvals,
+    audit,
     decisions,
     evaluation,
     notifications,
@@ -67,6 +68,7 @@ def create_app(settings: OffersSettings | None = None) -> FastAPI:
             offers.router,
             approvals.router,
             results.router,
+            audit.router,
         ],
         # Grants of approved credits and revokes, to the ledger.
         outbox_model=Outbox,

@@ -103,7 +103,11 @@ class ProgramEvent(Base):
     status: Mapped[str] = mapped_column(String(20), comment="The program's status after the event")
     reason: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_program_events_program", "program_id", "id"),)
+    __table_args__ = (
+        Index("ix_program_events_program", "program_id", "id"),
+        # The audit log, newest first (GET /v1/audit).
+        Index("ix_program_events_at", "at", "id"),
+    )
 
 
 class ProgramSeed(Base):
@@ -203,7 +207,11 @@ class OfferEvent(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
 
-    __table_args__ = (Index("ix_offer_events_offer", "offer_id", "id"),)
+    __table_args__ = (
+        Index("ix_offer_events_offer", "offer_id", "id"),
+        # The audit log, newest first (GET /v1/audit).
+        Index("ix_offer_events_at", "at", "id"),
+    )
 
 
 class Approval(Base):

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.scoring.api import jobs, notifications, scorecards, scores, segments
+from services.scoring.api import audit, jobs, notifications, scorecards, scores, segments
 from services.scoring.models import Outbox
 from services.scoring.service import scorecards as scorecards_service
 from services.scoring.service.worker import Worker
@@ -42,6 +42,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             segments.router,
             jobs.router,
             notifications.router,
+            audit.router,
         ],
         outbox_model=Outbox,
         destinations=("offers",),

@@ -205,3 +205,25 @@ async def test_a_page_renders_with_a_service_stopped_and_says_which(
     await expect(page.get_by_role("status").first).to_contain_text("offers is not answering")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Approvals waiting on you")
     await look(page, "inbox-offers-down")
+
+
+def pages_of(credit: PendingCredit) -> dict[str, str]:
+    """Every page of the console, by the name of its screenshot, at a URL with data."""
+    return {
+        "inbox-admin": "/inbox",
+        "offer": f"/offers/{credit.offer_id}",
+        "audit": "/audit",
+    }
+
+
+async def test_every_page_is_accessible_and_pictured(
+    page: Page, console: ServiceProcess, platform: Platform, credit: PendingCredit
+) -> None:
+    admin = await make_person(platform.database_url, "admin")
+    await sign_in(page, console, admin)
+    for name, path in pages_of(credit).items():
+        answer = await page.goto(f"{console.url}{path}")
+        assert answer is not None
+        assert answer.status == 200, (path, answer.status)
+        await expect(page.get_by_role("heading", level=1)).to_be_visible()
+        await look(page, name)

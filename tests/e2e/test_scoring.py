@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -268,7 +269,7 @@ async def test_scores_are_found_by_part_of_the_account_id_or_name(
     named = await busy_account(ingest, name=f"Umbrella {tag.upper()} 50%_off")
     other = await busy_account(ingest, name="Umbrella 50 off")
     for account_id in (named, other):
-        await eventually(lambda a=account_id: snapshot_of(scoring, a), lambda s: s is not None)
+        await eventually(partial(snapshot_of, scoring, account_id), lambda s: s is not None)
     assert await scores_where(scoring, q=tag) == {named}  # any case
     assert await scores_where(scoring, q=f"{tag} 50%_") == {named}  # % and _ as typed
     assert await scores_where(scoring, q=named[-8:]) == {named}  # part of the id

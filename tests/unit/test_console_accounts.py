@@ -138,6 +138,7 @@ def test_contributions_lead_with_the_points_missed_and_end_with_missing_measures
     assert rows[0].label == "Support burden"
     assert rows[0].words == "Support burden: earned 3.0 of 12.0 points, missed 9.0"
     assert "no data" in rows[2].words
+    assert rows[2].label == "NPS"
     bar = str(contribution_bar(rows[0]))
     assert 'aria-label="Support burden: earned 3.0 of 12.0 points, missed 9.0"' in bar
     assert "<script" not in bar

@@ -20,6 +20,9 @@ TREND_DAYS = 90
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 
 
+_ACRONYMS = {"nps": "NPS", "csat": "CSAT"}
+
+
 @dataclass(frozen=True)
 class Contribution:
     """What one measure did for the score: the points it could give (its effective
@@ -46,8 +49,8 @@ class Contribution:
 
     @property
     def label(self) -> str:
-        """The measure's name in words."""
-        return self.measure.replace("_", " ").capitalize()
+        """The measure's name in words (NPS and CSAT as the acronyms they are)."""
+        return _ACRONYMS.get(self.measure) or self.measure.replace("_", " ").capitalize()
 
 
 def contributions(measures: Sequence[Mapping[str, Any]]) -> list[Contribution]:

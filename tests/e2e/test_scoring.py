@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -259,6 +260,22 @@ async def test_history_summary_and_bad_filters(
         assert response.status_code == 422
     assert (await scoring.get(f"/v1/jobs/{uuid.uuid4()}")).status_code == 404
     assert (await scoring.post("/v1/recompute", json={"account_ids": []})).status_code == 422
+
+
+async def test_scores_are_found_by_part_of_the_account_id_or_name(
+    ingest: httpx.AsyncClient, scoring: httpx.AsyncClient
+) -> None:
+    tag = uuid.uuid4().hex[:10]
+    named = await busy_account(ingest, name=f"Umbrella {tag.upper()} 50%_off")
+    other = await busy_account(ingest, name="Umbrella 50 off")
+    for account_id in (named, other):
+        await eventually(partial(snapshot_of, scoring, account_id), lambda s: s is not None)
+    assert await scores_where(scoring, q=tag) == {named}  # any case
+    assert await scores_where(scoring, q=f"{tag} 50%_") == {named}  # % and _ as typed
+    assert await scores_where(scoring, q=named[-8:]) == {named}  # part of the id
+    assert other in await scores_where(scoring, q="umbrella 50 off")
+    assert named not in await scores_where(scoring, q="umbrella 50 off")
+    assert (await scoring.get("/v1/scores", params={"q": "x" * 201})).status_code == 422
 
 
 async def test_concurrent_scorecard_saves_get_consecutive_versions(

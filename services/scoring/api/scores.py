@@ -17,7 +17,7 @@ from shared.deps import Session
 from shared.errors import NotScored, Unprocessable, responses
 from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
-from shared.validation import PathId
+from shared.validation import PathId, Text
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/scores", tags=["scores"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
@@ -38,9 +38,14 @@ async def list_scores(
     renewal_window: Window = None,
     health_below: Health = None,
     health_above: Health = None,
+    q: Annotated[
+        Text | None,
+        Query(max_length=200, description="Part of the account id or name, any case"),
+    ] = None,
 ) -> Page[Snapshot]:
     """Snapshots by account id, filtered by colour in force, segment, tier, motion segment,
-    renewal window (120, 90, 60) and health score (strictly below / above)."""
+    renewal window (120, 90, 60), health score (strictly below / above) and part of the
+    account id or name (``q``, any case, as typed: ``%`` and ``_`` are not wildcards)."""
     filters = ScoreFilters(
         colour=colour,
         segment=segment,
@@ -49,6 +54,7 @@ async def list_scores(
         renewal_window=int(renewal_window) if renewal_window else None,
         health_below=health_below,
         health_above=health_above,
+        search=q.strip() if q and q.strip() else None,
     )
     return await service.list_scores(session, filters, page)
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.domain.search import LIKE_ESCAPE, contains_pattern
 from services.scoring.models import ScoreHistory
 from services.scoring.models import Snapshot as SnapshotRow
 from shared.contracts import Snapshot
@@ -168,6 +169,8 @@ class ScoreFilters:
     renewal_window: int | None = None
     health_below: float | None = None
     health_above: float | None = None
+    # Part of the account id or of its name, any case.
+    search: str | None = None
 
 
 def _filtered(query: Select[Any], f: ScoreFilters) -> Select[Any]:
@@ -185,6 +188,14 @@ def _filtered(query: Select[Any], f: ScoreFilters) -> Select[Any]:
         query = query.where(SnapshotRow.health_score < f.health_below)
     if f.health_above is not None:
         query = query.where(SnapshotRow.health_score > f.health_above)
+    if f.search:
+        # The name is read from the document: a scan, cheap at the books' sizes; a trigram
+        # index on it is the next step if searches over 100,000 accounts are slow.
+        pattern = contains_pattern(f.search)
+        query = query.where(
+            SnapshotRow.account_id.ilike(pattern, escape=LIKE_ESCAPE)
+            | SnapshotRow.document["name"].astext.ilike(pattern, escape=LIKE_ESCAPE)
+        )
     return query
 
 

@@ -21,6 +21,7 @@ from tests.console_support import (
     make_person,
     pending_credit,
 )
+from tests.e2e.test_scoring import busy_account, eventually, snapshot_of
 from tests.support import ServiceProcess, free_port
 
 AXE = Axe()
@@ -34,6 +35,18 @@ async def look(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     assert not bad, "\n".join(f"{v['id']} ({v['impact']}): {v['help']}" for v in bad)
+
+
+def watch_dialogs(page: Page) -> list[str]:
+    """The messages of dialogs the page opens (a script that ran would open one)."""
+    dialogs: list[str] = []
+
+    async def opened(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    page.on("dialog", opened)
+    return dialogs
 
 
 async def sign_in(page: Page, console: ServiceProcess, person: Person) -> None:
@@ -90,13 +103,7 @@ async def test_the_sign_in_page_is_accessible(page: Page, console: ServiceProces
 async def test_an_approver_and_finance_approve_a_renewal_credit_and_its_trace_shows_the_ledger(
     page: Page, console: ServiceProcess, people: dict[str, Person], credit: PendingCredit
 ) -> None:
-    dialogs: list[str] = []
-
-    async def dialog_opened(dialog: Dialog) -> None:  # a script that ran would open one
-        dialogs.append(dialog.message)
-        await dialog.dismiss()
-
-    page.on("dialog", dialog_opened)
+    dialogs = watch_dialogs(page)
 
     # The owner sees why not, no button; a hand-made POST with the owner's session is refused.
     await sign_in(page, console, people["owner"])
@@ -207,23 +214,45 @@ async def test_a_page_renders_with_a_service_stopped_and_says_which(
     await look(page, "inbox-offers-down")
 
 
-def pages_of(credit: PendingCredit) -> dict[str, str]:
+@pytest.fixture
+async def scored_account(platform: Platform) -> str:
+    """An account in use, named like a script, that scoring has scored."""
+    async with platform.client("ingest") as ingest, platform.client("scoring") as scoring:
+        account_id = await busy_account(ingest, name=XSS)
+        await eventually(lambda: snapshot_of(scoring, account_id), lambda s: s is not None)
+    return account_id
+
+
+def pages_of(credit: PendingCredit, account_id: str) -> dict[str, str]:
     """Every page of the console, by the name of its screenshot, at a URL with data."""
     return {
         "inbox-admin": "/inbox",
         "offer": f"/offers/{credit.offer_id}",
+        "accounts": "/accounts",
+        "account": f"/accounts/{account_id}",
         "audit": "/audit",
     }
 
 
 async def test_every_page_is_accessible_and_pictured(
-    page: Page, console: ServiceProcess, platform: Platform, credit: PendingCredit
+    page: Page,
+    console: ServiceProcess,
+    platform: Platform,
+    credit: PendingCredit,
+    scored_account: str,
 ) -> None:
+    dialogs = watch_dialogs(page)
     admin = await make_person(platform.database_url, "admin")
     await sign_in(page, console, admin)
-    for name, path in pages_of(credit).items():
+    for name, path in pages_of(credit, scored_account).items():
         answer = await page.goto(f"{console.url}{path}")
         assert answer is not None
         assert answer.status == 200, (path, answer.status)
         await expect(page.get_by_role("heading", level=1)).to_be_visible()
         await look(page, name)
+    # The account named like a script is shown as that text, on the list and its page.
+    await page.goto(f"{console.url}/accounts?q={scored_account}")
+    await expect(page.locator("main")).to_contain_text(XSS)
+    await page.goto(f"{console.url}/accounts/{scored_account}")
+    await expect(page.get_by_role("heading", level=1)).to_contain_text(XSS)
+    assert dialogs == []

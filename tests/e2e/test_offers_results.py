@@ -151,6 +151,7 @@ async def test_treated_against_held_out_at_renewal_with_the_interval_nrr_and_cos
         assert results["difference"] == pytest.approx(difference)
         assert results["interval"] == {"lower": interval.lower, "upper": interval.upper}
         assert len(results["warnings"]) == 2  # four outcomes a group mean little
+        assert (t["enough_data"], h["enough_data"]) == (False, False)
         # 4.5 accounts expected in each group: too few for the sample ratio test.
         assert results["sample_ratio"] == {
             "treated": 5,

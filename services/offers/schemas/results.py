@@ -48,6 +48,10 @@ class GroupOut(BaseModel):
         description="(renewed + expanded + contracted) / final outcomes; null without outcomes"
     )
     rate_interval: IntervalOut | None = Field(description="The rate's Wilson score interval")
+    enough_data: bool = Field(
+        description="At least 30 final outcomes, 5 renewing and 5 churned: otherwise the"
+        " intervals mean little (and a warning says so)"
+    )
     retention: RetentionOut
 
 

@@ -131,6 +131,7 @@ def _group(group: rules.GroupResult, kept: rules.Retention) -> GroupOut:
         no_outcome=group.no_outcome,
         renewal_rate=group.renewal_rate,
         rate_interval=_interval(group.rate_interval),
+        enough_data=group.enough_data,
         retention=RetentionOut(
             currency=kept.currency,
             accounts=kept.accounts,

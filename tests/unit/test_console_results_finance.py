@@ -4,6 +4,7 @@ ledger's report rows read, without a database or a service."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -147,7 +148,7 @@ def test_a_programs_name_and_summary() -> None:
     }
 
 
-LIABILITY = [
+LIABILITY: list[dict[str, Any]] = [
     {"unit": "USD", "program_id": "b", "tier": "gold", "age": "90+", "amount": 100},
     {"unit": "USD", "program_id": "a", "tier": "gold", "age": "0-29", "amount": 200},
     {"unit": "USD", "program_id": None, "tier": None, "age": "30-59", "amount": 50},

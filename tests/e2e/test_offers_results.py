@@ -151,6 +151,17 @@ async def test_treated_against_held_out_at_renewal_with_the_interval_nrr_and_cos
         assert results["difference"] == pytest.approx(difference)
         assert results["interval"] == {"lower": interval.lower, "upper": interval.upper}
         assert len(results["warnings"]) == 2  # four outcomes a group mean little
+        assert (t["enough_data"], h["enough_data"]) == (False, False)
+        # 4.5 accounts expected in each group: too few for the sample ratio test.
+        assert results["sample_ratio"] == {
+            "treated": 5,
+            "holdout": 4,
+            "target_holdout_share": 0.5,
+            "observed_holdout_share": pytest.approx(4 / 9),
+            "chi_square": None,
+            "p_value": None,
+            "mismatch": False,
+        }
 
         # Every treated account was present at the start (60 days ago): ARR of 1,000.00 a
         # month each, then 1,000, 1,500, 0 (cancelled), 800 and 1,000 a month at the end.
@@ -245,3 +256,23 @@ async def test_a_ledger_that_never_answers_holds_no_connection_of_offers(
     finally:
         stuck.stop()
         silent.close()
+
+
+async def test_a_split_far_from_the_holdout_percent_is_a_sample_ratio_mismatch(
+    platform: Platform,
+) -> None:
+    name = f"results-{uuid.uuid4().hex[:8]}"
+    program_id = await live_program(platform, credit_program(name, holdout_percent=50))
+    # 2 offered, 20 held out where 11 and 11 were expected: chi-square 14.7, p ≈ 0.00013.
+    accounts = [treated_account(program_id, "srm-t", HALF) for _ in range(2)]
+    accounts += [held_out_account(program_id, "srm-h", HALF) for _ in range(20)]
+    async with platform.client("offers") as offers:
+        sent = delivery(*(snapshot(a, name=name) for a in accounts))
+        assert (await offers.post("/v1/notifications", json=sent)).status_code == 200
+        answer = await offers.get(f"/v1/programs/{program_id}/results")
+    assert answer.status_code == 200, answer.text
+    split = answer.json()["sample_ratio"]
+    assert (split["treated"], split["holdout"], split["mismatch"]) == (2, 20, True)
+    assert split["chi_square"] == pytest.approx(2 * 9**2 / 11)
+    assert split["p_value"] < 0.001
+    assert any(w.startswith("Sample ratio mismatch") for w in answer.json()["warnings"])

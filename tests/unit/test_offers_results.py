@@ -165,6 +165,7 @@ def test_rates_and_difference_by_group_with_warnings_for_small_groups() -> None:
     assert treated.rate_interval == wilson(9, 10)
     assert len(comparison.warnings) == 2
     assert "treated group has 10 final outcomes (9 renewing, 1 churned)" in comparison.warnings[0]
+    assert not treated.enough_data
 
 
 def test_no_interval_without_outcomes_on_both_sides_and_no_warning_for_large_groups() -> None:
@@ -186,6 +187,7 @@ def test_no_interval_without_outcomes_on_both_sides_and_no_warning_for_large_gro
     }
     both = compare(members, outcomes, pending=set())
     assert both.warnings == []
+    assert all(g.enough_data for g in both.groups.values())
     assert both.difference == pytest.approx(0.25)
 
 

@@ -218,6 +218,13 @@ class GroupResult:
         return self.renewing / self.final_outcomes if self.final_outcomes else None
 
     @property
+    def enough_data(self) -> bool:
+        """Whether the group has outcomes enough for its interval to mean something: at
+        least ``MIN_OUTCOMES`` final outcomes, and ``MIN_EACH_WAY`` renewing and churned."""
+        n = self.final_outcomes
+        return n >= MIN_OUTCOMES and min(self.renewing, n - self.renewing) >= MIN_EACH_WAY
+
+    @property
     def rate_interval(self) -> Interval | None:
         """The rate's Wilson interval (none without outcomes)."""
         return wilson(self.renewing, self.final_outcomes) if self.final_outcomes else None
@@ -260,7 +267,7 @@ def _small(name: Group, group: GroupResult) -> str | None:
     n, renewing = group.final_outcomes, group.renewing
     if n == 0:
         return f"The {name} group has no final renewal outcome in the window: no rate, no interval."
-    if n < MIN_OUTCOMES or min(renewing, n - renewing) < MIN_EACH_WAY:
+    if not group.enough_data:
         return (
             f"The {name} group has {n} final outcomes ({renewing} renewing, {n - renewing}"
             f" churned): under {MIN_OUTCOMES}, or under {MIN_EACH_WAY} either way, the interval"

@@ -48,6 +48,10 @@ class GroupOut(BaseModel):
         description="(renewed + expanded + contracted) / final outcomes; null without outcomes"
     )
     rate_interval: IntervalOut | None = Field(description="The rate's Wilson score interval")
+    enough_data: bool = Field(
+        description="At least 30 final outcomes, 5 renewing and 5 churned: otherwise the"
+        " intervals mean little (and a warning says so)"
+    )
     retention: RetentionOut
 
 
@@ -58,6 +62,22 @@ class CostsOut(BaseModel):
     granted: dict[str, int] = Field(description="Granted, net of reversed (revoked) grants")
     redeemed: dict[str, int] = Field(description="Applied to invoices, net of reversals")
     expired: dict[str, int] = Field(description="Expired unused (breakage)")
+
+
+class SampleRatioOut(BaseModel):
+    """Whether the groups are split as the holdout percent says: Pearson's chi-square goodness
+    of fit of the held-out and treated accounts against the live version's holdout percent
+    (one degree of freedom); a mismatch at p < 0.001 makes the comparison suspect."""
+
+    treated: int = Field(description="Accounts in the treated group")
+    holdout: int = Field(description="Accounts in the held-out group")
+    target_holdout_share: float = Field(description="The holdout percent / 100")
+    observed_holdout_share: float | None = Field(description="holdout / (treated + holdout)")
+    chi_square: float | None = Field(
+        description="The statistic; null when an expected count is under 5 (no test made)"
+    )
+    p_value: float | None = Field(description="P(chi-square(1) > statistic); null untested")
+    mismatch: bool = Field(description="p_value < 0.001")
 
 
 class ResultsOut(BaseModel):
@@ -74,4 +94,5 @@ class ResultsOut(BaseModel):
     difference: float | None = Field(description="Treated rate - holdout rate")
     interval: IntervalOut | None = Field(description="95% interval of the difference")
     costs: CostsOut
+    sample_ratio: SampleRatioOut
     warnings: list[str]

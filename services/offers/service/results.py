@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.offers.domain import results as rules
+from services.offers.domain import sample_ratio as srm
 from services.offers.repository import programs as programs_repo
 from services.offers.repository import results as repo
 from services.offers.schemas.results import (
@@ -20,6 +23,7 @@ from services.offers.schemas.results import (
     IntervalOut,
     ResultsOut,
     RetentionOut,
+    SampleRatioOut,
 )
 from shared.contracts import MrrAnswer, MrrAt, Outcome
 from shared.errors import DependencyUnavailable, UnknownProgram, check_range
@@ -60,6 +64,8 @@ async def program_results(
     )
     assert version is not None  # a program always has its latest version
     currency: str = version.definition["currency"]
+    # The split is tested against the version in force (the one the currency comes from).
+    target = float(Decimal(str(version.definition.get("holdout_percent", 0))) / 100)
     end = end or now
     decisions = await repo.first_decisions(session, program_id, end)
     start = start or min((d.decided_at for d in decisions), default=program.created_at)
@@ -87,6 +93,10 @@ async def program_results(
         )
         for name in rules.GROUPS
     }
+    split = srm.sample_ratio(
+        comparison.groups["treated"].accounts, comparison.groups["holdout"].accounts, target
+    )
+    mismatch = srm.mismatch_warning(split)
     return ResultsOut(
         program_id=program_id,
         window_from=start,
@@ -102,7 +112,8 @@ async def program_results(
             redeemed=costs["redemptions"],
             expired=costs["breakage"],
         ),
-        warnings=comparison.warnings,
+        sample_ratio=SampleRatioOut(**asdict(split)),
+        warnings=[*comparison.warnings, *([mismatch] if mismatch else [])],
     )
 
 
@@ -120,6 +131,7 @@ def _group(group: rules.GroupResult, kept: rules.Retention) -> GroupOut:
         no_outcome=group.no_outcome,
         renewal_rate=group.renewal_rate,
         rate_interval=_interval(group.rate_interval),
+        enough_data=group.enough_data,
         retention=RetentionOut(
             currency=kept.currency,
             accounts=kept.accounts,

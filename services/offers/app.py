@@ -15,6 +15,7 @@ from services.offers.api import (
     evaluation,
     notifications,
     offers,
+    program_tools,
     programs,
     results,
     simulation,
@@ -60,6 +61,7 @@ def create_app(settings: OffersSettings | None = None) -> FastAPI:
         routers=[
             notifications.router,
             snapshots.router,
+            program_tools.router,
             programs.router,
             simulation.router,
             evaluation.router,

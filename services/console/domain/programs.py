@@ -43,8 +43,9 @@ class Change:
 
 
 def _flatten(value: Any, prefix: str) -> dict[str, Any]:
-    """Leaves of nested objects by dotted path; a list is one leaf (compared whole)."""
-    if isinstance(value, Mapping) and value:
+    """Leaves of nested objects by dotted path; a list is one leaf (compared whole), and so
+    is an empty object below the top (``{}`` is a value: no tier budgets)."""
+    if isinstance(value, Mapping) and (value or not prefix):
         out: dict[str, Any] = {}
         for key in sorted(value):
             out.update(_flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))

@@ -130,7 +130,8 @@ async def test_the_trigger_check_shows_an_error_at_its_line_and_column_or_ok(
         headers = {"X-CSRF-Token": csrf, "HX-Request": "true"}
         bad = await client.post(
             "/programs/check-trigger",
-            data={"trigger": "account.days_to_renewal <= 60 &&\naccount.health_score >"},
+            # As a browser sends a textarea: CRLF line breaks.
+            data={"trigger": "account.days_to_renewal <= 60 &&\r\naccount.health_score >"},
             headers=headers,
         )
         good = await client.post(

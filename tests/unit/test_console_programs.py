@@ -4,6 +4,7 @@ its line, the budget bar's words, and the editor's form read into a definition."
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from services.console.domain.programs import (
     NEW_PROGRAM,
@@ -17,7 +18,7 @@ from services.console.domain.programs import (
     version_diff,
 )
 
-V1 = {
+V1: dict[str, Any] = {
     "name": "Renewal credit",
     "owner": "pat",
     "trigger": "account.days_to_renewal <= 60",

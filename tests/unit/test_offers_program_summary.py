@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from services.offers.domain.offers import OfferState
 from services.offers.domain.program_summary import OFFER_STATES, StateTally, summarise
 from services.offers.domain.programs import ProgramDefinition
 from services.offers.domain.simulation import Simulation
@@ -22,7 +23,7 @@ DEFINITION = ProgramDefinition.model_validate(
 
 
 def test_offers_split_into_reserved_and_spent_and_every_state_is_counted() -> None:
-    tallies = {
+    tallies: dict[OfferState, StateTally] = {
         "pending_approval": StateTally(2, 20_000),
         "approved": StateTally(1, 10_000),
         "issued": StateTally(3, 30_000),

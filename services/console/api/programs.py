@@ -42,11 +42,16 @@ async def new_program(
     return _editor(request, view, person.may(WRITE_SCOPE))
 
 
-def _fields(form: CheckedForm) -> dict[str, str]:
-    # The trigger keeps its own spacing (a caret points into it); the rest are stripped.
+def _trigger(form: CheckedForm) -> str:
+    # The trigger keeps its own spacing (a caret points into it), with the CRLF line breaks
+    # a browser sends made LF: the API counts lines and columns by LF.
     raw = form.get("trigger")
+    return raw.replace("\r\n", "\n") if isinstance(raw, str) else ""
+
+
+def _fields(form: CheckedForm) -> dict[str, str]:
     fields = {name: form_text(form, name) for name in rules.SECTIONS}
-    fields["trigger"] = raw if isinstance(raw, str) else ""
+    fields["trigger"] = _trigger(form)
     return fields
 
 
@@ -67,8 +72,7 @@ async def check_trigger(
 ) -> HTMLResponse:
     """The offers API's check of the typed trigger, as the part of the editor htmx swaps in:
     ok, or each problem at its line and column with a caret under it."""
-    raw = form.get("trigger")
-    trigger = raw if isinstance(raw, str) else ""
+    trigger = _trigger(form)
     check = await service.check_trigger(platform, person, trigger) if trigger.strip() else None
     marked = rules.mark_problems(trigger, check.data["problems"]) if check and check.data else []
     context = {"check": check, "marked": marked, "empty": not trigger.strip()}

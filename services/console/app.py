@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from services.console.api import accounts, audit, finance, inbox, offers, results, sign_in
+from services.console.api import accounts, audit, finance, inbox, offers, programs, results, sign_in
 from services.console.domain.throttle import SignInThrottle
 from services.console.errors import install_error_pages
 from services.console.platform import Platform
@@ -78,6 +78,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         sign_in.router,
         inbox.router,
         offers.router,
+        programs.router,
         results.router,
         accounts.router,
         finance.router,

@@ -18,6 +18,7 @@ HTMX = "htmx-2.0.11.min.js"
 # The pages in the navigation, in the order of value (more as they are built).
 NAVIGATION = (
     ("inbox", "/inbox", "Approvals"),
+    ("programs", "/programs", "Programs"),
     ("results", "/results", "Results"),
     ("accounts", "/accounts", "Accounts"),
     ("finance", "/finance", "Finance"),

@@ -16,6 +16,7 @@ from services.offers.api import (
     evaluation,
     notifications,
     offers,
+    program_tools,
     programs,
     results,
     simulation,
@@ -61,6 +62,7 @@ def create_app(settings: OffersSettings | None = None) -> FastAPI:
         routers=[
             notifications.router,
             snapshots.router,
+            program_tools.router,
             programs.router,
             simulation.router,
             evaluation.router,

@@ -46,7 +46,7 @@ async def simulate(
     source: SimulatedSource = "edited"
     version: int | None = None
     if edited is None:
-        source, version, definition = await _stored(session, program)
+        source, version, definition = await stored_definition(session, program)
     else:
         await check_currency(session, program, edited, "/definition/currency")
         definition = edited
@@ -73,7 +73,7 @@ async def simulate(
     return _out(program_id, source, version, definition, simulation, now)
 
 
-async def _stored(
+async def stored_definition(
     session: AsyncSession, program: Program
 ) -> tuple[SimulatedSource, int, ProgramDefinition]:
     """The version awaiting approval if there is one, else the live one."""

@@ -228,8 +228,15 @@ def pages_of(credit: PendingCredit, account_id: str) -> dict[str, str]:
     return {
         "inbox-admin": "/inbox",
         "offer": f"/offers/{credit.offer_id}",
+        "programs": "/programs",
+        "program": f"/programs/{credit.program_id}",
+        "program-edit": f"/programs/{credit.program_id}/edit",
+        "program-new": "/programs/new",
+        "results": "/results",
+        "program-results": f"/results/{credit.program_id}",
         "accounts": "/accounts",
         "account": f"/accounts/{account_id}",
+        "finance": "/finance",
         "audit": "/audit",
     }
 
@@ -256,3 +263,21 @@ async def test_every_page_is_accessible_and_pictured(
     await page.goto(f"{console.url}/accounts/{scored_account}")
     await expect(page.get_by_role("heading", level=1)).to_contain_text(XSS)
     assert dialogs == []
+
+
+async def test_the_editor_shows_a_trigger_error_at_its_position_as_it_is_typed(
+    page: Page, console: ServiceProcess, platform: Platform, credit: PendingCredit
+) -> None:
+    author = await make_person(platform.database_url, "product")
+    await sign_in(page, console, author)
+    await page.goto(f"{console.url}/programs/{credit.program_id}/edit")
+    trigger = page.locator("#f-trigger")
+    await trigger.fill("")
+    await trigger.press_sequentially("account.health_score >")
+    problem = page.locator("#trigger-check")
+    await expect(problem).to_contain_text("Line 1, column")
+    await expect(problem).to_contain_text("^")
+    await look(page, "program-editor-trigger-error")
+    await trigger.fill("")
+    await trigger.press_sequentially("account.health_score > 50")
+    await expect(problem).to_contain_text("Trigger OK")

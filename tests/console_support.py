@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,7 +16,7 @@ from services.console.service.users import create_user
 from shared.cli import create_key_at
 from shared.db import standalone_unit_of_work
 from tests.offers_support import delivery, snapshot
-from tests.support import ServiceProcess
+from tests.support import ServiceProcess, free_port
 
 PASSWORD = "correct horse battery staple"
 if TYPE_CHECKING:
@@ -45,6 +48,20 @@ def console_process(database_url: str, urls: dict[str, str]) -> ServiceProcess:
     # others' (the throttle's own test runs a console of its own).
     env["TENURE_SIGN_IN_FAILURES_ALLOWED"] = "100000"
     return ServiceProcess("console", database_url, env=env)
+
+
+@asynccontextmanager
+async def console_without(platform: Platform, stopped: str) -> AsyncIterator[ServiceProcess]:
+    """A console running beside the platform whose ``stopped`` service answers nowhere (a
+    port nothing listens on), as when that service is down."""
+    urls = {s: getattr(platform, s).url for s in ("ingest", "scoring", "offers", "ledger")}
+    urls[stopped] = f"http://127.0.0.1:{free_port()}"
+    process = console_process(platform.database_url, urls)
+    await asyncio.to_thread(process.start)
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 def csrf_of(html: str) -> str:

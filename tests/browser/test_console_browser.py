@@ -4,7 +4,6 @@ accessibility (axe-core: no serious or critical violation), and a screenshot of 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -17,12 +16,12 @@ from tests.conftest import Platform
 from tests.console_support import (
     PendingCredit,
     Person,
-    console_process,
+    console_without,
     make_person,
     pending_credit,
 )
 from tests.e2e.test_scoring import busy_account, eventually, snapshot_of
-from tests.support import ServiceProcess, free_port
+from tests.support import ServiceProcess
 
 AXE = Axe()
 XSS = "<script>alert(1)</script>"
@@ -197,12 +196,8 @@ async def test_a_post_without_the_forms_token_is_refused(
 @pytest.fixture
 async def console_without_offers(platform: Platform) -> AsyncIterator[ServiceProcess]:
     """A console whose offers service is stopped (nothing answers on its port)."""
-    urls = {s: getattr(platform, s).url for s in ("ingest", "scoring", "ledger")}
-    urls["offers"] = f"http://127.0.0.1:{free_port()}"
-    process = console_process(platform.database_url, urls)
-    await asyncio.to_thread(process.start)
-    yield process
-    process.stop()
+    async with console_without(platform, "offers") as process:
+        yield process
 
 
 async def test_a_page_renders_with_a_service_stopped_and_says_which(

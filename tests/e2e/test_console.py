@@ -15,13 +15,14 @@ from tests.conftest import Platform
 from tests.console_support import (
     Person,
     console_process,
+    console_without,
     csrf_of,
     make_person,
     pending_credit,
     signed_in,
 )
 from tests.e2e.test_scoring import eventually
-from tests.support import ServiceProcess, free_port
+from tests.support import ServiceProcess
 
 
 def card(html: str, offer_id: str) -> str:
@@ -239,12 +240,8 @@ async def test_signing_out_ends_the_session_and_its_key(
 @pytest.fixture
 async def console_without_offers(platform: Platform) -> AsyncIterator[ServiceProcess]:
     """A console whose offers service is stopped (nothing answers on its port)."""
-    urls = {s: getattr(platform, s).url for s in ("ingest", "scoring", "ledger")}
-    urls["offers"] = f"http://127.0.0.1:{free_port()}"
-    process = console_process(platform.database_url, urls)
-    await asyncio.to_thread(process.start)
-    yield process
-    process.stop()
+    async with console_without(platform, "offers") as process:
+        yield process
 
 
 async def test_a_page_says_which_service_is_down_and_still_renders(

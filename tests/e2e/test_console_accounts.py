@@ -4,7 +4,6 @@ the other services' panels; overriding its colour as a cs person, and what keeps
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import re
@@ -18,11 +17,11 @@ import httpx
 import pytest
 
 from tests.conftest import Platform
-from tests.console_support import console_process, csrf_of, make_person, signed_in
+from tests.console_support import console_without, csrf_of, make_person, signed_in
 from tests.e2e.test_accounts import account, new_id
 from tests.e2e.test_ledger import grant
 from tests.e2e.test_scoring import eventually, iso, snapshot_of
-from tests.support import ServiceProcess, free_port
+from tests.support import ServiceProcess
 
 
 def tag() -> str:
@@ -322,12 +321,8 @@ async def test_a_forged_override_without_the_forms_token_changes_nothing(
 @pytest.fixture
 async def console_without_ledger(platform: Platform) -> AsyncIterator[ServiceProcess]:
     """A console whose ledger is stopped (nothing answers on its port)."""
-    urls = {s: getattr(platform, s).url for s in ("ingest", "scoring", "offers")}
-    urls["ledger"] = f"http://127.0.0.1:{free_port()}"
-    process = console_process(platform.database_url, urls)
-    await asyncio.to_thread(process.start)
-    yield process
-    process.stop()
+    async with console_without(platform, "ledger") as process:
+        yield process
 
 
 async def test_with_the_ledger_down_the_other_panels_still_render(

@@ -32,10 +32,10 @@ from services.offers.schemas.program_tools import (
     ProgramSummaryOut,
     TriggerProblemOut,
 )
-from services.offers.schemas.simulation import BudgetOut, SimulatedSource
+from services.offers.schemas.simulation import BudgetOut
 from services.offers.service.evaluation import TriggerContext
-from services.offers.service.programs import ProgramPosition, check_currency, check_trigger
-from services.offers.service.simulation import stored_definition
+from services.offers.service.programs import ProgramPosition, check_trigger
+from services.offers.service.simulation import definition_to_try
 from shared.db import read_only_snapshot
 from shared.errors import UnknownAccount, UnknownProgram
 from shared.pagination import Page, PageRequest
@@ -140,13 +140,7 @@ async def dry_run(
         check_trigger(edited, pointer="/definition/trigger")
     await read_only_snapshot(session)
     program = await _program(session, program_id)
-    source: SimulatedSource = "edited"
-    version: int | None = None
-    if edited is None:
-        source, version, definition = await stored_definition(session, program)
-    else:
-        await check_currency(session, program, edited, "/definition/currency")
-        definition = edited
+    source, version, definition = await definition_to_try(session, program, edited)
     kept = await snapshots_repo.get_snapshot(session, account_id)
     if kept is None:
         raise UnknownAccount.for_field(

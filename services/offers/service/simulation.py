@@ -43,13 +43,7 @@ async def simulate(
     program = await programs_repo.get_program(session, program_id)
     if program is None:
         raise UnknownProgram(f"No program has the id {program_id!r}.")
-    source: SimulatedSource = "edited"
-    version: int | None = None
-    if edited is None:
-        source, version, definition = await stored_definition(session, program)
-    else:
-        await check_currency(session, program, edited, "/definition/currency")
-        definition = edited
+    source, version, definition = await definition_to_try(session, program, edited)
     trigger = compile_trigger(definition.trigger)
     simulation = Simulation(
         definition,
@@ -71,6 +65,17 @@ async def simulate(
             simulation.add(account, verdict)
         after = page[-1]["account_id"]
     return _out(program_id, source, version, definition, simulation, now)
+
+
+async def definition_to_try(
+    session: AsyncSession, program: Program, edited: ProgramDefinition | None
+) -> tuple[SimulatedSource, int | None, ProgramDefinition]:
+    """What a simulation or a dry run tries: ``edited`` (in the program's own currency),
+    else the stored version ``stored_definition`` picks; with where it came from."""
+    if edited is None:
+        return await stored_definition(session, program)
+    await check_currency(session, program, edited, "/definition/currency")
+    return "edited", None, edited
 
 
 async def stored_definition(

@@ -16,7 +16,11 @@ HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 HTMX = "htmx-2.0.11.min.js"
 # The pages in the navigation, in the order of value (more as they are built).
-NAVIGATION = (("inbox", "/inbox", "Approvals"),)
+NAVIGATION = (
+    ("inbox", "/inbox", "Approvals"),
+    ("scorecards", "/scorecards", "Scorecards"),
+    ("integrations", "/integrations", "Integrations"),
+)
 
 
 def _instant(value: Any) -> datetime | None:

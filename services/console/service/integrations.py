@@ -1,0 +1,165 @@
+"""The integrations page: the sources and what they sent, rejected events and their replay,
+and each service's parked outbox messages and their retry.
+
+Listing sources, replaying in bulk and the outboxes are admin-only in the services' APIs:
+for anyone else the console does not call them and says why not instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.console.api.deps import Person
+from services.console.domain.integrations import (
+    OUTBOX_SERVICES,
+    bulk_replay_said,
+    replay_said,
+    source_labels,
+)
+from services.console.platform import ApiProblem, Platform
+from services.console.service.panels import FormError, Panel, items, panel
+
+# One page of each list: the oldest unresolved first, as the services order them.
+SOURCES_LIMIT = 100
+REJECTED_LIMIT = 50
+PARKED_LIMIT = 50
+ADMIN_ONLY = "the service's API lets only an admin do this (you do not have the admin role)"
+REPLAY_SCOPE = "ingest:write"
+
+
+@dataclass
+class IntegrationsView:
+    """What the integrations page shows; ``done`` says what the last action did."""
+
+    sources: Panel[dict[str, Any]]
+    rejected: Panel[dict[str, Any]]
+    outboxes: dict[str, Panel[dict[str, Any]]]
+    may_admin: bool
+    may_replay: bool
+    cursor: str | None = None
+    done: str | None = None
+    error: FormError | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def source_items(self) -> list[dict[str, Any]]:
+        """The sources listed."""
+        return items(self.sources.data)
+
+    @property
+    def rejected_items(self) -> list[dict[str, Any]]:
+        """The unresolved rejected events of this page."""
+        return items(self.rejected.data)
+
+    @property
+    def next_cursor(self) -> str | None:
+        """The cursor of the next page of rejected events, if there is one."""
+        data = self.rejected.data or {}
+        return data.get("next_cursor")
+
+    def parked(self, service: str) -> list[dict[str, Any]]:
+        """The parked messages of one service's outbox."""
+        return items(self.outboxes[service].data)
+
+
+def _refused_not_called(why: str) -> Panel[dict[str, Any]]:
+    return Panel(refused=why, status=403)
+
+
+async def integrations(
+    platform: Platform,
+    person: Person,
+    *,
+    cursor: str | None = None,
+    done: str | None = None,
+    error: FormError | None = None,
+) -> IntegrationsView:
+    """Every panel of the page at once; a service down makes only its own panels say so."""
+    may_admin = person.may("admin")
+    calls: list[Any] = [
+        panel(
+            platform.get(
+                "ingest",
+                "/v1/rejected",
+                person.key,
+                resolved="false",
+                limit=REJECTED_LIMIT,
+                cursor=cursor,
+            )
+        )
+    ]
+    if may_admin:
+        calls.append(panel(platform.get("ingest", "/v1/sources", person.key, limit=SOURCES_LIMIT)))
+        calls += [
+            panel(platform.get(s, "/v1/outbox", person.key, parked="true", limit=PARKED_LIMIT))
+            for s in OUTBOX_SERVICES
+        ]
+    answers = await asyncio.gather(*calls)
+    rejected = answers[0]
+    if may_admin:
+        sources = answers[1]
+        outboxes = dict(zip(OUTBOX_SERVICES, answers[2:], strict=True))
+    else:
+        sources = _refused_not_called(f"Sources are listed to admins only: {ADMIN_ONLY}.")
+        outboxes = {
+            s: _refused_not_called(f"Parked messages are shown to admins only: {ADMIN_ONLY}.")
+            for s in OUTBOX_SERVICES
+        }
+    return IntegrationsView(
+        sources=sources,
+        rejected=rejected,
+        outboxes=outboxes,
+        may_admin=may_admin,
+        may_replay=person.may(REPLAY_SCOPE),
+        cursor=cursor,
+        done=done,
+        error=error,
+        labels=source_labels(items(sources.data)),
+    )
+
+
+async def replay(platform: Platform, person: Person, rejected_id: int) -> str | IntegrationsView:
+    """Replay one rejected event as this person: intake's outcome when it took it
+    (``accepted``, ``duplicate``), else the page with the refusal (or intake's reason for
+    refusing the event again) on the event's own form."""
+    target = f"rejected-{rejected_id}"
+    try:
+        outcome = await platform.post(
+            "ingest", f"/v1/rejected/{rejected_id}/replay", person.key, {}
+        )
+    except ApiProblem as exc:
+        return await integrations(platform, person, error=FormError.of(target, exc))
+    taken, said = replay_said(rejected_id, outcome or {})
+    if taken:
+        return str((outcome or {}).get("outcome"))
+    return await integrations(platform, person, error=FormError(target, said, 422, {}))
+
+
+async def replay_matching(
+    platform: Platform, person: Person, source: str, reason_contains: str, limit: int
+) -> IntegrationsView:
+    """Replay every unresolved rejected event matching the filter (admin)."""
+    body: dict[str, Any] = {
+        "source": source or None,
+        "reason_contains": reason_contains or None,
+        "limit": limit,
+    }
+    try:
+        result = await platform.post("ingest", "/v1/rejected/replay", person.key, body)
+    except ApiProblem as exc:
+        return await integrations(platform, person, error=FormError.of("replay-matching", exc))
+    return await integrations(platform, person, done=bulk_replay_said(result or {}))
+
+
+async def retry(
+    platform: Platform, person: Person, service: str, entry_id: int
+) -> FormError | None:
+    """Put a parked outbox message of ``service`` back in line as this person: None when
+    taken, else the refusal for the message's form."""
+    try:
+        await platform.post(service, f"/v1/outbox/{entry_id}/retry", person.key, {})
+    except ApiProblem as exc:
+        return FormError.of(f"outbox-{service}-{entry_id}", exc)
+    return None

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from services.console.api import inbox, integrations, offers, sign_in
+from services.console.api import inbox, integrations, offers, scorecards, sign_in
 from services.console.domain.throttle import SignInThrottle
 from services.console.errors import install_error_pages
 from services.console.platform import Platform
@@ -74,6 +74,12 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
-    for router in (sign_in.router, inbox.router, offers.router, integrations.router):
+    for router in (
+        sign_in.router,
+        inbox.router,
+        offers.router,
+        scorecards.router,
+        integrations.router,
+    ):
         app.include_router(router)
     return app

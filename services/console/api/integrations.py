@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -38,14 +39,24 @@ async def integrations(
     person: CurrentPerson,
     platform: PlatformApi,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    sources_cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    source: Annotated[str | None, Query(max_length=200)] = None,
+    reason: Annotated[str | None, Query(max_length=500)] = None,
     done: Done | None = None,
     entry: Annotated[int | None, Query(ge=1)] = None,
     service_name: Annotated[OutboxService | None, Query(alias="service")] = None,
 ) -> HTMLResponse:
     """Each source with its last event and counts, unresolved rejected events (oldest
-    first), and each service's parked outbox messages."""
+    first, filtered by source label and reason), and each service's parked outbox
+    messages."""
     view = await service.integrations(
-        platform, person, cursor=cursor, done=_done(done, entry, service_name)
+        platform,
+        person,
+        cursor=cursor,
+        sources_cursor=sources_cursor,
+        source=source,
+        reason=reason,
+        done=_done(done, entry, service_name),
     )
     return _page(request, view)
 
@@ -73,10 +84,12 @@ async def replay(
     platform: PlatformApi,
 ) -> Response:
     """Replay one rejected event as this person."""
-    answer = await service.replay(platform, person, rejected_id)
+    source, reason = form_text(form, "source"), form_text(form, "reason")
+    answer = await service.replay(platform, person, rejected_id, source, reason)
     if isinstance(answer, service.IntegrationsView):
         return _page(request, answer)
-    return RedirectResponse(f"/integrations?done={answer}&entry={rejected_id}", status_code=303)
+    query = urlencode({"done": answer, "entry": rejected_id, "source": source, "reason": reason})
+    return RedirectResponse(f"/integrations?{query}", status_code=303)
 
 
 @router.post("/integrations/rejected/replay", response_class=HTMLResponse)

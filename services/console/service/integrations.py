@@ -18,13 +18,13 @@ from services.console.domain.integrations import (
     replay_said,
     source_labels,
 )
-from services.console.platform import ApiProblem, Platform
+from services.console.platform import ApiProblem, Platform, ServiceDown
 from services.console.service.panels import FormError, Panel, items, panel
 
 # One page of each list: the oldest unresolved first, as the services order them.
 SOURCES_LIMIT = 100
 REJECTED_LIMIT = 50
-PARKED_LIMIT = 50
+PARKED_LIMIT = 100
 ADMIN_ONLY = "the service's API lets only an admin do this (you do not have the admin role)"
 REPLAY_SCOPE = "ingest:write"
 
@@ -39,6 +39,9 @@ class IntegrationsView:
     may_admin: bool
     may_replay: bool
     cursor: str | None = None
+    sources_cursor: str | None = None
+    source: str | None = None
+    reason: str | None = None
     done: str | None = None
     error: FormError | None = None
     labels: dict[str, str] = field(default_factory=dict)
@@ -59,9 +62,24 @@ class IntegrationsView:
         data = self.rejected.data or {}
         return data.get("next_cursor")
 
+    @property
+    def next_sources(self) -> str | None:
+        """The cursor of the next page of sources, if there is one."""
+        data = self.sources.data or {}
+        return data.get("next_cursor")
+
+    def more_parked(self, service: str) -> bool:
+        """Whether one service has more parked messages than the page shows."""
+        data = self.outboxes[service].data or {}
+        return bool(data.get("next_cursor"))
+
     def parked(self, service: str) -> list[dict[str, Any]]:
         """The parked messages of one service's outbox."""
         return items(self.outboxes[service].data)
+
+
+def _down(target: str, exc: ServiceDown) -> FormError:
+    return FormError(target, f"{exc}: nothing was done; try again.", 503, {})
 
 
 def _refused_not_called(why: str) -> Panel[dict[str, Any]]:
@@ -73,6 +91,9 @@ async def integrations(
     person: Person,
     *,
     cursor: str | None = None,
+    sources_cursor: str | None = None,
+    source: str | None = None,
+    reason: str | None = None,
     done: str | None = None,
     error: FormError | None = None,
 ) -> IntegrationsView:
@@ -85,13 +106,25 @@ async def integrations(
                 "/v1/rejected",
                 person.key,
                 resolved="false",
+                source=source or None,
+                reason_contains=reason or None,
                 limit=REJECTED_LIMIT,
                 cursor=cursor,
             )
         )
     ]
     if may_admin:
-        calls.append(panel(platform.get("ingest", "/v1/sources", person.key, limit=SOURCES_LIMIT)))
+        calls.append(
+            panel(
+                platform.get(
+                    "ingest",
+                    "/v1/sources",
+                    person.key,
+                    limit=SOURCES_LIMIT,
+                    cursor=sources_cursor,
+                )
+            )
+        )
         calls += [
             panel(platform.get(s, "/v1/outbox", person.key, parked="true", limit=PARKED_LIMIT))
             for s in OUTBOX_SERVICES
@@ -114,27 +147,36 @@ async def integrations(
         may_admin=may_admin,
         may_replay=person.may(REPLAY_SCOPE),
         cursor=cursor,
+        sources_cursor=sources_cursor,
+        source=source,
+        reason=reason,
         done=done,
         error=error,
         labels=source_labels(items(sources.data)),
     )
 
 
-async def replay(platform: Platform, person: Person, rejected_id: int) -> str | IntegrationsView:
+async def replay(
+    platform: Platform, person: Person, rejected_id: int, source: str = "", reason: str = ""
+) -> str | IntegrationsView:
     """Replay one rejected event as this person: intake's outcome when it took it
     (``accepted``, ``duplicate``), else the page with the refusal (or intake's reason for
     refusing the event again) on the event's own form."""
     target = f"rejected-{rejected_id}"
+    shown = {"source": source, "reason": reason}
     try:
         outcome = await platform.post(
             "ingest", f"/v1/rejected/{rejected_id}/replay", person.key, {}
         )
     except ApiProblem as exc:
-        return await integrations(platform, person, error=FormError.of(target, exc))
+        return await integrations(platform, person, error=FormError.of(target, exc), **shown)
+    except ServiceDown as exc:
+        return await integrations(platform, person, error=_down(target, exc), **shown)
     taken, said = replay_said(rejected_id, outcome or {})
     if taken:
         return str((outcome or {}).get("outcome"))
-    return await integrations(platform, person, error=FormError(target, said, 422, {}))
+    refused = FormError(target, said, 422, {})
+    return await integrations(platform, person, error=refused, **shown)
 
 
 async def replay_matching(
@@ -150,6 +192,8 @@ async def replay_matching(
         result = await platform.post("ingest", "/v1/rejected/replay", person.key, body)
     except ApiProblem as exc:
         return await integrations(platform, person, error=FormError.of("replay-matching", exc))
+    except ServiceDown as exc:
+        return await integrations(platform, person, error=_down("replay-matching", exc))
     return await integrations(platform, person, done=bulk_replay_said(result or {}))
 
 
@@ -162,4 +206,6 @@ async def retry(
         await platform.post(service, f"/v1/outbox/{entry_id}/retry", person.key, {})
     except ApiProblem as exc:
         return FormError.of(f"outbox-{service}-{entry_id}", exc)
+    except ServiceDown as exc:
+        return _down(f"outbox-{service}-{entry_id}", exc)
     return None

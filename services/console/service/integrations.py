@@ -73,6 +73,17 @@ class IntegrationsView:
         data = self.outboxes[service].data or {}
         return bool(data.get("next_cursor"))
 
+    def stray_error(self, prefix: str) -> FormError | None:
+        """The error of a form whose row is not on the page (the message was retried or the
+        event resolved meanwhile, or this person is not shown the list): said at the top of
+        its section instead, so it is never lost."""
+        error = self.error
+        if error is None or not error.target.startswith(prefix):
+            return None
+        shown = {f"rejected-{r.get('id')}" for r in self.rejected_items}
+        shown |= {f"outbox-{s}-{m.get('id')}" for s in self.outboxes for m in self.parked(s)}
+        return None if error.target in shown else error
+
     def parked(self, service: str) -> list[dict[str, Any]]:
         """The parked messages of one service's outbox."""
         return items(self.outboxes[service].data)

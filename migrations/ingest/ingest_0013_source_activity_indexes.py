@@ -46,7 +46,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_rejected_source_received", table_name="rejected_events", schema="ingest")
-    op.drop_index(
-        "ix_webhook_events_source_received", table_name="webhook_events", schema="ingest"
-    )
+    op.drop_index("ix_webhook_events_source_received", table_name="webhook_events", schema="ingest")
     op.drop_index("ix_events_source_received", table_name="events", schema="ingest")

@@ -97,7 +97,8 @@ async def test_activity_reads_each_table_by_an_index_range_scan(database_url: st
     query = activity_query(
         [uuid.uuid4(), uuid.uuid4()], day=now - timedelta(hours=24), week=now - timedelta(days=7)
     )
-    sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     engine = create_engine(service_url(database_url, "ingest"))
     try:
         async with engine.connect() as conn:

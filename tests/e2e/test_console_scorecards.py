@@ -74,9 +74,9 @@ async def test_the_scorecard_page_shows_the_weights_and_the_backtests_auc(
         assert auc.group(1) == want
         for colour in ("red", "yellow", "green"):
             group = backtest["by_colour"][colour]
-            cells = squeeze(
-                re.search(rf'<tr id="backtest-{colour}">(.*?)</tr>', page.text, re.S)[1]
-            )
+            found = re.search(rf'<tr id="backtest-{colour}">(.*?)</tr>', page.text, re.S)
+            assert found, colour
+            cells = squeeze(found.group(1))
             assert f'<td class="number">{group["renewals"]}</td>' in cells
             assert f'<td class="number">{group["churned"]}</td>' in cells
         assert "<svg" in page.text

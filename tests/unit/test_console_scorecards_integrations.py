@@ -4,6 +4,7 @@ API's body, API pointers to form fields, churn bars, a source's state, replay se
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -98,7 +99,7 @@ def test_api_pointers_name_the_form_fields() -> None:
 
 
 def test_churn_by_colour_as_bars_and_their_text() -> None:
-    by_colour = {
+    by_colour: dict[str, dict[str, Any]] = {
         "red": {"renewals": 8, "churned": 3, "churn_rate": 0.375},
         "yellow": {"renewals": 0, "churned": 0, "churn_rate": None},
         "green": {"renewals": 20, "churned": 1, "churn_rate": 0.05},

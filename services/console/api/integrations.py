@@ -30,7 +30,9 @@ def _done(done: Done | None, entry: int | None, service_name: str | None) -> str
         return f"Rejected event {entry} replayed: accepted."
     if done == "duplicate":
         return f"Rejected event {entry} replayed: it was stored already."
-    return f"Outbox message {entry} of {service_name} put back in line for delivery."
+    return (
+        f"Outbox message {entry} of {service_name or 'its service'} put back in line for delivery."
+    )
 
 
 @router.get("/integrations", response_class=HTMLResponse)

@@ -8,7 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from services.console.api import accounts, audit, finance, inbox, offers, programs, results, sign_in
+from services.console.api import (
+    accounts,
+    audit,
+    finance,
+    inbox,
+    integrations,
+    offers,
+    programs,
+    results,
+    scorecards,
+    sign_in,
+)
 from services.console.domain.throttle import SignInThrottle
 from services.console.errors import install_error_pages
 from services.console.platform import Platform
@@ -82,6 +93,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         results.router,
         accounts.router,
         finance.router,
+        scorecards.router,
+        integrations.router,
         audit.router,
     ):
         app.include_router(router)

@@ -22,6 +22,8 @@ NAVIGATION = (
     ("results", "/results", "Results"),
     ("accounts", "/accounts", "Accounts"),
     ("finance", "/finance", "Finance"),
+    ("scorecards", "/scorecards", "Scorecards"),
+    ("integrations", "/integrations", "Integrations"),
     ("audit", "/audit", "Audit log"),
 )
 

@@ -169,6 +169,8 @@ class StoredEvent(Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_account_ts", "account_id", "ts"),
+        # A source's last event and its counts over a day and a week (GET /v1/sources).
+        Index("ix_events_source_received", "source_id", "received_at"),
         # The event log of a user, newest first (GET /v1/events?user_id=).
         Index("ix_events_user_ts", "user_id", "ts", "id"),
         Index(
@@ -202,7 +204,11 @@ class RejectedEvent(Base):
     """An event that was refused, kept with its reason and raw body for inspection and replay."""
 
     __tablename__ = "rejected_events"
-    __table_args__ = (Index("ix_rejected_received", "received_at", "id"),)
+    __table_args__ = (
+        Index("ix_rejected_received", "received_at", "id"),
+        # A source's rejections over the last day (GET /v1/sources).
+        Index("ix_rejected_source_received", "source", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     source: Mapped[str] = mapped_column(String(60))
@@ -341,6 +347,8 @@ class WebhookEvent(Base):
             "customer_ref",
             postgresql_where=text("applied_at IS NULL AND rejected_at IS NULL"),
         ),
+        # A webhook source's last event and its counts (GET /v1/sources).
+        Index("ix_webhook_events_source_received", "source_id", "received_at"),
     )
 
     source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sources.id"), primary_key=True)

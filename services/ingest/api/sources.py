@@ -7,7 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from services.ingest.schemas.sources import SourceCreate, SourceOut, SourceWithSecret
+from services.ingest.schemas.sources import (
+    SourceCreate,
+    SourceListed,
+    SourceOut,
+    SourceWithSecret,
+)
 from services.ingest.service import sources as service
 from shared.deps import Admin, Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses
@@ -25,8 +30,10 @@ async def create_source(body: SourceCreate, session: Session, _: Admin) -> Sourc
 
 
 @router.get("", responses=responses())
-async def list_sources(session: Session, _: Admin, page: Pages) -> Page[SourceOut]:
-    """Every source, oldest first."""
+async def list_sources(session: Session, _: Admin, page: Pages) -> Page[SourceListed]:
+    """Every source, oldest first, with when its newest event arrived and how many events it
+    sent in the last 24 hours and 7 days, and how many of its events were refused in the
+    last 24 hours."""
     return await service.list_sources(session, page)
 
 

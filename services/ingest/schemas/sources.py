@@ -35,6 +35,17 @@ class SourceOut(BaseModel):
     rotated_at: datetime | None
 
 
+class SourceListed(SourceOut):
+    """A source as the list shows it: no secret, and what it has sent lately."""
+
+    last_event_at: datetime | None = Field(
+        description="When its newest stored event arrived (null: none yet)"
+    )
+    events_24h: int = Field(description="Events stored from it in the last 24 hours")
+    events_7d: int = Field(description="Events stored from it in the last 7 days")
+    rejected_24h: int = Field(description="Events from it refused in the last 24 hours")
+
+
 class SourceWithSecret(SourceOut):
     """A source with its write key (segment) or signing secret (webhooks), shown once."""
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.models import Source
 from services.ingest.repository import sources as sources_repo
-from services.ingest.schemas.sources import SourceCreate, SourceOut, SourceWithSecret
+from services.ingest.schemas.sources import (
+    SourceCreate,
+    SourceListed,
+    SourceOut,
+    SourceWithSecret,
+)
 from shared.auth import hash_key
 from shared.errors import Conflict, NotFound
 from shared.pagination import Page, PageRequest
@@ -84,7 +89,33 @@ def _source_dict(source: Source) -> dict[str, Any]:
     }
 
 
-async def list_sources(session: AsyncSession, page: PageRequest[Position]) -> Page[SourceOut]:
-    """Every source, oldest first."""
+# The windows a source's activity is counted over (GET /v1/sources).
+ACTIVITY_DAY = timedelta(hours=24)
+ACTIVITY_WEEK = timedelta(days=7)
+
+
+async def list_sources(session: AsyncSession, page: PageRequest[Position]) -> Page[SourceListed]:
+    """Every source, oldest first, each with its last event and counts (two queries a page:
+    the sources, then their activity)."""
     rows = await sources_repo.list_sources(session, after=page.after, limit=page.limit + 1)
-    return page.page(rows, SourceOut.model_validate, lambda r: (r.created_at, r.id))
+    now = datetime.now(UTC)
+    activity = await sources_repo.source_activity(
+        session,
+        [r.id for r in rows[: page.limit]],
+        day=now - ACTIVITY_DAY,
+        week=now - ACTIVITY_WEEK,
+    )
+
+    def listed(source: Source) -> SourceListed:
+        last, day, week, rejected = activity.get(source.id, (None, 0, 0, 0))
+        return SourceListed.model_validate(
+            {
+                **_source_dict(source),
+                "last_event_at": last,
+                "events_24h": day,
+                "events_7d": week,
+                "rejected_24h": rejected,
+            }
+        )
+
+    return page.page(rows, listed, lambda r: (r.created_at, r.id))

@@ -2,8 +2,8 @@
 the API calls it makes, in the same run.
 
 Starts the four services and the console on a scratch database, loads the demo book
-(2,000 accounts over 180 days, as ``tenure demo``), makes the demo people, then requests
-each page in turn (as demo-approver; the finance page as an admin person) and reads the
+(2,000 accounts over 180 days, as ``tenure demo``), then requests each page in turn (as an
+approver; finance and integrations as an admin, who sees their admin panels) and reads the
 console's ``Server-Timing`` header: ``total`` is the page's server time, ``api`` the time
 spent waiting on the services (calls made at once counted once). The console's own cost is
 ``total - api``; its share is that over ``total``.
@@ -59,6 +59,9 @@ async def pages(client: httpx.AsyncClient, admin: str, offers_url: str) -> dict[
             "results": "/results/renewal_credit",
             "accounts": "/accounts",
             "finance": "/finance",
+            "scorecard": "/scorecards/mid_market",
+            "integrations": "/integrations",
+            "audit": "/audit",
         }
     )
     return named
@@ -119,7 +122,8 @@ async def main() -> None:
                 f" {'calls':>5} {'own share':>9}"
             )
             for page_name, path in named.items():
-                client = as_admin if page_name == "finance" else as_approver
+                admin_only = page_name in ("finance", "integrations")
+                client = as_admin if admin_only else as_approver
                 try:
                     totals, apis, calls = await time_page(client, path)
                 except LookupError as exc:

@@ -232,6 +232,9 @@ def pages_of(credit: PendingCredit, account_id: str) -> dict[str, str]:
         "accounts": "/accounts",
         "account": f"/accounts/{account_id}",
         "finance": "/finance",
+        "scorecards": "/scorecards",
+        "scorecard": "/scorecards/mid_market",
+        "integrations": "/integrations",
         "audit": "/audit",
     }
 

@@ -106,6 +106,8 @@ async def test_an_approver_and_finance_approve_a_renewal_credit_and_its_trace_sh
 
     # The owner sees why not, no button; a hand-made POST with the owner's session is refused.
     await sign_in(page, console, people["owner"])
+    # Waiting on someone else: found in the inbox narrowed to the program.
+    await page.goto(f"{console.url}/inbox?program={credit.program_id}")
     card = page.locator(f"#offer-{credit.offer_id}")
     await expect(card).to_contain_text("You cannot approve this")
     await expect(card).to_contain_text("owns the program")
@@ -174,6 +176,7 @@ async def test_an_approval_can_be_given_with_the_keyboard_alone(
     assert focused.strip() == "Approve as approver"
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("status").first).to_contain_text("Approved")
+    await page.goto(f"{console.url}/inbox?program={credit.program_id}")
     await expect(page.locator(f"#offer-{credit.offer_id}")).to_contain_text("already approved")
 
 

@@ -150,6 +150,9 @@ async def test_pending_offers_oldest_first_with_what_each_caller_may_do(
     program_id, name = program.id, program.name
     shown = await inbox(offers, "ann", program_id)
     assert [i["offer"]["account_id"] for i in shown] == [f"{name}-red", f"{name}-green"]
+    # Narrowed to the program by the API, the same two.
+    narrowed = await listed(offers, "ann", "/v1/approvals/offers", program_id=program_id)
+    assert [i["offer"]["id"] for i in narrowed] == [i["offer"]["id"] for i in shown]
     everything = await listed(offers, "ann", "/v1/approvals/offers")
     created = [(i["offer"]["created_at"], i["offer"]["id"]) for i in everything]
     assert [datetime.fromisoformat(at) for at, _ in created] == sorted(

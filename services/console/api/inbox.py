@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Literal
 from urllib.parse import quote_plus
@@ -38,11 +39,12 @@ async def inbox(
     platform: PlatformApi,
     done: Done | None = None,
     subject: Annotated[str | None, Query(max_length=200)] = None,
+    program: Annotated[str | None, Query(max_length=200, pattern=ID_PATTERN)] = None,
 ) -> HTMLResponse:
     """Offers and program versions awaiting approval, oldest first: the ones this person
     may approve, with the context to decide, and the rest with why not."""
     message = None if done is None else f"{_DONE[done]}: {subject or ''}".rstrip(": ")
-    view = await service.inbox(platform, person, message)
+    view = await service.inbox(platform, person, message, program)
     return _page(request, view)
 
 
@@ -62,8 +64,14 @@ async def decide(
 ) -> Response:
     """Approve or reject an offer as this person; a refusal comes back on its form."""
     decision: service.Decision = "reject" if form_text(form, "decision") == "reject" else "approve"
+    program = form_text(form, "program")
     view = await service.decide_offer(
-        platform, person, str(offer_id), decision, form_text(form, "comment")
+        platform,
+        person,
+        str(offer_id),
+        decision,
+        form_text(form, "comment"),
+        program if re.fullmatch(ID_PATTERN, program) else None,
     )
     if view is not None:
         return _page(request, view)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from services.offers.api.deps import Reader
 from services.offers.schemas.approvals import PendingOffer, PendingVersion
@@ -14,6 +14,7 @@ from shared.deps import Session
 from shared.errors import BadRequest, Unprocessable, responses
 from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
+from shared.validation import Text
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/approvals", tags=["approvals"])
 OfferPages = Annotated[
@@ -26,15 +27,21 @@ VersionPages = Annotated[
 
 @router.get("/offers", responses=responses(BadRequest, Unprocessable))
 async def pending_offers(
-    session: Session, principal: Reader, page: OfferPages, mine: bool = False
+    session: Session,
+    principal: Reader,
+    page: OfferPages,
+    mine: bool = False,
+    program_id: Annotated[Text | None, Query(max_length=200)] = None,
 ) -> Page[PendingOffer]:
     """Offers awaiting approval, oldest first: the approvals given and the slots open, why
     the decision offered it, the account's colour, the budget its program has left, and
     whether the caller may approve it now (the slot it would fill, or why not). With
     ``mine=true`` only those the caller may approve now; such a page may hold fewer than
     ``limit`` items (even none) before the list ends, which is when ``next_cursor`` is
-    null."""
-    return await service.pending_offers(session, principal, mine, page, datetime.now(UTC))
+    null. ``program_id`` keeps one program's."""
+    return await service.pending_offers(
+        session, principal, mine, page, datetime.now(UTC), program_id=program_id
+    )
 
 
 @router.get("/programs", responses=responses(BadRequest, Unprocessable))

@@ -188,9 +188,14 @@ async def get_decision(session: AsyncSession, decision_id: int) -> Decision | No
 
 
 async def list_pending(
-    session: AsyncSession, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    session: AsyncSession,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    program_id: str | None = None,
 ) -> Sequence[Offer]:
-    """Offers awaiting approval, oldest first (by creation, then id), those after ``after``."""
+    """Offers awaiting approval (of one program, if given), oldest first (by creation, then
+    id), those after ``after``."""
     query = (
         select(Offer)
         .where(Offer.state == "pending_approval")
@@ -199,6 +204,8 @@ async def list_pending(
     )
     if after is not None:
         query = query.where(func.row(Offer.created_at, Offer.id) > func.row(*after))
+    if program_id is not None:
+        query = query.where(Offer.program_id == program_id)
     return (await session.scalars(query)).all()
 
 

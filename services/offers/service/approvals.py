@@ -43,6 +43,8 @@ async def pending_offers(
     mine: bool,
     page: PageRequest[OfferPosition],
     now: datetime,
+    *,
+    program_id: str | None = None,
 ) -> Page[PendingOffer]:
     """Offers awaiting approval, oldest first, each with its approvals, open slots, the
     decision's reason, the account's colour, its program's budget left and whether
@@ -52,7 +54,9 @@ async def pending_offers(
     the page covers: such a page may hold fewer items than ``limit`` (even none) and still
     have a ``next_cursor``; the list ends when ``next_cursor`` is null.
     """
-    rows = await offers_repo.list_pending(session, after=page.after, limit=page.limit + 1)
+    rows = await offers_repo.list_pending(
+        session, after=page.after, limit=page.limit + 1, program_id=program_id
+    )
     shown = rows[: page.limit]
     program_ids = {o.program_id for o in shown}
     approvals = await offers_repo.approvals_of_offers(session, [o.id for o in shown])

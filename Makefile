@@ -20,9 +20,10 @@ up: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
-# The database and end-to-end tests alone (CI runs them again against an external server).
+# The database and the services' end-to-end tests alone (CI runs them again against an
+# external server); the console's pages, a client of the APIs, run in the first pass only.
 test-db: $(STAMP)
-	$(BIN)/pytest -m "db or e2e"
+	$(BIN)/pytest -m "(db or e2e) and not console"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -163,17 +163,14 @@ async def scoring(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests by folder: tests/db needs a database, tests/e2e real processes (the
-    console's pages among them also ``console``), and tests/browser real processes and a
-    browser."""
+    """Mark tests by folder: tests/db needs a database, tests/e2e real processes, and
+    tests/browser real processes and a browser."""
     for item in items:
         path = Path(str(item.fspath))
         if "browser" in path.parts:
             item.add_marker(pytest.mark.browser)
         elif "e2e" in path.parts:
             item.add_marker(pytest.mark.e2e)
-            if path.name.startswith("test_console"):
-                item.add_marker(pytest.mark.console)
         elif "db" in path.parts:
             item.add_marker(pytest.mark.db)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.api.deps import CheckedForm, CurrentPerson, PlatformApi, form_text
@@ -29,29 +29,6 @@ Cursor = Annotated[str | None, Query(max_length=2000)]
 
 
 def _filters(
-    q: str, colour: str, segment: str, tier: str, motion: str, window: str, above: str, below: str
-) -> accounts.AccountFilters:
-    raw = {
-        "q": q,
-        "colour": colour,
-        "segment": segment,
-        "tier": tier,
-        "motion": motion,
-        "renewal_window": window,
-        "health_above": above,
-        "health_below": below,
-    }
-    try:
-        return accounts.parse_filters(raw)
-    except accounts.BadFilter as exc:
-        raise Unprocessable(f"{exc.field}: {exc.detail}") from exc
-
-
-@router.get("/accounts", response_class=HTMLResponse)
-async def account_list(
-    request: Request,
-    person: CurrentPerson,
-    platform: PlatformApi,
     q: Field = "",
     colour: Field = "",
     segment: Field = "",
@@ -60,11 +37,37 @@ async def account_list(
     renewal_window: Field = "",
     health_above: Field = "",
     health_below: Field = "",
+) -> accounts.AccountFilters:
+    """The list's filters, as the list and its CSV both take them; 422 naming a bad one."""
+    raw = {
+        "q": q,
+        "colour": colour,
+        "segment": segment,
+        "tier": tier,
+        "motion": motion,
+        "renewal_window": renewal_window,
+        "health_above": health_above,
+        "health_below": health_below,
+    }
+    try:
+        return accounts.parse_filters(raw)
+    except accounts.BadFilter as exc:
+        raise Unprocessable(f"{exc.field}: {exc.detail}") from exc
+
+
+Filters = Annotated[accounts.AccountFilters, Depends(_filters)]
+
+
+@router.get("/accounts", response_class=HTMLResponse)
+async def account_list(
+    request: Request,
+    person: CurrentPerson,
+    platform: PlatformApi,
+    filters: Filters,
     cursor: Cursor = None,
 ) -> HTMLResponse:
     """Accounts by id, filtered by colour, segment, tier, motion, renewal window, health and
     part of the id or name; a page at a time along scoring's cursor."""
-    filters = _filters(q, colour, segment, tier, motion, renewal_window, health_above, health_below)
     view = await service.account_list(platform, person, filters, cursor or None)
     context = {
         "view": view,
@@ -84,18 +87,10 @@ async def account_list(
 async def account_csv(
     person: CurrentPerson,
     platform: PlatformApi,
-    q: Field = "",
-    colour: Field = "",
-    segment: Field = "",
-    tier: Field = "",
-    motion: Field = "",
-    renewal_window: Field = "",
-    health_above: Field = "",
-    health_below: Field = "",
+    filters: Filters,
 ) -> Response:
     """The filtered list as CSV: every matching account up to the cap, formula-like cells
     neutralised; ``X-Tenure-Truncated: true`` when the cap cut it."""
-    filters = _filters(q, colour, segment, tier, motion, renewal_window, health_above, health_below)
     try:
         export = await service.account_csv(platform, person, filters)
     except ServiceDown as exc:

@@ -10,8 +10,10 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from services.console.domain.programs import form_values
+from shared.db import create_engine
 from tests.conftest import Platform
 from tests.console_support import csrf_of, make_person, pending_credit, signed_in
 from tests.support import ServiceProcess
@@ -223,6 +225,52 @@ async def test_the_simulation_on_the_page_is_the_apis_own(
     for outcome, n in api["outcomes"].items():
         assert f'id="sim-outcome-{outcome}">{n}</td>' in page
     assert api["accounts"] >= 1
+
+
+async def test_a_new_program_is_tried_before_it_is_saved(
+    platform: Platform, console: ServiceProcess
+) -> None:
+    credit = await pending_credit(platform, await make_person(platform.database_url, "product"))
+    name = f"Unsaved {uuid.uuid4().hex[:8]}"
+    trigger = f"account.account_id == '{credit.account_id}'"
+    fields = await definition_fields(platform, credit.program_id, name=name, trigger=trigger)
+    client = await signed_in(console.url, await make_person(platform.database_url, "product"))
+    try:
+        page = await client.get("/programs/new")
+        form = {**fields, "csrf_token": csrf_of(page.text)}
+        tried = await client.post(
+            "/programs/new", data={**form, "action": "dry-run", "account_id": credit.account_id}
+        )
+        simulated = await client.post("/programs/new", data={**form, "action": "simulate"})
+    finally:
+        await client.aclose()
+    program = await program_json(platform, credit.program_id)
+    definition = {**program["live"]["definition"], "name": name, "trigger": trigger}
+    async with platform.client("offers") as offers:
+        run = (
+            await offers.post(
+                "/v1/programs/dry-run",
+                json={"account_id": credit.account_id, "definition": definition},
+            )
+        ).json()
+        api = (await offers.post("/v1/programs/simulate", json={"definition": definition})).json()
+    assert tried.status_code == 200, tried.text
+    assert f'<dd class="outcome">{run["outcome"].replace("_", " ")}</dd>' in flat(tried.text)
+    assert simulated.status_code == 200, simulated.text
+    assert f'<dd id="sim-accounts">{api["accounts"]}</dd>' in simulated.text
+    assert f'<dd id="sim-offers">{api["offers"]}</dd>' in simulated.text
+    assert api["offers"] + api["outcomes"]["holdout"] == 1  # the one account, matched
+    # Trying saved nothing: no version of any program has the name.
+    engine = create_engine(platform.database_url)
+    try:
+        async with engine.connect() as conn:
+            saved = await conn.execute(
+                text("SELECT count(*) FROM offers.program_versions WHERE definition->>'name' = :n"),
+                {"n": name},
+            )
+            assert saved.scalar_one() == 0
+    finally:
+        await engine.dispose()
 
 
 async def test_a_viewer_sees_why_not_and_a_forged_save_is_refused(

@@ -127,6 +127,11 @@ async def test_a_dry_run_decides_one_account_and_records_nothing(platform: Platf
             json={"account_id": fresh, "definition": {**edited, "trigger": "account.tier =="}},
         )
         missing = await offers.post("/v1/programs/no-such/dry-run", json={"account_id": fresh})
+        # The same definition not saved as a program: nothing committed against its budget.
+        unsaved = await offers.post(
+            "/v1/programs/dry-run", json={"account_id": fresh, "definition": edited}
+        )
+        unsaved_without = await offers.post("/v1/programs/dry-run", json={"account_id": fresh})
         after = (await offers.get("/v1/decisions", params={"account_id": fresh})).json()
         summary = await summary_of(platform, credit.program_id)
     assert offered.status_code == 200, offered.text
@@ -144,6 +149,15 @@ async def test_a_dry_run_decides_one_account_and_records_nothing(platform: Platf
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["pointer"] == "/definition/trigger"
     assert missing.status_code == 404
+    assert unsaved.status_code == 200, unsaved.text
+    tried = unsaved.json()
+    assert (tried["program_id"], tried["outcome"]) == (None, "offered")
+    assert tried["value_minor"] == 150_000
+    assert tried["budgets"] == [
+        {"scope": "program", "cap_minor": 1_000_000, "committed_minor": 0, "fits": True}
+    ]
+    assert unsaved_without.status_code == 422
+    assert unsaved_without.json()["errors"][0]["pointer"] == "/definition"
     # Nothing recorded, reserved or offered.
     assert after["items"] == decided["items"]
     assert summary["committed_minor"] == 150_000

@@ -173,6 +173,14 @@ async def test_simulation_totals_and_it_changes_nothing(
     ]
     assert body["budget_runs_out_on"] == day(body, 32)
 
+    # The same definition before it was saved: the same figures, with no program behind it.
+    unsaved = await client.post("/v1/programs/simulate", json={"definition": DRAFT})
+    assert unsaved.status_code == 200, unsaved.text
+    first = unsaved.json()
+    assert (first["program_id"], first["simulated"], first["version"]) == (None, "edited", None)
+    figures = ("outcomes", "offers", "cost_minor", "by_tier", "by_segment", "budgets")
+    assert {k: first[k] for k in figures} == {k: body[k] for k in figures}
+
     # The edited definition: gold 3 % against its own 150,000: sim-a 180,000 does not fit
     # gold; sim-b 150,000 does, exactly; sim-c 120,000 does not; sim-d and sim-e 10,000 each.
     # 3 offers, 170,000 on ARR 15,000,000: 1.133... = 1.13 %. Program: 1,000,000 at 170,000
@@ -243,6 +251,12 @@ async def test_simulation_refusals(offers: tuple[httpx.AsyncClient, str]) -> Non
     unknown_key = await client.post(simulate, json={"definitions": DRAFT})
     assert unknown_key.status_code == 422
     assert [e["pointer"] for e in unknown_key.json()["errors"]] == ["/definitions"]
+
+    # A definition not saved yet must be given, and is checked the same way.
+    for sent, pointer in (({}, "/definition"), ({"definition": bronze}, "/definition/trigger")):
+        refused = await client.post("/v1/programs/simulate", json=sent)
+        assert refused.status_code == 422, refused.text
+        assert [e["pointer"] for e in refused.json()["errors"]] == [pointer]
 
     unknown = await client.post("/v1/programs/no-such-program/simulate", json={})
     assert unknown.status_code == 404

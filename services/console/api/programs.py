@@ -55,12 +55,21 @@ def _fields(form: CheckedForm) -> dict[str, str]:
     return fields
 
 
+def _action(form: CheckedForm) -> str:
+    # The editor's buttons: a dry run, a simulation, or (any other press) a save.
+    action = form_text(form, "action")
+    return action if action in ("dry-run", "simulate") else "save"
+
+
 @router.post("/programs/new", response_class=HTMLResponse)
 async def create_program(
     request: Request, person: CurrentPerson, form: CheckedForm, platform: PlatformApi
 ) -> Response:
-    """Create the program as this person; problems come back on the form by field."""
-    view = await service.editor_action(platform, person, None, _fields(form), "save", "")
+    """Dry-run, simulate or create the program as this person; problems come back on the form
+    by field."""
+    view = await service.editor_action(
+        platform, person, None, _fields(form), _action(form), form_text(form, "account_id")
+    )
     if view.saved is not None:
         return RedirectResponse(f"/programs/{view.saved['id']}?saved=1", status_code=303)
     return _editor(request, view, person.may(WRITE_SCOPE))
@@ -116,14 +125,8 @@ async def save_program(
     platform: PlatformApi,
 ) -> Response:
     """Dry-run, simulate or save the edited definition as this person."""
-    action = form_text(form, "action")
     view = await service.editor_action(
-        platform,
-        person,
-        program_id,
-        _fields(form),
-        action if action in ("dry-run", "simulate") else "save",
-        form_text(form, "account_id"),
+        platform, person, program_id, _fields(form), _action(form), form_text(form, "account_id")
     )
     if view.saved is not None:
         number = view.saved["latest_version"]

@@ -107,28 +107,34 @@ async def check_trigger(platform: Platform, person: Person, trigger: str) -> Pan
     )
 
 
+def _tool(program_id: str | None, name: str) -> str:
+    # A program not saved yet is tried by the tools' routes without an id.
+    return f"/v1/programs/{name}" if program_id is None else f"/v1/programs/{program_id}/{name}"
+
+
 async def dry_run(
     platform: Platform,
     person: Person,
-    program_id: str,
+    program_id: str | None,
     account_id: str,
     definition: dict[str, Any],
 ) -> dict[str, Any]:
-    """The edited definition decided for one account, recording nothing (``ApiProblem`` or
-    ``ServiceDown`` as the API answers)."""
+    """The edited definition (of the program, or not saved yet when ``program_id`` is None)
+    decided for one account, recording nothing (``ApiProblem`` or ``ServiceDown`` as the API
+    answers)."""
     body = {"account_id": account_id, "definition": definition}
     result: dict[str, Any] = await platform.post(
-        "offers", f"/v1/programs/{program_id}/dry-run", person.key, body
+        "offers", _tool(program_id, "dry-run"), person.key, body
     )
     return result
 
 
 async def simulate(
-    platform: Platform, person: Person, program_id: str, definition: dict[str, Any]
+    platform: Platform, person: Person, program_id: str | None, definition: dict[str, Any]
 ) -> dict[str, Any]:
     """The edited definition simulated on every kept snapshot, recording nothing."""
     result: dict[str, Any] = await platform.post(
-        "offers", f"/v1/programs/{program_id}/simulate", person.key, {"definition": definition}
+        "offers", _tool(program_id, "simulate"), person.key, {"definition": definition}
     )
     return result
 
@@ -209,9 +215,9 @@ async def editor_action(
         view.detail, view.status = "Some fields are not valid JSON.", 422
         return view
     try:
-        if action == "dry-run" and program_id is not None:
+        if action == "dry-run":
             view.dry_run = await dry_run(platform, person, program_id, account_id, definition)
-        elif action == "simulate" and program_id is not None:
+        elif action == "simulate":
             view.simulation = await simulate(platform, person, program_id, definition)
         else:
             view.saved = await save(platform, person, program_id, definition)

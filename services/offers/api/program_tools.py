@@ -15,6 +15,7 @@ from services.offers.schemas.program_tools import (
     CheckTriggerOut,
     DryRunIn,
     DryRunOut,
+    DryRunUnsavedIn,
     ProgramSummaryOut,
 )
 from services.offers.service import program_tools as service
@@ -56,6 +57,16 @@ async def check_trigger(body: CheckTriggerIn, _: Reader) -> CheckTriggerOut:
 
 
 # ``offers:read``, as a simulation: it records, reserves and offers nothing.
+@router.post("/dry-run", responses=responses(InvalidTrigger, UnknownAccount, Unprocessable))
+async def dry_run_unsaved(body: DryRunUnsavedIn, session: Session, _: Reader) -> DryRunOut:
+    """Decide a definition not saved as a program yet for one account's kept snapshot, as
+    ``/{program_id}/dry-run`` decides an edited one: its budgets have nothing committed and
+    its holdout is drawn under a stand-in id. A bad trigger is a 422 at
+    ``/definition/trigger``; an account offers has no snapshot of is a 422 at
+    ``/account_id``."""
+    return await service.dry_run(session, None, body.account_id, body.definition, datetime.now(UTC))
+
+
 @router.post(
     "/{program_id}/dry-run",
     responses=responses(UnknownProgram, Conflict, InvalidTrigger, UnknownAccount, Unprocessable),

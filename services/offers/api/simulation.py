@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from services.offers.api.deps import Reader
-from services.offers.schemas.simulation import SimulateIn, SimulationOut
+from services.offers.schemas.simulation import SimulateIn, SimulateUnsavedIn, SimulationOut
 from services.offers.service import simulation as service
 from shared.deps import Session
 from shared.errors import Conflict, InvalidTrigger, UnknownProgram, Unprocessable, responses
@@ -15,6 +15,17 @@ from shared.json_body import JsonBodyRoute
 from shared.validation import PathId
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/programs", tags=["programs"])
+
+
+# ``offers:read`` is enough here too; the route has no id, so it is declared before
+# ``/{program_id}/simulate`` for a reader's sake only (the paths cannot collide).
+@router.post("/simulate", responses=responses(InvalidTrigger, Unprocessable))
+async def simulate_unsaved(body: SimulateUnsavedIn, session: Session, _: Reader) -> SimulationOut:
+    """Simulate a definition before it is saved as a program, as ``/{program_id}/simulate``
+    does with an edited one: nothing is committed against its budgets yet, and its holdout
+    is drawn under a stand-in id (the saved program's holdout holds other accounts, about as
+    many). A bad trigger is a 422 ``invalid-trigger`` at ``/definition/trigger``."""
+    return await service.simulate(session, None, body.definition, datetime.now(UTC))
 
 
 # ``offers:read`` is enough: a simulation records, reserves and offers nothing (its

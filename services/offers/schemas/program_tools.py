@@ -78,6 +78,15 @@ class DryRunIn(BaseModel):
     definition: ProgramDefinition | None = None
 
 
+class DryRunUnsavedIn(BaseModel):
+    """One account to decide a definition not saved as a program yet for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: Text = Field(min_length=1, max_length=200)
+    definition: ProgramDefinition
+
+
 class DryRunBudget(BaseModel):
     """A budget the would-be offer reserves against, and whether it fits now."""
 
@@ -91,7 +100,7 @@ class DryRunOut(BaseModel):
     """What the program would decide for the account now; nothing was recorded, reserved or
     offered."""
 
-    program_id: str
+    program_id: str | None = Field(description="Null for a definition not saved yet")
     account_id: str
     simulated: SimulatedSource
     version: int | None = Field(description="The version decided; null for an edited one")

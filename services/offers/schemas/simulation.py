@@ -26,6 +26,14 @@ class SimulateIn(BaseModel):
     definition: ProgramDefinition | None = None
 
 
+class SimulateUnsavedIn(BaseModel):
+    """A definition not saved as a program yet, to simulate before creating it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    definition: ProgramDefinition
+
+
 class GroupOut(BaseModel):
     """Would-be offers to one group of accounts."""
 
@@ -58,7 +66,7 @@ class SimulationOut(BaseModel):
     """What the program would do on every kept snapshot now; nothing was recorded, reserved
     or offered."""
 
-    program_id: str
+    program_id: str | None = Field(description="Null for a definition not saved yet")
     simulated: SimulatedSource
     version: int | None = Field(description="The version simulated; null for an edited one")
     currency: str

@@ -21,8 +21,8 @@ from services.offers.domain.program_summary import StateTally, summarise
 from services.offers.domain.programs import ProgramDefinition
 from services.offers.domain.simulation import PACE_WINDOW_DAYS
 from services.offers.domain.triggers import TriggerError, compile_trigger
-from services.offers.models import Program, ProgramVersion
-from services.offers.repository import budgets, history, summaries
+from services.offers.models import ProgramVersion
+from services.offers.repository import history, summaries
 from services.offers.repository import programs as programs_repo
 from services.offers.repository import snapshots as snapshots_repo
 from services.offers.schemas.program_tools import (
@@ -34,10 +34,10 @@ from services.offers.schemas.program_tools import (
 )
 from services.offers.schemas.simulation import BudgetOut
 from services.offers.service.evaluation import TriggerContext
-from services.offers.service.programs import ProgramPosition, check_trigger
-from services.offers.service.simulation import definition_to_try
+from services.offers.service.programs import ProgramPosition
+from services.offers.service.simulation import trial_of
 from shared.db import read_only_snapshot
-from shared.errors import UnknownAccount, UnknownProgram
+from shared.errors import UnknownAccount
 from shared.pagination import Page, PageRequest
 
 
@@ -119,28 +119,20 @@ async def summaries_page(
     return page.page(rows, lambda r: out[r.id], lambda r: (r.id,))
 
 
-async def _program(session: AsyncSession, program_id: str) -> Program:
-    program = await programs_repo.get_program(session, program_id)
-    if program is None:
-        raise UnknownProgram(f"No program has the id {program_id!r}.")
-    return program
-
-
 async def dry_run(
     session: AsyncSession,
-    program_id: str,
+    program_id: str | None,
     account_id: str,
     edited: ProgramDefinition | None,
     now: datetime,
 ) -> DryRunOut:
-    """What the program (``edited``, else its pending version, else its live one) would
-    decide for one account's kept snapshot now, with the same rules evaluation applies and
-    its budgets as they stand; nothing is recorded, reserved or offered."""
-    if edited is not None:
-        check_trigger(edited, pointer="/definition/trigger")
+    """What the program (``edited``, else its pending version, else its live one; or an
+    unsaved ``edited`` definition when ``program_id`` is None) would decide for one account's
+    kept snapshot now, with the same rules evaluation applies and its budgets as they stand;
+    nothing is recorded, reserved or offered."""
     await read_only_snapshot(session)
-    program = await _program(session, program_id)
-    source, version, definition = await definition_to_try(session, program, edited)
+    trial = await trial_of(session, program_id, edited)
+    definition = trial.definition
     kept = await snapshots_repo.get_snapshot(session, account_id)
     if kept is None:
         raise UnknownAccount.for_field(
@@ -152,12 +144,12 @@ async def dry_run(
     since = now - history_lookback([definition])
     past = await history.past_offers(session, [account_id], since)
     matches = partial(TriggerContext(snapshot, [trigger]).matches, trigger)
-    verdict = decide(program_id, definition, account, matches, past.get(account_id, ()), now)
+    verdict = decide(trial.deciding_id, definition, account, matches, past.get(account_id, ()), now)
     outcome, reason = verdict.outcome, verdict.reason
     reserved: list[DryRunBudget] = []
     approvals: tuple[int, bool] | None = None
     if outcome == "offered" and verdict.value_minor is not None:
-        held = await budgets.committed(session, program_id)
+        held = trial.committed
         reserved = [
             DryRunBudget(
                 scope=scope,
@@ -173,10 +165,10 @@ async def dry_run(
             outcome, reason = "budget_exhausted", f"no room left in budget {', '.join(full)}"
         approvals = definition.approval.approvals_needed(verdict.value_minor)
     return DryRunOut(
-        program_id=program_id,
+        program_id=trial.program_id,
         account_id=account_id,
-        simulated=source,
-        version=version,
+        simulated=trial.source,
+        version=trial.version,
         outcome=outcome,
         reason=reason,
         value_minor=verdict.value_minor,

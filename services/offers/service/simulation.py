@@ -10,7 +10,7 @@ or make offers is called. Budgets are applied to a copy, in account id order
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -31,26 +31,67 @@ from services.offers.service.programs import check_currency, check_trigger
 from shared.db import read_only_snapshot
 from shared.errors import Conflict, UnknownProgram
 
+# An unsaved definition has no program id yet; its holdout is drawn with this stand-in, so
+# which accounts fall in the holdout differs from the saved program's, though not (in
+# expectation) how many.
+UNSAVED_PROGRAM_ID = "unsaved"
 
-async def simulate(
-    session: AsyncSession, program_id: str, edited: ProgramDefinition | None, now: datetime
-) -> SimulationOut:
-    """What the program (``edited``, else its pending version, else its live one) would do
-    on every kept snapshot at ``now``, changing nothing."""
+
+@dataclass(frozen=True)
+class Trial:
+    """What a simulation or a dry run decides: a definition, where it came from, and the
+    program it belongs to (None for one not saved yet, which has committed nothing)."""
+
+    program_id: str | None
+    source: SimulatedSource
+    version: int | None
+    definition: ProgramDefinition
+    committed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def deciding_id(self) -> str:
+        """The id the definition is decided under (holdout draw, the program's own limits)."""
+        return self.program_id or UNSAVED_PROGRAM_ID
+
+
+async def trial_of(
+    session: AsyncSession, program_id: str | None, edited: ProgramDefinition | None
+) -> Trial:
+    """The trial a simulation or dry run makes: ``edited`` for a program not saved yet
+    (``program_id`` None), else ``definition_to_try`` of the program; a 404 for an unknown
+    program. Call it inside the read-only snapshot."""
     if edited is not None:
         check_trigger(edited, pointer="/definition/trigger")
-    await read_only_snapshot(session)
+    if program_id is None:
+        if edited is None:
+            raise Conflict("A program not saved yet is simulated from a definition; give one.")
+        return Trial(None, "edited", None, edited)
     program = await programs_repo.get_program(session, program_id)
     if program is None:
         raise UnknownProgram(f"No program has the id {program_id!r}.")
     source, version, definition = await definition_to_try(session, program, edited)
+    committed = await budgets.committed(session, program_id)
+    return Trial(program_id, source, version, definition, committed)
+
+
+async def simulate(
+    session: AsyncSession,
+    program_id: str | None,
+    edited: ProgramDefinition | None,
+    now: datetime,
+) -> SimulationOut:
+    """What the program (``edited``, else its pending version, else its live one; or an
+    unsaved ``edited`` definition when ``program_id`` is None) would do on every kept
+    snapshot at ``now``, changing nothing."""
+    await read_only_snapshot(session)
+    trial = await trial_of(session, program_id, edited)
+    definition = trial.definition
     trigger = compile_trigger(definition.trigger)
+    since_pace = now - timedelta(days=PACE_WINDOW_DAYS)
     simulation = Simulation(
         definition,
-        committed=await budgets.committed(session, program_id),
-        recent=await budgets.committed_since(
-            session, program_id, now - timedelta(days=PACE_WINDOW_DAYS)
-        ),
+        committed=trial.committed,
+        recent=await budgets.committed_since(session, program_id, since_pace) if program_id else {},
     )
     since = now - history_lookback([definition])
     after: str | None = None
@@ -59,12 +100,11 @@ async def simulate(
         past = await history.past_offers(session, (a.account_id for a in accounts), since)
         for snapshot, account in zip(page, accounts, strict=True):
             matches = partial(TriggerContext(snapshot, [trigger]).matches, trigger)
-            verdict = decide(
-                program_id, definition, account, matches, past.get(account.account_id, ()), now
-            )
+            history_of = past.get(account.account_id, ())
+            verdict = decide(trial.deciding_id, definition, account, matches, history_of, now)
             simulation.add(account, verdict)
         after = page[-1]["account_id"]
-    return _out(program_id, source, version, definition, simulation, now)
+    return _out(trial, simulation, now)
 
 
 async def definition_to_try(
@@ -100,22 +140,15 @@ async def stored_definition(
     return source, chosen.version, definition
 
 
-def _out(
-    program_id: str,
-    source: SimulatedSource,
-    version: int | None,
-    definition: ProgramDefinition,
-    simulation: Simulation,
-    now: datetime,
-) -> SimulationOut:
+def _out(trial: Trial, simulation: Simulation, now: datetime) -> SimulationOut:
     result = simulation.result(now.date())
     program_budget = next((b for b in result.budgets if b.scope == "program"), None)
     return SimulationOut.model_validate(
         {
-            "program_id": program_id,
-            "simulated": source,
-            "version": version,
-            "currency": definition.currency,
+            "program_id": trial.program_id,
+            "simulated": trial.source,
+            "version": trial.version,
+            "currency": trial.definition.currency,
             "simulated_at": now,
             "accounts": result.accounts,
             "outcomes": result.outcomes,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.sql import Select
+
+# Any select, whatever its columns.
+Query = TypeVar("Query", bound=Select[*tuple[Any, ...]])
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,7 @@ class AuditFilter:
     until: datetime | None = None
 
 
-def narrowed(query: Select[Any], at: Any, principal: Any, where: AuditFilter) -> Select[Any]:
+def narrowed(query: Query, at: Any, principal: Any, where: AuditFilter) -> Query:
     """``query`` of changes made at ``at`` by ``principal``, narrowed as ``where`` says
     (``from`` inclusive, ``to`` exclusive)."""
     if where.principal is not None:

@@ -4,7 +4,8 @@ Keys live in the ``auth`` schema, the platform's identity store: every service r
 it, so one key works on every service within its scopes. No service role may write it: a
 key's last use is stamped through ``auth.stamp_key_use`` (which sets only ``last_used_at``),
 and the admin API creates and revokes keys through ``auth.create_key``/``auth.revoke_key``,
-which act only for the plaintext of a live admin key (migration ``auth_0002``).
+which act only for the plaintext of a live admin key (migration ``auth_0002``) and record
+that key's principal as who made or revoked the key (``auth_0004``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import Request
-from sqlalchemy import DateTime, String, TextClause, func, select, text, update
+from sqlalchemy import (
+    DateTime,
+    Index,
+    String,
+    TextClause,
+    case,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -54,6 +65,9 @@ SERVICE_SCOPES = {
     "ledger": ("offers:write",),
 }
 _INSUFFICIENT_PRIVILEGE = "42501"
+# Who the key store records for the operator's own connection: the ``tenure`` command line
+# and the platform's start-up (the admin API and the console record their callers).
+OPERATOR = "tenure"
 
 
 class AuthBase(DeclarativeBase):
@@ -66,6 +80,16 @@ class ApiKey(AuthBase):
     """A stored API key: only its SHA-256 hash is kept."""
 
     __tablename__ = "api_keys"
+    # The audit log reads keys newest first by when they were made, and when they ended.
+    __table_args__ = (
+        Index("ix_api_keys_created_at_id", "created_at", "id"),
+        Index(
+            "ix_api_keys_revoked_at_id",
+            "revoked_at",
+            "id",
+            postgresql_where=text("revoked_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -77,6 +101,9 @@ class ApiKey(AuthBase):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # A console session's key stops working at this instant (auth_0003); others never expire.
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who made and who ended it (auth_0004; null on keys made before it recorded them).
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
 
 
 @dataclass(frozen=True)
@@ -154,7 +181,7 @@ async def create_key(
         "scopes": validate_scopes(scopes),
     }
     if admin_key is None:
-        key = ApiKey(**values)
+        key = ApiKey(**values, created_by=OPERATOR)
         session.add(key)
         await session.flush()
         return key, raw
@@ -177,7 +204,9 @@ async def _as_key_store(session: AsyncSession, call: TextClause, refused: str) -
     """The key a key-store function returned; Forbidden (``refused``, and the function's
     reason) when it refused."""
     try:
-        return (await session.scalars(select(ApiKey).from_statement(call))).first()
+        # The function's row, even over a copy of the key this session loaded before.
+        query = select(ApiKey).from_statement(call).execution_options(populate_existing=True)
+        return (await session.scalars(query)).first()
     except DBAPIError as exc:
         if database_error_state(exc) == _INSUFFICIENT_PRIVILEGE:
             raise Forbidden(f"{refused}: {database_error_message(exc)}.") from exc
@@ -189,7 +218,21 @@ async def revoke_principal_keys(session: AsyncSession, principal: str) -> None:
     await session.execute(
         update(ApiKey)
         .where(ApiKey.principal == principal, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=func.now())
+        .values(revoked_at=func.now(), revoked_by=OPERATOR)
+    )
+
+
+async def revoke_session_keys(session: AsyncSession, principal: str) -> None:
+    """End every live session key of a person (the operator disabling them); their other
+    keys are the admin API's to revoke."""
+    await session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.principal == principal,
+            ApiKey.expires_at.is_not(None),
+            ApiKey.revoked_at.is_(None),
+        )
+        .values(revoked_at=func.now(), revoked_by=OPERATOR)
     )
 
 
@@ -215,10 +258,14 @@ async def revoke_key(
             admin_key=admin_key, key_id=key_id
         )
         return await _as_admin(session, call)
+    first_time = ApiKey.revoked_at.is_(None)
     return await session.scalar(
         update(ApiKey)
         .where(ApiKey.id == key_id)
-        .values(revoked_at=func.coalesce(ApiKey.revoked_at, func.now()))
+        .values(
+            revoked_at=func.coalesce(ApiKey.revoked_at, func.now()),
+            revoked_by=case((first_time, OPERATOR), else_=ApiKey.revoked_by),
+        )
         .returning(ApiKey)
     )
 

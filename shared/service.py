@@ -81,6 +81,7 @@ def build_app(spec: ServiceSpec, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(health.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(keys.router)
+    app.include_router(keys.audit)
     if spec.outbox_model is not None:
         app.include_router(outbox_router(spec.outbox_model))
     for router in spec.routers:

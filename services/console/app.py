@@ -33,6 +33,7 @@ from shared.db import create_engine, service_url, session_factory
 from shared.logging import configure_logging
 from shared.metrics import RequestContextMiddleware, metrics_endpoint
 from shared.migrate import head_revision
+from shared.pagination import CursorSigner
 
 
 @asynccontextmanager
@@ -75,6 +76,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.service_name = settings.service_name
+    app.state.cursor_signer = CursorSigner.for_settings(settings)
     app.state.throttle = SignInThrottle(
         settings.sign_in_failures_allowed, settings.sign_in_window_seconds
     )

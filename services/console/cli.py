@@ -11,7 +11,7 @@ from rich.table import Table
 
 from services.console import repository as repo
 from services.console.domain.roles import ROLES, Role
-from services.console.service.users import create_user, ensure_demo_people
+from services.console.service.users import create_user, disable_user, ensure_demo_people
 from shared.db import standalone_unit_of_work
 from shared.embedded import database_url
 from shared.errors import TenureError
@@ -49,6 +49,24 @@ def users_create(
         _err.print(f"[red]{exc.detail}[/]")
         raise typer.Exit(2) from exc
     _err.print(f"created {name} ({', '.join(roles)}): sign in at http://127.0.0.1:8000")
+
+
+@users_app.command("disable")
+def users_disable(
+    name: Annotated[str, typer.Argument(help="The person to stop signing in")],
+) -> None:
+    """Stop a person signing in to the console and end their sessions now."""
+
+    async def disable() -> None:
+        async with standalone_unit_of_work(database_url()) as session:
+            await disable_user(session, name)
+
+    try:
+        asyncio.run(disable())
+    except TenureError as exc:
+        _err.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(2) from exc
+    _err.print(f"disabled {name}: their console sessions have ended")
 
 
 @users_app.command("list")

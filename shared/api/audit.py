@@ -22,9 +22,12 @@ from shared.validation import Instant, Text
 ListAudit = Callable[[AsyncSession, AuditFilter, PageRequest[Any]], Awaitable[Page[AuditEntry]]]
 
 
-def audit_router(scope: str, position: Any, list_audit: ListAudit, description: str) -> APIRouter:
-    """The audit endpoint of a service: readers with ``scope``, pages of ``position``."""
-    router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/audit", tags=["audit"])
+def audit_router(
+    scope: str, position: Any, list_audit: ListAudit, description: str, prefix: str = "/v1/audit"
+) -> APIRouter:
+    """The audit endpoint of a service (at ``prefix``): readers with ``scope``, pages of
+    ``position``."""
+    router = APIRouter(route_class=JsonBodyRoute, prefix=prefix, tags=["audit"])
     reader = Depends(require(scope))
     pages = Depends(paginated(position))
 

@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, field_validator
 
+from shared import key_audit
+from shared.api.audit import audit_router
 from shared.auth import (
     SCOPES,
     bearer_token,
@@ -24,6 +26,16 @@ from shared.pagination import Page, PageRequest, paginated
 from shared.validation import Text
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/api-keys", tags=["api keys"])
+audit = audit_router(
+    "admin",
+    key_audit.Position,
+    key_audit.list_key_audit,
+    "Keys made and ended, newest first, by whom: `key.created`/`key.revoked` (the admin API,"
+    " by the admin key's principal; `tenure` for the operator's command line and start-up),"
+    " `session.started`/`session.ended` (a console sign-in and sign-out, by the person)."
+    " Narrowed by `principal` (who did it) and `from`/`to`.",
+    prefix="/v1/api-keys/audit",
+)
 Position = tuple[datetime, uuid.UUID]  # (created_at, id)
 
 
@@ -56,6 +68,8 @@ class KeyOut(BaseModel):
     revoked_at: datetime | None
     last_used_at: datetime | None
     expires_at: datetime | None = Field(description="A console session's key ends then")
+    created_by: str | None = Field(description="Who made it; null if made before this was kept")
+    revoked_by: str | None = Field(description="Who revoked it")
 
 
 class KeyCreated(KeyOut):

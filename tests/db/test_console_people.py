@@ -10,12 +10,27 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.console.domain.throttle import SignInThrottle
+from services.console.repository import list_user_events
 from services.console.service.sessions import Credentials, sign_in, sign_out
-from services.console.service.users import create_user
+from services.console.service.users import create_user, disable_user
+from shared.audit import AuditFilter
 from shared.auth import KeyVerifier
 from shared.cli import create_key_at
-from shared.db import create_engine, service_url, session_factory, unit_of_work
-from shared.errors import SignInRefused, SignInThrottled, Unauthorized, Unprocessable, UserExists
+from shared.db import (
+    create_engine,
+    service_url,
+    session_factory,
+    standalone_unit_of_work,
+    unit_of_work,
+)
+from shared.errors import (
+    NotFound,
+    SignInRefused,
+    SignInThrottled,
+    Unauthorized,
+    Unprocessable,
+    UserExists,
+)
 
 PASSWORD = "a long enough password"
 HOUR = timedelta(hours=1)
@@ -144,3 +159,49 @@ async def test_a_personal_key_signs_in_with_its_scopes_without_being_kept(
                 HOUR,
                 datetime.now(UTC),
             )
+
+
+async def test_disabling_a_person_ends_their_sessions_and_keeps_them_out(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    name = someone()
+    _key, personal = await create_key_at(database_url, name, ["offers:read"])
+    verifier = KeyVerifier(sessions, 0)
+    async with unit_of_work(sessions) as session:
+        await create_user(session, name, PASSWORD, ["viewer"])
+        signed = await sign_in(
+            session,
+            verifier,
+            SignInThrottle(5, 60),
+            Credentials(name, PASSWORD),
+            "ip",
+            HOUR,
+            datetime.now(UTC),
+        )
+    # The operator's connection: the console's own role may not revoke keys.
+    for _ in range(2):
+        async with standalone_unit_of_work(database_url) as session:
+            await disable_user(session, name)
+    with pytest.raises(Unauthorized, match="revoked"):
+        await verifier.verify(signed.key)
+    for credentials in (Credentials(name, PASSWORD), Credentials(api_key=personal)):
+        async with sessions() as session:
+            with pytest.raises(SignInRefused):
+                await sign_in(
+                    session,
+                    verifier,
+                    SignInThrottle(5, 60),
+                    credentials,
+                    "ip",
+                    HOUR,
+                    datetime.now(UTC),
+                )
+    # Their personal key is the admin API's to revoke: it still works on the services.
+    assert (await verifier.verify(personal)).name == name
+    async with sessions() as session:
+        events = await list_user_events(session, AuditFilter(), before=None, limit=10)
+    mine = [(e.event, e.principal, e.roles) for e in events if e.name == name]
+    assert mine == [("disabled", "tenure", ["viewer"]), ("created", "tenure", ["viewer"])]
+    async with standalone_unit_of_work(database_url) as session:
+        with pytest.raises(NotFound):
+            await disable_user(session, someone())

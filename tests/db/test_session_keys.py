@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +10,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.auth import KeyVerifier, create_key, end_session_key, issue_session_key
+from shared.auth import (
+    KeyVerifier,
+    create_key,
+    end_session_key,
+    issue_session_key,
+    revoke_key,
+)
 from shared.cli import create_key_at
 from shared.db import create_engine, service_url, session_factory, unit_of_work
 from shared.errors import Forbidden, Unauthorized
@@ -103,3 +110,64 @@ async def test_only_the_console_role_mints_session_keys_and_it_serves_no_admin_a
     async with console_sessions() as session:
         with pytest.raises(Forbidden, match="permission denied"):
             await create_key(session, "mallory", ["admin"], admin_key=admin_key)
+
+
+async def test_the_key_store_records_who_made_and_ended_each_key(
+    database_url: str, console_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with unit_of_work(console_sessions) as session:
+        signed, _raw = await issue_session_key(session, "cat", ["offers:read"], soon())
+    async with unit_of_work(console_sessions) as session:
+        await end_session_key(session, signed.id)
+    # The admin API's path records the admin key's principal, not anything the caller says.
+    _a, admin_key = await create_key_at(database_url, "keeper", ["admin"])
+    engine = create_engine(service_url(database_url, "offers"))
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            made, _raw = await create_key(session, "crm", ["ingest:read"], admin_key=admin_key)
+            ended = await revoke_key(session, made.id, admin_key=admin_key)
+    finally:
+        await engine.dispose()
+    by_operator, _raw = await create_key_at(database_url, "etl", ["ingest:write"])
+    recorded = await who(database_url, signed.id, made.id, by_operator.id)
+    assert recorded == [("cat", "cat"), ("keeper", "keeper"), ("tenure", None)]
+    assert ended is not None
+    assert ended.revoked_by == "keeper"
+
+
+async def test_an_expired_admin_session_key_vouches_for_nothing(
+    database_url: str, console_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with unit_of_work(console_sessions) as session:
+        key, raw = await issue_session_key(session, "dee", ["admin"], soon())
+    admin = create_engine(database_url)
+    try:
+        async with admin.begin() as conn:
+            await conn.execute(
+                text("UPDATE auth.api_keys SET expires_at = now() - interval '1 s' WHERE id = :i"),
+                {"i": key.id},
+            )
+    finally:
+        await admin.dispose()
+    engine = create_engine(service_url(database_url, "offers"))
+    try:
+        async with session_factory(engine)() as session:
+            with pytest.raises(Forbidden, match="live admin API key"):
+                await create_key(session, "mallory", ["admin"], admin_key=raw)
+    finally:
+        await engine.dispose()
+
+
+async def who(database_url: str, *key_ids: uuid.UUID) -> list[tuple[str | None, str | None]]:
+    """(created_by, revoked_by) of each key, in the order given."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT id, created_by, revoked_by FROM auth.api_keys WHERE id = ANY(:ids)"),
+                {"ids": list(key_ids)},
+            )
+            found = {r.id: (r.created_by, r.revoked_by) for r in rows}
+    finally:
+        await engine.dispose()
+    return [found[k] for k in key_ids]

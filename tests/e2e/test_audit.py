@@ -1,5 +1,6 @@
-"""The audit logs: offers' (programs and offers) and scoring's (scorecards and overrides),
-newest first, narrowed by who and when, walked by cursor; and the console's merged page."""
+"""The audit logs: offers' (programs and offers), scoring's (scorecards and overrides) and
+the key store's (keys, sign-ins), newest first, narrowed by who and when, walked by cursor;
+and the console's merged page with its people's changes."""
 
 from __future__ import annotations
 
@@ -9,19 +10,23 @@ from typing import Any
 
 import httpx
 
+from services.console.service.users import disable_user
 from shared.cli import create_key_at
+from shared.db import standalone_unit_of_work
 from tests.conftest import Platform
 from tests.console_support import make_person, pending_credit, signed_in
 from tests.e2e.test_scoring import busy_account, eventually, iso, snapshot_of
 from tests.support import ServiceProcess
 
 
-async def walk(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
-    """Every entry of a service's audit log, one a page."""
+async def walk(
+    client: httpx.AsyncClient, path: str = "/v1/audit", **params: Any
+) -> list[dict[str, Any]]:
+    """Every entry of an audit log, one a page."""
     found: list[dict[str, Any]] = []
     query: dict[str, Any] = {**params, "limit": 1}
     while True:
-        answer = await client.get("/v1/audit", params=query)
+        answer = await client.get(path, params=query)
         assert answer.status_code == 200, answer.text
         page = answer.json()
         found += page["items"]
@@ -118,3 +123,76 @@ async def test_the_console_merges_every_log_and_exports_it(
         assert bad.status_code == 422
     finally:
         await client.aclose()
+
+
+async def test_the_key_store_says_who_made_and_ended_each_key(platform: Platform) -> None:
+    since = iso(datetime.now(UTC) - timedelta(seconds=1))
+    holder = f"crm-{uuid.uuid4().hex[:8]}"
+    # An admin of its own, made by the operator: its changes are the only ones by it.
+    _key, raw = await create_key_at(platform.database_url, f"keeper-{holder}", ["admin"])
+    async with platform.client("ingest", raw) as keeper:
+        wanted = {"principal": holder, "scopes": ["ledger:read"]}
+        made = await keeper.post("/v1/api-keys", json=wanted)
+        assert made.status_code == 201, made.text
+        key = made.json()
+        assert key["created_by"] == f"keeper-{holder}"
+        ended = await keeper.delete(f"/v1/api-keys/{key['id']}")
+        assert ended.json()["revoked_by"] == f"keeper-{holder}"
+        again = await keeper.delete(f"/v1/api-keys/{key['id']}")
+        assert again.json()["revoked_at"] == ended.json()["revoked_at"]  # the first time kept
+        by_keeper = await walk(keeper, "/v1/api-keys/audit", principal=f"keeper-{holder}")
+    # Any service serves the one key store's log.
+    async with platform.client("scoring") as admin:
+        since_then = await walk(admin, "/v1/api-keys/audit", **{"from": since})
+        empty = await admin.get("/v1/api-keys/audit", params={"from": since, "to": since})
+        forged = await admin.get("/v1/api-keys/audit", params={"cursor": "not-a-cursor"})
+    subject = f"key {key['display_prefix']} of {holder}"
+    assert [(e["kind"], e["principal"], e["subject"]) for e in by_keeper] == [
+        ("key.revoked", f"keeper-{holder}", subject),
+        ("key.created", f"keeper-{holder}", subject),
+    ]
+    assert by_keeper[1]["detail"] == {"key_id": key["id"], "scopes": ["ledger:read"]}
+    assert all(e["service"] == "keys" for e in by_keeper)
+    # The keeper itself was made by the operator's command line.
+    keeper_made = [e for e in since_then if e["subject"].endswith(f" of keeper-{holder}")]
+    assert [(e["kind"], e["principal"]) for e in keeper_made] == [("key.created", "tenure")]
+    assert (empty.status_code, forged.status_code) == (422, 400)
+    _r, reader = await create_key_at(platform.database_url, holder, ["offers:read"])
+    async with platform.client("offers", reader) as not_admin:
+        assert (await not_admin.get("/v1/api-keys/audit")).status_code == 403
+
+
+async def test_the_console_log_has_sign_ins_and_its_people(
+    platform: Platform, console: ServiceProcess
+) -> None:
+    since = iso(datetime.now(UTC) - timedelta(seconds=1))
+    admin = await make_person(platform.database_url, "admin")
+    viewer = await make_person(platform.database_url, "viewer")
+    as_viewer = await signed_in(console.url, viewer)
+    try:
+        for_viewer = await as_viewer.get("/audit")
+        token = for_viewer.text.split('name="csrf_token" value="')[1].split('"')[0]
+        assert (await as_viewer.post("/sign-out", data={"csrf_token": token})).status_code == 303
+    finally:
+        await as_viewer.aclose()
+    async with standalone_unit_of_work(platform.database_url) as session:
+        await disable_user(session, viewer.name)
+    client = await signed_in(console.url, admin)
+    try:
+        mine = await client.get("/audit", params={"principal": admin.name, "from": since})
+        theirs = await client.get("/audit", params={"principal": viewer.name, "from": since})
+        operator = await client.get("/audit.csv", params={"principal": "tenure", "from": since})
+        forged = await client.get("/audit", params={"people_cursor": "x.y"})
+    finally:
+        await client.aclose()
+    # A viewer is told what they do not see.
+    assert for_viewer.status_code == 200
+    assert "Not shown to you: keys, people" in for_viewer.text
+    assert "session.started" in mine.text
+    assert "session.started" in theirs.text
+    assert "session.ended" in theirs.text
+    rows = operator.text.splitlines()[1:]
+    assert any(f",console,user.created,tenure,{admin.name}," in r for r in rows)
+    assert any(f",console,user.disabled,tenure,{viewer.name}," in r for r in rows)
+    assert forged.status_code == 400
+    assert "The cursor is not valid" in forged.text

@@ -5,29 +5,38 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.api.deps import CurrentPerson, PlatformApi
+from services.console.api.deps import CurrentPerson, PlatformApi, Signer
 from services.console.csv_response import csv_response
 from services.console.domain.csv_export import to_csv
 from services.console.rendering import page
 from services.console.service import audit as service
+from shared.deps import Session
 from shared.validation import Instant, Text
 
 router = APIRouter(tags=["audit"])
 Cursor = Annotated[str | None, Query(max_length=500)]
 
 
-def _query(
-    principal: str | None,
-    since: Instant | None,
-    until: Instant | None,
-    offers_cursor: str | None = None,
-    scoring_cursor: str | None = None,
+def audit_query(
+    principal: Annotated[Text | None, Query(max_length=200)] = None,
+    since: Annotated[Instant | None, Query(alias="from")] = None,
+    until: Annotated[Instant | None, Query(alias="to")] = None,
+    offers_cursor: Cursor = None,
+    scoring_cursor: Cursor = None,
+    keys_cursor: Cursor = None,
+    people_cursor: Cursor = None,
 ) -> service.AuditQuery:
-    cursors = {s: c for s, c in (("offers", offers_cursor), ("scoring", scoring_cursor)) if c}
-    return service.AuditQuery(principal or None, since, until, cursors)
+    """The log's filters and where each source's page starts (``<source>_cursor``)."""
+    given = zip(
+        service.SOURCES, (offers_cursor, scoring_cursor, keys_cursor, people_cursor), strict=True
+    )
+    return service.AuditQuery(principal or None, since, until, {s: c for s, c in given if c})
+
+
+Narrowed = Annotated[service.AuditQuery, Depends(audit_query)]
 
 
 @router.get("/audit", response_class=HTMLResponse)
@@ -35,19 +44,16 @@ async def audit(
     request: Request,
     person: CurrentPerson,
     platform: PlatformApi,
-    principal: Annotated[Text | None, Query(max_length=200)] = None,
-    since: Annotated[Instant | None, Query(alias="from")] = None,
-    until: Annotated[Instant | None, Query(alias="to")] = None,
-    offers_cursor: Cursor = None,
-    scoring_cursor: Cursor = None,
+    session: Session,
+    signer: Signer,
+    query: Narrowed,
 ) -> HTMLResponse:
     """Every change of state by anyone, newest first, narrowed by who and when."""
-    query = _query(principal, since, until, offers_cursor, scoring_cursor)
-    view = await service.audit_page(platform, person, query)
+    view = await service.audit_page(platform, session, signer, person, query)
     filters = {
-        "principal": principal or "",
-        "from": since.isoformat() if since else "",
-        "to": until.isoformat() if until else "",
+        "principal": query.principal or "",
+        "from": query.since.isoformat() if query.since else "",
+        "to": query.until.isoformat() if query.until else "",
     }
     kept = {k: v for k, v in filters.items() if v}
     older = None
@@ -62,20 +68,17 @@ async def audit(
         "csv": "/audit.csv" + ("?" + urlencode(kept) if kept else ""),
         "active": "audit",
     }
-    status = 422 if any(p.status == 422 for p in view.panels.values()) else 200
-    return page(request, "audit.html", context, status)
+    refusals = [p.status for p in view.panels.values() if p.status and p.status < 500]
+    return page(request, "audit.html", context, max(refusals, default=200))
 
 
 @router.get("/audit.csv")
 async def audit_csv(
-    person: CurrentPerson,
-    platform: PlatformApi,
-    principal: Annotated[Text | None, Query(max_length=200)] = None,
-    since: Annotated[Instant | None, Query(alias="from")] = None,
-    until: Annotated[Instant | None, Query(alias="to")] = None,
+    person: CurrentPerson, platform: PlatformApi, session: Session, signer: Signer, query: Narrowed
 ) -> Response:
-    """The audit log the filters select, as CSV."""
-    rows = await service.audit_rows(platform, person, _query(principal, since, until))
+    """The audit log the filters select, from its newest change, as CSV."""
+    whole = service.AuditQuery(query.principal, query.since, query.until)
+    rows = await service.audit_rows(platform, session, signer, person, whole)
     header = ["at", "service", "kind", "principal", "subject", "summary"]
     body = to_csv(header, ([r.get(h) for h in header] for r in rows))
     return csv_response(body, "tenure-audit.csv")

@@ -14,6 +14,7 @@ from services.console.domain.roles import Role, may, roles_held
 from services.console.platform import Platform
 from shared.auth import KeyVerifier
 from shared.errors import CsrfRefused, SignInRequired, Unauthorized
+from shared.pagination import CursorSigner
 
 SESSION_COOKIE = "tenure_session"
 CSRF_FIELD = "csrf_token"
@@ -89,6 +90,15 @@ def _platform(request: Request) -> Platform:
 
 
 PlatformApi = Annotated[Platform, Depends(_platform)]
+
+
+def _signer(request: Request) -> CursorSigner:
+    signer: CursorSigner = request.app.state.cursor_signer
+    return signer
+
+
+# Signs the cursors of the console's own lists (its people's audit log).
+Signer = Annotated[CursorSigner, Depends(_signer)]
 
 
 def form_text(form: FormData, name: str) -> str:

@@ -112,6 +112,10 @@ async def sign_in_with_key(
     except Unauthorized as exc:
         throttle.failed(keys, time.monotonic())
         raise SignInRefused(f"That API key cannot sign in: {exc.detail}") from exc
+    person = await repo.get_user(session, principal.name)
+    if person is not None and person.disabled_at is not None:
+        # A console user who was disabled does not come back in with a key of theirs.
+        raise SignInRefused(f"{principal.name} is disabled in the console.")
     return await _issue(session, principal.name, sorted(principal.scopes), now + lifetime)
 
 

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.console import repository as repo
 from services.console.domain.roles import Role, UnknownRole, check_roles
-from shared.auth import check_principal_name
-from shared.errors import Unprocessable, UserExists
+from shared.auth import OPERATOR, check_principal_name, revoke_session_keys
+from shared.errors import NotFound, Unprocessable, UserExists
 
 # argon2id with the library's defaults (RFC 9106's second recommended option).
 HASHER = PasswordHasher()
@@ -18,10 +18,11 @@ MIN_PASSWORD_LENGTH = 12
 
 
 async def create_user(
-    session: AsyncSession, name: str, password: str, roles: list[str]
+    session: AsyncSession, name: str, password: str, roles: list[str], by: str = OPERATOR
 ) -> list[Role]:
-    """Store a person who may sign in; the roles they were given. 422 naming what is wrong
-    with the name, password or roles; 409 when the name is taken."""
+    """Store a person who may sign in (recorded as ``by``'s change); the roles they were
+    given. 422 naming what is wrong with the name, password or roles; 409 when the name is
+    taken."""
     try:
         check_principal_name(name)
     except ValueError as exc:
@@ -34,7 +35,7 @@ async def create_user(
         checked = check_roles(roles)
     except UnknownRole as exc:
         raise Unprocessable.for_field("/roles", str(exc)) from exc
-    if not await repo.add_user(session, name, HASHER.hash(password), list(checked)):
+    if not await repo.add_user(session, name, HASHER.hash(password), list(checked), by):
         raise UserExists(f"A user named {name!r} exists already.")
     return checked
 
@@ -48,13 +49,24 @@ DEMO_PEOPLE: dict[str, list[str]] = {
 }
 
 
-async def ensure_demo_people(session: AsyncSession) -> dict[str, tuple[list[Role], str]]:
+async def disable_user(session: AsyncSession, name: str, by: str = OPERATOR) -> None:
+    """Stop a person signing in (by password or by a key of theirs) and end their sessions
+    now: their session keys are revoked on every service. 404 for no such user. Through the
+    operator's connection only (the console's role may not revoke keys)."""
+    if not await repo.disable_user(session, name, by):
+        raise NotFound(f"No console user is named {name!r}.")
+    await revoke_session_keys(session, name)
+
+
+async def ensure_demo_people(
+    session: AsyncSession, by: str = OPERATOR
+) -> dict[str, tuple[list[Role], str]]:
     """Make (or reset) the demo's people, each with a new random password; their roles and
     passwords by name (shown once: only hashes are kept)."""
     made: dict[str, tuple[list[Role], str]] = {}
     for name, roles in DEMO_PEOPLE.items():
         password = secrets.token_urlsafe(12)
         checked = check_roles(roles)
-        await repo.reset_user(session, name, HASHER.hash(password), list(checked))
+        await repo.reset_user(session, name, HASHER.hash(password), list(checked), by)
         made[name] = (checked, password)
     return made

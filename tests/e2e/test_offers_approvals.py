@@ -240,6 +240,18 @@ async def test_after_an_approval_finance_fills_the_rest_and_mine_keeps_what_each
     assert all(
         i["may_approve"] for i in await listed(offers, "bob", "/v1/approvals/offers", mine=True)
     )
+    # One a page: Ann's one is found past the red account's (older, not hers) and the list
+    # ends with it; Fin's two come one a page.
+    one_a_page: dict[str, Any] = {"mine": "true", "limit": 1, "program_id": program_id}
+    async with offers.client("ann") as ann:
+        page = ok(await ann.get("/v1/approvals/offers", params=one_a_page))
+    assert (accounts(page["items"]), page["next_cursor"]) == ([f"{name}-green"], None)
+    async with offers.client("fin") as fin:
+        first = ok(await fin.get("/v1/approvals/offers", params=one_a_page))
+        cursor = {**one_a_page, "cursor": first["next_cursor"]}
+        second = ok(await fin.get("/v1/approvals/offers", params=cursor))
+    assert accounts(first["items"] + second["items"]) == [f"{name}-red", f"{name}-green"]
+    assert second["next_cursor"] is None
 
     # Approved, the red account's offer leaves the inbox; it still commits the budget.
     async with offers.client("fin") as fin:

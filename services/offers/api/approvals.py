@@ -36,7 +36,8 @@ async def pending_offers(
     """Offers awaiting approval, oldest first: the approvals given and the slots open, why
     the decision offered it, the account's colour, the budget its program has left, and
     whether the caller may approve it now (the slot it would fill, or why not). With
-    ``mine=true`` only those the caller may approve now; such a page may hold fewer than
+    ``mine=true`` only those the caller may approve now, found by looking through at most
+    5,000 pending offers a page: such a page may hold fewer than
     ``limit`` items (even none) before the list ends, which is when ``next_cursor`` is
     null. ``program_id`` keeps one program's."""
     return await service.pending_offers(

@@ -10,6 +10,7 @@ definitions and budgets of everything on it. Who may approve is the domain's rul
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +38,13 @@ OfferPosition = tuple[datetime, uuid.UUID]  # (created_at, id), oldest first
 VersionPosition = tuple[datetime, str, int]  # (created_at, program id, version), oldest first
 
 
+# With ``mine``, how many pending offers one page looks through (in batches) for those the
+# caller may approve, so a long backlog of others' offers neither hides theirs nor makes
+# one request unbounded.
+MINE_LOOKS_THROUGH = 5_000
+_MINE_BATCH = 500
+
+
 async def pending_offers(
     session: AsyncSession,
     principal: Principal,
@@ -50,20 +58,68 @@ async def pending_offers(
     decision's reason, the account's colour, its program's budget left and whether
     ``principal`` may approve it now (the slot, or why not).
 
-    With ``mine`` only those ``principal`` may approve now are kept, of the ``limit`` offers
-    the page covers: such a page may hold fewer items than ``limit`` (even none) and still
-    have a ``next_cursor``; the list ends when ``next_cursor`` is null.
+    With ``mine`` only those ``principal`` may approve now: up to ``limit`` of them, found
+    by looking through at most ``MINE_LOOKS_THROUGH`` pending offers; ``next_cursor``
+    continues after the last one looked at, so a page may hold fewer items than ``limit``
+    (even none) and still have one. The list ends when ``next_cursor`` is null.
     """
+    if mine:
+        return await _pending_mine(session, principal, page, now, program_id)
     rows = await offers_repo.list_pending(
         session, after=page.after, limit=page.limit + 1, program_id=program_id
     )
-    shown = rows[: page.limit]
-    program_ids = {o.program_id for o in shown}
-    approvals = await offers_repo.approvals_of_offers(session, [o.id for o in shown])
-    reasons = await offers_repo.decision_reasons(session, {o.decision_id for o in shown})
+    shown = await _pending_items(session, principal, rows[: page.limit], now)
+    return page.page(rows, lambda o: shown[o.id], _offer_position)
+
+
+def _offer_position(offer: Offer) -> OfferPosition:
+    return (offer.created_at, offer.id)
+
+
+async def _pending_mine(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageRequest[OfferPosition],
+    now: datetime,
+    program_id: str | None,
+) -> Page[PendingOffer]:
+    chosen: list[Offer] = []
+    after, looked, more = page.after, 0, True
+    while more and len(chosen) < page.limit and looked < MINE_LOOKS_THROUGH:
+        rows = await offers_repo.list_pending(
+            session, after=after, limit=_MINE_BATCH + 1, program_id=program_id
+        )
+        batch = rows[:_MINE_BATCH]
+        approvals = await offers_repo.approvals_of_offers(session, [o.id for o in batch])
+        statuses = await offers_repo.program_statuses(session, {o.program_id for o in batch})
+        more = len(rows) > _MINE_BATCH
+        for n, offer in enumerate(batch, start=1):
+            looked += 1
+            after = _offer_position(offer)
+            needs = approval_needs(offer, approvals.get(offer.id, []))
+            archived = statuses.get(offer.program_id) == "archived"
+            if offer_verdict(needs, principal.name, principal.scopes, archived).may_approve:
+                chosen.append(offer)
+            if len(chosen) == page.limit or looked == MINE_LOOKS_THROUGH:
+                more = more or n < len(batch)
+                break
+    shown = await _pending_items(session, principal, chosen, now)
+    return Page(
+        items=[shown[o.id] for o in chosen],
+        next_cursor=page.cursor(after) if more and after is not None else None,
+    )
+
+
+async def _pending_items(
+    session: AsyncSession, principal: Principal, offers: Sequence[Offer], now: datetime
+) -> dict[uuid.UUID, PendingOffer]:
+    """Each offer as the inbox shows it, by id, in a fixed number of queries."""
+    program_ids = {o.program_id for o in offers}
+    approvals = await offers_repo.approvals_of_offers(session, [o.id for o in offers])
+    reasons = await offers_repo.decision_reasons(session, {o.decision_id for o in offers})
     statuses = await offers_repo.program_statuses(session, program_ids)
     documents = await programs_repo.definitions(
-        session, {(o.program_id, o.program_version) for o in shown}
+        session, {(o.program_id, o.program_version) for o in offers}
     )
     definitions = {k: ProgramDefinition.model_validate(d) for k, d in documents.items()}
     committed = await budgets.committed_in(session, program_ids, PROGRAM_BUDGET)
@@ -94,10 +150,7 @@ async def pending_offers(
             age_seconds=max(0, int((now - offer.created_at).total_seconds())),
         )
 
-    listed = page.page(rows, item, lambda o: (o.created_at, o.id))
-    if mine:
-        listed.items = [i for i in listed.items if i.may_approve]
-    return listed
+    return {o.id: item(o) for o in offers}
 
 
 async def pending_versions(

@@ -218,6 +218,29 @@ async def test_an_override_by_a_cs_person_shows_with_their_name(
     assert snapshot["colour"] == "yellow"
     assert snapshot["override"]["created_by"] == person.name
 
+    # Ended early, by the same person: the computed colour is back, and the log says who.
+    client = await signed_in(console.url, person)
+    try:
+        token = csrf_of((await client.get(f"/accounts/{account_id}")).text)
+        ended = await client.post(
+            f"/accounts/{account_id}/override/end", data={"csrf_token": token}
+        )
+        assert ended.status_code == 303
+        assert ended.headers["location"] == f"/accounts/{account_id}?done=override-ended"
+        page = re.sub(r"\s+", " ", (await client.get(ended.headers["location"])).text)
+        forged = await client.post(f"/accounts/{account_id}/override/end", data={})
+    finally:
+        await client.aclose()
+    assert "Override ended: the computed colour is in force" in page
+    assert "No override: the computed colour is in force." in page
+    assert forged.status_code == 403
+    async with platform.client("scoring") as scoring:
+        snapshot = await snapshot_of(scoring, account_id)
+        log = (await scoring.get("/v1/audit", params={"principal": person.name})).json()
+    assert snapshot is not None
+    assert snapshot["override"] is None
+    assert [e["kind"] for e in log["items"]] == ["override.cleared", "override.set"]
+
 
 async def test_a_viewer_sees_why_not_and_a_hand_made_post_is_refused(
     platform: Platform, console: ServiceProcess

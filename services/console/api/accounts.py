@@ -104,7 +104,12 @@ async def account_csv(
     return response
 
 
-Done = Literal["override"]
+Done = Literal["override", "override-ended"]
+# What the page says after each change it redirected from.
+DONE = {
+    "override": "Colour overridden",
+    "override-ended": "Override ended: the computed colour is in force",
+}
 
 
 @router.get("/accounts/{account_id}", response_class=HTMLResponse)
@@ -118,7 +123,7 @@ async def account(
     """One account: its score with every measure's points, the 90-day trend, tier, segment,
     RFM, milestones, renewal, recent events, decisions, offers and credit lots."""
     view = await account_service.account_page(platform, person, account_id)
-    return _account_page(request, person, view, "Colour overridden" if done else None)
+    return _account_page(request, person, view, DONE[done] if done else None)
 
 
 def _account_page(
@@ -169,3 +174,19 @@ async def override(
         return _account_page(request, person, view)
     where = quote(account_id, safe="")
     return RedirectResponse(f"/accounts/{where}?done=override", status_code=303)
+
+
+@router.post("/accounts/{account_id}/override/end", response_class=HTMLResponse)
+async def end_override(
+    request: Request,
+    account_id: AccountId,
+    person: CurrentPerson,
+    _form: CheckedForm,
+    platform: PlatformApi,
+) -> Response:
+    """End the account's override now, as this person (the audit log says who)."""
+    view = await account_service.end_override(platform, person, account_id)
+    if view is not None:
+        return _account_page(request, person, view)
+    where = quote(account_id, safe="")
+    return RedirectResponse(f"/accounts/{where}?done=override-ended", status_code=303)

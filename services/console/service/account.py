@@ -4,6 +4,7 @@ is down empties only its own panels; and overriding the account's colour as the 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -115,8 +116,28 @@ async def override_colour(
         "reason": typed.get("reason", ""),
         "expires_at": expiry_for_api(typed.get("expires_at", "")),
     }
+    call = platform.post("scoring", f"/v1/scores/{account_id}/override", person.key, body)
+    return await _changed(platform, person, account_id, call, typed)
+
+
+async def end_override(platform: Platform, person: Person, account_id: str) -> AccountView | None:
+    """End the account's override now, as this person: None when taken, else the page with
+    scoring's refusal on the override's form."""
+    path = f"/v1/scores/{account_id}/override"
+    call = platform.call("scoring", "DELETE", path, person.key)
+    return await _changed(platform, person, account_id, call, {})
+
+
+async def _changed(
+    platform: Platform,
+    person: Person,
+    account_id: str,
+    call: Awaitable[Any],
+    typed: dict[str, str],
+) -> AccountView | None:
+    # A change of the override: None when scoring took it, else the page with its refusal.
     try:
-        await platform.post("scoring", f"/v1/scores/{account_id}/override", person.key, body)
+        await call
     except ApiProblem as exc:
         error = FormError.of("override", exc)
     except ServiceDown as exc:

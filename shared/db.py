@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
@@ -14,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from shared.json_body import orjson_reads_exactly
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -50,6 +54,13 @@ def driver_dsn(url: str | URL) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def json_loads(document: str) -> Any:
+    """A JSON column's value, read by orjson (several times the standard library's speed:
+    lists of snapshots and offers decode one document per row) when it reads it exactly,
+    else by the standard library."""
+    return orjson.loads(document) if orjson_reads_exactly(document) else json.loads(document)
+
+
 def create_engine(url: str | URL, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     """An async engine on asyncpg with a health-checked pool."""
     return create_async_engine(
@@ -59,6 +70,7 @@ def create_engine(url: str | URL, *, pool_size: int = 10, max_overflow: int = 10
         pool_pre_ping=True,
         # Parameter values (ids, hashes, payloads) never reach logs or error messages.
         hide_parameters=True,
+        json_deserializer=json_loads,
     )
 
 

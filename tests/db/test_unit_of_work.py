@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import create_engine, driver_connection, service_url, session_factory, unit_of_work
@@ -52,3 +54,22 @@ async def test_raw_statements_commit_and_roll_back_with_the_unit_of_work(
         await engine.dispose()
     assert found == {kept}
     assert free is True
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        '{"name": "Ünïcode ✓", "arr_minor": 9223372036854775807, "tags": [1.5, null, true]}',
+        # Past 64 bits (orjson would give floats): read exactly.
+        '{"huge": 123456789012345678901234567890, "low": -9223372036854775809}',
+    ],
+)
+async def test_json_columns_read_back_as_they_were_stored(database_url: str, document: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            query = text("SELECT CAST(:d AS jsonb) AS doc").columns(doc=JSONB)
+            found = (await conn.execute(query, {"d": document})).scalar_one()
+    finally:
+        await engine.dispose()
+    assert found == json.loads(document)

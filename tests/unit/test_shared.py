@@ -422,6 +422,16 @@ def test_json_orjson_refuses_is_still_read_so_the_value_is_refused_by_name() -> 
     # Thousands of digits: read as the infinity it approximates, for validation to refuse.
     assert parse_json(b'{"mrr_minor": 1' + b"0" * 5000 + b"}") == {"mrr_minor": float("inf")}
     assert parse_json(b'{"name": "\\ud800"}') == {"name": "\ud800"}
+    # Past 64 bits orjson gives a float: such an integer is read exactly, for the field (or
+    # the storability check) to take or refuse as the integer it is.
+    assert parse_json(b'{"n": 18446744073709551616, "m": -9223372036854775809}') == {
+        "n": 2**64,
+        "m": -(2**63) - 1,
+    }
+    assert parse_json(b'{"id": "12345678901234567890", "n": 1.5}') == {
+        "id": "12345678901234567890",
+        "n": 1.5,
+    }
     with pytest.raises(MalformedJson):
         parse_json(b'{"name": ')
     with pytest.raises(MalformedJson):

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
-import orjson
-
 from services.ledger.domain.book import BookLot, Head, TxRow
+from shared.db import json_loads
 
 # asyncpg ships no type information; this names what the write path is given.
 Conn: TypeAlias = Any
@@ -103,7 +102,7 @@ async def open_group(
     return [
         (
             bool(row[0]),
-            None if row[1] is None else StoredResponse(row[1], row[2], orjson.loads(row[3])),
+            None if row[1] is None else StoredResponse(row[1], row[2], json_loads(row[3])),
         )
         for row in rows
     ]

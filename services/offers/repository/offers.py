@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Row, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -207,6 +207,45 @@ async def list_pending(
     if program_id is not None:
         query = query.where(Offer.program_id == program_id)
     return (await session.scalars(query)).all()
+
+
+async def pending_approvers(
+    session: AsyncSession,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    program_id: str | None = None,
+) -> Sequence[Row[uuid.UUID, datetime, str, int, bool, str, str]]:
+    """As ``list_pending``, only what who may approve turns on (``id``, ``created_at``,
+    ``program_id``, ``approvals_required``, ``finance_required``, ``owner``,
+    ``proposed_by``): the inbox looks through many of these for a few it shows."""
+    query = (
+        select(
+            Offer.id,
+            Offer.created_at,
+            Offer.program_id,
+            Offer.approvals_required,
+            Offer.finance_required,
+            Offer.owner,
+            Offer.proposed_by,
+        )
+        .where(Offer.state == "pending_approval")
+        .order_by(Offer.created_at, Offer.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(func.row(Offer.created_at, Offer.id) > func.row(*after))
+    if program_id is not None:
+        query = query.where(Offer.program_id == program_id)
+    return (await session.execute(query)).all()
+
+
+async def offers_by_id(
+    session: AsyncSession, offer_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Offer]:
+    """These offers, by id, in one query."""
+    found = await session.scalars(select(Offer).where(Offer.id.in_(list(offer_ids))))
+    return {o.id: o for o in found}
 
 
 async def approvals_of_offers(

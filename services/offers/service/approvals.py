@@ -83,29 +83,32 @@ async def _pending_mine(
     now: datetime,
     program_id: str | None,
 ) -> Page[PendingOffer]:
-    chosen: list[Offer] = []
+    chosen: list[uuid.UUID] = []
     after, looked, more = page.after, 0, True
     while more and len(chosen) < page.limit and looked < MINE_LOOKS_THROUGH:
-        rows = await offers_repo.list_pending(
+        rows = await offers_repo.pending_approvers(
             session, after=after, limit=_MINE_BATCH + 1, program_id=program_id
         )
         batch = rows[:_MINE_BATCH]
-        approvals = await offers_repo.approvals_of_offers(session, [o.id for o in batch])
-        statuses = await offers_repo.program_statuses(session, {o.program_id for o in batch})
+        approvals = await offers_repo.approvals_of_offers(session, [r.id for r in batch])
+        statuses = await offers_repo.program_statuses(session, {r.program_id for r in batch})
         more = len(rows) > _MINE_BATCH
-        for n, offer in enumerate(batch, start=1):
+        for n, row in enumerate(batch, start=1):
             looked += 1
-            after = _offer_position(offer)
-            needs = approval_needs(offer, approvals.get(offer.id, []))
-            archived = statuses.get(offer.program_id) == "archived"
+            after = (row.created_at, row.id)
+            needs = approval_needs(row, approvals.get(row.id, []))
+            archived = statuses.get(row.program_id) == "archived"
             if offer_verdict(needs, principal.name, principal.scopes, archived).may_approve:
-                chosen.append(offer)
+                chosen.append(row.id)
             if len(chosen) == page.limit or looked == MINE_LOOKS_THROUGH:
                 more = more or n < len(batch)
                 break
-    shown = await _pending_items(session, principal, chosen, now)
+    found = await offers_repo.offers_by_id(session, chosen)
+    # An offer decided between the two reads is no longer pending: it is left out.
+    offers = [found[i] for i in chosen if i in found and found[i].state == "pending_approval"]
+    shown = await _pending_items(session, principal, offers, now)
     return Page(
-        items=[shown[o.id] for o in chosen],
+        items=[shown[o.id] for o in offers],
         next_cursor=page.cursor(after) if more and after is not None else None,
     )
 

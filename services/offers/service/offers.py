@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -121,7 +121,16 @@ async def _locked(session: AsyncSession, offer_id: uuid.UUID) -> Offer:
     return offer
 
 
-def approval_needs(offer: Offer, approvals: list[Approval]) -> ApprovalNeeds:
+class Approvable(Protocol):
+    """What of an offer its approval turns on (an ``Offer``, or a row of just these)."""
+
+    approvals_required: int
+    finance_required: bool
+    owner: str
+    proposed_by: str
+
+
+def approval_needs(offer: Approvable, approvals: list[Approval]) -> ApprovalNeeds:
     """What an offer needs and has, for the approval rules (``domain.offers``)."""
     filled = {cast(ApprovalSlot, a.slot): a.principal for a in approvals}
     return ApprovalNeeds(

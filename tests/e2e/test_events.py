@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -217,6 +218,24 @@ async def test_nul_characters_are_refused_by_field_and_the_event_kept(
     assert user.json()["errors"][0]["pointer"] == "/name"
     huge = await ingest.put(f"/v1/accounts/{new_id()}", json=account(seats_purchased=2**40))
     assert huge.json()["errors"][0]["pointer"] == "/seats_purchased"
+
+
+async def test_an_integer_past_64_bits_is_refused_by_field_and_the_rest_kept(
+    ingest: httpx.AsyncClient,
+) -> None:
+    account_id = await make_account(ingest)
+    at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    bad = event(account_id, "login", at, properties={"n": 0})
+    fine = event(account_id, "login", at)
+    body = json.dumps({"events": [bad, fine]}).replace('"n": 0', f'"n": {2**64}')
+    response = await ingest.post(
+        "/v1/events", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+    [refused] = response.json()["rejected"]
+    assert (refused["id"], refused["field"]) == (bad["id"], "properties")
+    assert "integers within 64 bits" in refused["reason"]
 
 
 async def test_reason_filters_match_their_text_literally(ingest: httpx.AsyncClient) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Row, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.history import TRACKED_FIELDS
@@ -125,15 +125,16 @@ async def history_page(
     return (await session.scalars(query)).all()
 
 
-async def histories(
-    session: AsyncSession, account_ids: Sequence[str]
-) -> dict[str, list[AccountHistory]]:
-    """The whole history of each of these accounts, in history order, in one query."""
-    found: dict[str, list[AccountHistory]] = {i: [] for i in account_ids}
+async def histories(session: AsyncSession, account_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:
+    """The whole history of each of these accounts, in history order, in one query: each
+    row's ``effective_at`` and tracked facts (``TRACKED_FIELDS``) only, what outcomes are
+    worked out from (an outcomes page reads thousands of rows)."""
+    found: dict[str, list[Row[Any]]] = {i: [] for i in account_ids}
     if not account_ids:
         return found
-    rows = await session.scalars(
-        select(AccountHistory)
+    facts = [getattr(AccountHistory, name) for name in TRACKED_FIELDS]
+    rows = await session.execute(
+        select(AccountHistory.account_id, AccountHistory.effective_at, *facts)
         .where(AccountHistory.account_id == func.any(text_array(list(account_ids))))
         .order_by(AccountHistory.account_id, AccountHistory.effective_at, AccountHistory.id)
     )

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.billing import crm_sets
@@ -27,8 +28,9 @@ from services.ingest.repository import accounts as accounts_repo
 from services.ingest.repository import history as history_repo
 
 
-def recorded(row: AccountHistory) -> Recorded:
-    """A history row as the rules read it."""
+def recorded(row: AccountHistory | Row[Any]) -> Recorded:
+    """A history row (or a row of its ``effective_at`` and tracked facts) as the rules read
+    it."""
     return Recorded(row.effective_at, {name: getattr(row, name) for name in TRACKED_FIELDS})
 
 

@@ -285,13 +285,11 @@ async def scores_between(
     return found
 
 
-async def motions(session: AsyncSession, account_ids: Sequence[str]) -> dict[str, str]:
-    """Each scored account's motion segment."""
-    if not account_ids:
-        return {}
-    rows = await session.execute(
-        select(SnapshotRow.account_id, SnapshotRow.motion_segment).where(
-            SnapshotRow.account_id.in_(list(account_ids))
-        )
+async def accounts_in_motion(session: AsyncSession, motion: str) -> list[str]:
+    """The scored accounts of one motion segment, by id."""
+    rows = await session.scalars(
+        select(SnapshotRow.account_id)
+        .where(SnapshotRow.motion_segment == motion)
+        .order_by(SnapshotRow.account_id)
     )
-    return {a: m for a, m in rows.all()}
+    return list(rows)

@@ -23,9 +23,10 @@ async def run_backtest(
     """Churn by colour and the AUC of the score 90 days ahead, over the motion's accounts'
     renewals of the last two years (outcomes from ingest's account history)."""
     first = today - timedelta(days=HORIZON_DAYS)
-    outcomes = [o for o in await read_outcomes(ingest, first, today - timedelta(days=1)) if o.final]
-    in_motion = await repo.motions(session, sorted({o.account_id for o in outcomes}))
-    outcomes = [o for o in outcomes if in_motion.get(o.account_id) == motion]
+    # Only the motion's accounts are asked about: ingest works out each one's outcomes.
+    in_motion = await repo.accounts_in_motion(session, motion)
+    found_outcomes = await read_outcomes(ingest, first, today - timedelta(days=1), in_motion)
+    outcomes = [o for o in found_outcomes if o.final]
     found = await repo.scores_between(
         session, [(o.account_id, *scored_on_or_before(o.renewal_date)) for o in outcomes]
     )

@@ -42,14 +42,35 @@ async def read_windows(
 OUTCOMES_PATH = "/v1/outcomes/query"
 
 
+# Ingest takes up to this many accounts a query.
+OUTCOMES_ACCOUNTS = 1000
+
+
 async def read_outcomes(
-    client: ServiceClient, renewal_from: date, renewal_to: date
+    client: ServiceClient,
+    renewal_from: date,
+    renewal_to: date,
+    account_ids: Sequence[str] | None = None,
 ) -> list[Outcome]:
-    """Every account's renewal outcomes with a renewal date in the range, page after page."""
+    """The renewal outcomes dated in the range, page after page: of ``account_ids`` (asked
+    in chunks ingest takes), or of every account when None."""
+    if account_ids is None:
+        return await _outcomes(client, {}, renewal_from, renewal_to)
+    outcomes: list[Outcome] = []
+    for start in range(0, len(account_ids), OUTCOMES_ACCOUNTS):
+        chunk = {"account_ids": list(account_ids[start : start + OUTCOMES_ACCOUNTS])}
+        outcomes += await _outcomes(client, chunk, renewal_from, renewal_to)
+    return outcomes
+
+
+async def _outcomes(
+    client: ServiceClient, named: dict[str, Any], renewal_from: date, renewal_to: date
+) -> list[Outcome]:
     outcomes: list[Outcome] = []
     cursor: str | None = None
     while True:
         body: dict[str, Any] = {
+            **named,
             "renewal_from": renewal_from.isoformat(),
             "renewal_to": renewal_to.isoformat(),
             "limit": 500,

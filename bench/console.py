@@ -3,10 +3,11 @@ the API calls it makes, in the same run.
 
 Starts the four services and the console on a scratch database, loads the demo book
 (2,000 accounts over 180 days, as ``tenure demo``), then requests each page in turn (as an
-approver; finance and integrations as an admin, who sees their admin panels) and reads the
-console's ``Server-Timing`` header: ``total`` is the page's server time, ``api`` the time
-spent waiting on the services (calls made at once counted once). The console's own cost is
-``total - api``; its share is that over ``total``.
+approver; finance, integrations and the audit log as an admin, who sees their admin panels
+and every source of the log) and reads the console's ``Server-Timing`` header: ``total`` is
+the page's server time, ``api`` the time spent waiting on the services (calls made at once
+counted once). The console's own cost is ``total - api``; its share is that over
+``total``.
 
     make bench-console
     BENCH_ACCOUNTS=500 BENCH_REQUESTS=20 .venv/bin/python bench/console.py
@@ -122,7 +123,7 @@ async def main() -> None:
                 f" {'calls':>5} {'own share':>9}"
             )
             for page_name, path in named.items():
-                admin_only = page_name in ("finance", "integrations")
+                admin_only = page_name in ("finance", "integrations", "audit")
                 client = as_admin if admin_only else as_approver
                 try:
                     totals, apis, calls = await time_page(client, path)

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.ingest.api import (
     accounts,
+    audit,
     config,
     events,
     outcomes,
@@ -42,6 +43,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             rollups.router,
             support.router,
             webhooks.router,
+            audit.router,
         ],
         outbox_model=Outbox,
         destinations=("scoring",),

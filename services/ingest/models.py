@@ -368,3 +368,18 @@ class WebhookEvent(Base):
 
 class Outbox(OutboxMixin, Base):
     """Messages ingest owes other services (``accounts.changed`` to scoring)."""
+
+
+class AuditRecord(Base):
+    """A change someone made to how ingest works (a source, the event map) or to what it
+    holds by hand (a replay, a rebuild): the audit log lists them."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at_id", "at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    principal: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))

@@ -196,3 +196,38 @@ async def test_the_console_log_has_sign_ins_and_its_people(
     assert any(f",console,user.disabled,tenure,{viewer.name}," in r for r in rows)
     assert forged.status_code == 400
     assert "The cursor is not valid" in forged.text
+
+
+async def test_ingest_audit_says_who_changed_sources_the_map_and_replayed(
+    platform: Platform,
+) -> None:
+    ops = f"ops-{uuid.uuid4().hex[:8]}"
+    _key, raw = await create_key_at(platform.database_url, ops, ["admin"])
+    async with platform.client("ingest", raw) as ingest:
+        made = (await ingest.post("/v1/sources", json={"kind": "stripe", "name": ops})).json()
+        source = made["id"]
+        assert (await ingest.post(f"/v1/sources/{source}/rotate")).status_code == 200
+        for _ in range(2):  # the second disable changes nothing and is not recorded
+            assert (await ingest.post(f"/v1/sources/{source}/disable")).status_code == 200
+        in_force = (await ingest.get("/v1/config/event-map")).json()
+        stamps = ("version", "created_at", "created_by")
+        document = {k: v for k, v in in_force.items() if k not in stamps}
+        again = (await ingest.put("/v1/config/event-map", json=document)).json()
+        replay = {"source": f"webhook:{source}", "limit": 5}
+        assert (await ingest.post("/v1/rejected/replay", json=replay)).status_code == 200
+        rebuilt = await ingest.post("/v1/rollups/rebuild", json={"account_ids": [f"no-{ops}"]})
+        assert rebuilt.status_code == 200, rebuilt.text
+        mine = await walk(ingest, principal=ops)
+    assert [(e["kind"], e["subject"]) for e in mine] == [
+        ("rollups.rebuilt", "named accounts"),
+        ("rejected.replayed", f"webhook:{source}"),
+        ("event_map.changed", f"event map v{again['version']}"),
+        ("source.disabled", source),
+        ("source.rotated", source),
+        ("source.created", source),
+    ]
+    assert all(e["service"] == "ingest" and e["principal"] == ops for e in mine)
+    assert mine[1]["detail"] == {**replay, "accepted": 0, "duplicates": 0, "refused": 0}
+    assert mine[5]["detail"] == {"kind": "stripe", "name": ops}
+    # No secret is ever in the log.
+    assert made["signing_secret"] not in str(mine)

@@ -26,13 +26,13 @@ def audit_query(
     until: Annotated[Instant | None, Query(alias="to")] = None,
     offers_cursor: Cursor = None,
     scoring_cursor: Cursor = None,
+    ingest_cursor: Cursor = None,
     keys_cursor: Cursor = None,
     people_cursor: Cursor = None,
 ) -> service.AuditQuery:
     """The log's filters and where each source's page starts (``<source>_cursor``)."""
-    given = zip(
-        service.SOURCES, (offers_cursor, scoring_cursor, keys_cursor, people_cursor), strict=True
-    )
+    cursors = (offers_cursor, scoring_cursor, ingest_cursor, keys_cursor, people_cursor)
+    given = zip(service.SOURCES, cursors, strict=True)
     return service.AuditQuery(principal or None, since, until, {s: c for s, c in given if c})
 
 

@@ -1,12 +1,12 @@
 """The audit log: every change of state, merged newest first.
 
-Its sources: offers' log (programs and offers) and scoring's (scorecards and overrides),
-the key store's (keys made and revoked, console sign-ins and sign-outs; any service serves
-it, to admins) and the console's own (its people, to admins). Each lists its own newest
-first with its own cursor; a page here holds one page of each, merged by time, and the next
-page continues each from its own cursor, so nothing is skipped or shown twice. (Across a
-page boundary the order is each source's: an older page of one may hold changes newer than
-the last of another's.)
+Its sources: offers' log (programs and offers), scoring's (scorecards and overrides),
+ingest's (sources, the event map, replays and rebuilds), the key store's (keys made and
+revoked, console sign-ins and sign-outs; any service serves it, to admins) and the
+console's own (its people, to admins). Each lists its own newest first with its own cursor;
+a page here holds one page of each, merged by time, and the next page continues each from
+its own cursor, so nothing is skipped or shown twice. (Across a page boundary the order is
+each source's: an older page of one may hold changes newer than the last of another's.)
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Source:
 REMOTE = {
     "offers": Source("offers", "/v1/audit", "offers:read"),
     "scoring": Source("scoring", "/v1/audit", "scores:read"),
+    "ingest": Source("ingest", "/v1/audit", "ingest:read"),
     "keys": Source("offers", "/v1/api-keys/audit", "admin"),
 }
 # The console's own log of its people, read from its own schema (admins only).

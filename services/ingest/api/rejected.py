@@ -36,18 +36,22 @@ async def list_rejected(
 
 @router.post("/replay", responses=responses(Unprocessable))
 async def replay_matching(
-    body: ReplayFilter, session: Session, settings: Settings, _: Admin
+    body: ReplayFilter, session: Session, settings: Settings, principal: Admin
 ) -> ReplayResult:
     """Replay unresolved rejected events matching a filter (at most ``limit``, oldest first).
 
     Admin only: one call may run up to 1,000 events through intake again.
     """
-    return await service.replay_matching(session, body, settings.segment_max_message_bytes)
+    return await service.replay_matching(
+        session, body, settings.segment_max_message_bytes, principal.name
+    )
 
 
 @router.post("/{rejected_id}/replay", responses=responses(NotFound, Conflict))
 async def replay_one(
-    rejected_id: PathSerial, session: Session, settings: Settings, _: Writer
+    rejected_id: PathSerial, session: Session, settings: Settings, principal: Writer
 ) -> ReplayOutcome:
     """Replay one rejected event; 409 if it was resolved already."""
-    return await service.replay_one(session, rejected_id, settings.segment_max_message_bytes)
+    return await service.replay_one(
+        session, rejected_id, settings.segment_max_message_bytes, principal.name
+    )

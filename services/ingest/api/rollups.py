@@ -14,10 +14,10 @@ router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/rollups", tags=["rollu
 
 
 @router.post("/rebuild", responses=responses(Unprocessable))
-async def rebuild(body: RebuildRequest, session: Session, _: Admin) -> RebuildResult:
+async def rebuild(body: RebuildRequest, session: Session, principal: Admin) -> RebuildResult:
     """Recount event-derived rollups from stored events under the event map in force.
 
     Name accounts, or page through all of them: call again with ``after`` set to the
     previous answer's ``next_after`` until it is null.
     """
-    return await service.rebuild_rollups(session, body)
+    return await service.rebuild_rollups(session, body, principal.name)

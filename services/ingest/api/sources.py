@@ -24,9 +24,9 @@ Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Posit
 
 
 @router.post("", status_code=201, responses=responses(Unprocessable))
-async def create_source(body: SourceCreate, session: Session, _: Admin) -> SourceWithSecret:
+async def create_source(body: SourceCreate, session: Session, principal: Admin) -> SourceWithSecret:
     """Create a source; its write key or signing secret is in this response only."""
-    return await service.create_source(session, body)
+    return await service.create_source(session, body, principal.name)
 
 
 @router.get("", responses=responses())
@@ -38,12 +38,14 @@ async def list_sources(session: Session, _: Admin, page: Pages) -> Page[SourceLi
 
 
 @router.post("/{source_id}/rotate", responses=responses(NotFound, Conflict))
-async def rotate_source(source_id: uuid.UUID, session: Session, _: Admin) -> SourceWithSecret:
+async def rotate_source(
+    source_id: uuid.UUID, session: Session, principal: Admin
+) -> SourceWithSecret:
     """Issue a new write key or signing secret (shown once)."""
-    return await service.rotate_source(session, source_id)
+    return await service.rotate_source(session, source_id, principal.name)
 
 
 @router.post("/{source_id}/disable", responses=responses(NotFound))
-async def disable_source(source_id: uuid.UUID, session: Session, _: Admin) -> SourceOut:
+async def disable_source(source_id: uuid.UUID, session: Session, principal: Admin) -> SourceOut:
     """Stop accepting anything from this source."""
-    return await service.disable_source(session, source_id)
+    return await service.disable_source(session, source_id, principal.name)

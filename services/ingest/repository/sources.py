@@ -41,11 +41,12 @@ async def list_sources(
 
 
 async def disable_source(session: AsyncSession, source_id: uuid.UUID) -> Source | None:
-    """Stop a source's key or secret from being accepted."""
+    """Stop a live source's key or secret from being accepted; None when no live source has
+    the id (none at all, or disabled already: the first time stands)."""
     return await session.scalar(
         update(Source)
-        .where(Source.id == source_id)
-        .values(disabled_at=func.coalesce(Source.disabled_at, func.now()))
+        .where(Source.id == source_id, Source.disabled_at.is_(None))
+        .values(disabled_at=func.now())
         .returning(Source)
     )
 

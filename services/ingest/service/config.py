@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.ingest.domain.rollups import DEFAULT_EVENT_MAP, EventMap
 from services.ingest.repository import config as config_repo
 from services.ingest.schemas.config import EventMapDocument, EventMapOut
+from services.ingest.service.audit import record
 
 
 async def current_event_map(session: AsyncSession) -> EventMap:
@@ -41,6 +42,8 @@ async def set_event_map(
     """Store a new event map version; it applies to events accepted from now on."""
     document = EventMap.from_document(body.model_dump()).to_document()
     row = await config_repo.add_event_map(session, document, created_by)
+    subject = f"event map v{row.version}"
+    record(session, created_by, "event_map.changed", subject, {"version": row.version})
     return EventMapOut(
         **row.document, version=row.version, created_at=row.created_at, created_by=row.created_by
     )

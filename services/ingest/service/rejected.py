@@ -12,6 +12,7 @@ from services.ingest.models import RejectedEvent
 from services.ingest.repository import rejected as rejected_repo
 from services.ingest.repository import webhooks as webhooks_repo
 from services.ingest.schemas.rejected import RejectedOut, ReplayFilter, ReplayOutcome, ReplayResult
+from services.ingest.service.audit import record
 from services.ingest.service.billing import apply_webhook, webhook_account, webhook_row
 from services.ingest.service.events import parse_native
 from services.ingest.service.intake import accept_events
@@ -103,10 +104,11 @@ async def _replay_webhook(
 
 
 async def replay_matching(
-    session: AsyncSession, body: ReplayFilter, max_message_bytes: int
+    session: AsyncSession, body: ReplayFilter, max_message_bytes: int, principal: str
 ) -> ReplayResult:
     """Replay the unresolved rejected events a filter matches (at most ``limit``, oldest
-    first); rows another replay holds are skipped, so no event is replayed twice at once."""
+    first); rows another replay holds are skipped, so no event is replayed twice at once.
+    Recorded as ``principal``'s (the filter and what came of it)."""
     rows = await rejected_repo.list_rejections(
         session,
         source=body.source,
@@ -115,19 +117,35 @@ async def replay_matching(
         limit=body.limit,
         for_replay=True,
     )
-    return await replay_rejected(session, rows, max_message_bytes)
+    result = await replay_rejected(session, rows, max_message_bytes)
+    subject = body.source or "every source"
+    filters = body.model_dump(exclude_none=True)
+    record(session, principal, "rejected.replayed", subject, {**filters, **_tally(result)})
+    return result
+
+
+def _tally(result: ReplayResult) -> dict[str, int]:
+    # What came of a replay, for its audit record.
+    return {
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "refused": result.rejected,
+    }
 
 
 async def replay_one(
-    session: AsyncSession, rejected_id: int, max_message_bytes: int
+    session: AsyncSession, rejected_id: int, max_message_bytes: int, principal: str
 ) -> ReplayOutcome:
-    """Replay one kept rejected event."""
+    """Replay one kept rejected event, recorded as ``principal``'s."""
     row = await rejected_repo.rejection_for_replay(session, rejected_id)
     if row is None:
         raise NotFound(f"No rejected event {rejected_id}.")
     if row.resolved_at is not None:
         raise Conflict(f"Rejected event {rejected_id} was already resolved.")
-    return (await replay_rejected(session, [row], max_message_bytes)).items[0]
+    result = await replay_rejected(session, [row], max_message_bytes)
+    detail = {"source": row.source, **_tally(result)}
+    record(session, principal, "rejected.replayed", f"rejected event {rejected_id}", detail)
+    return result.items[0]
 
 
 async def list_rejected(

@@ -18,6 +18,7 @@ from services.ingest.schemas.sources import (
     SourceOut,
     SourceWithSecret,
 )
+from services.ingest.service.audit import record
 from shared.auth import hash_key
 from shared.errors import Conflict, NotFound
 from shared.pagination import Page, PageRequest
@@ -33,8 +34,11 @@ def _new_secret(kind: str) -> tuple[str | None, str | None]:
     return None, "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-async def create_source(session: AsyncSession, body: SourceCreate) -> SourceWithSecret:
-    """A new source with a fresh write key or signing secret, shown this once."""
+async def create_source(
+    session: AsyncSession, body: SourceCreate, principal: str
+) -> SourceWithSecret:
+    """A new source with a fresh write key or signing secret, shown this once; recorded as
+    ``principal``'s change."""
     write_key, signing_secret = _new_secret(body.kind)
     source = Source(
         id=uuid.uuid4(),
@@ -44,14 +48,18 @@ async def create_source(session: AsyncSession, body: SourceCreate) -> SourceWith
         signing_secret=signing_secret,
     )
     await sources_repo.add_source(session, source)
+    _record(session, principal, "source.created", source)
     return SourceWithSecret.model_validate(
         {**_source_dict(source), "write_key": write_key, "signing_secret": signing_secret}
     )
 
 
-async def rotate_source(session: AsyncSession, source_id: uuid.UUID) -> SourceWithSecret:
+async def rotate_source(
+    session: AsyncSession, source_id: uuid.UUID, principal: str
+) -> SourceWithSecret:
     """A new secret for a source; a webhook source's previous secret stays valid for the
-    grace period (``webhook_secret_grace_seconds``), a write key's not at all."""
+    grace period (``webhook_secret_grace_seconds``), a write key's not at all. Recorded as
+    ``principal``'s change."""
     source = await sources_repo.get_source(session, source_id)
     if source is None:
         raise NotFound(f"No source {source_id}.")
@@ -65,17 +73,27 @@ async def rotate_source(session: AsyncSession, source_id: uuid.UUID) -> SourceWi
         source.signing_secret = signing_secret
     source.rotated_at = datetime.now(UTC)
     await session.flush()
+    _record(session, principal, "source.rotated", source)
     return SourceWithSecret.model_validate(
         {**_source_dict(source), "write_key": write_key, "signing_secret": signing_secret}
     )
 
 
-async def disable_source(session: AsyncSession, source_id: uuid.UUID) -> SourceOut:
-    """Stop accepting anything from a source (disabling twice keeps the first time)."""
+async def disable_source(session: AsyncSession, source_id: uuid.UUID, principal: str) -> SourceOut:
+    """Stop accepting anything from a source, recorded as ``principal``'s change (disabling
+    twice keeps the first time, and records nothing more)."""
     source = await sources_repo.disable_source(session, source_id)
-    if source is None:
+    if source is not None:
+        _record(session, principal, "source.disabled", source)
+        return SourceOut.model_validate(source)
+    existing = await sources_repo.get_source(session, source_id)
+    if existing is None:
         raise NotFound(f"No source {source_id}.")
-    return SourceOut.model_validate(source)
+    return SourceOut.model_validate(existing)
+
+
+def _record(session: AsyncSession, principal: str, kind: str, source: Source) -> None:
+    record(session, principal, kind, str(source.id), {"kind": source.kind, "name": source.name})
 
 
 def _source_dict(source: Source) -> dict[str, Any]:

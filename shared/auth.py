@@ -214,24 +214,11 @@ async def _as_key_store(session: AsyncSession, call: TextClause, refused: str) -
 
 
 async def revoke_principal_keys(session: AsyncSession, principal: str) -> None:
-    """Revoke every live key of a principal (used when service keys are re-issued)."""
+    """Revoke every live key of a principal (service keys re-issued, a person disabled), as
+    the operator's change."""
     await session.execute(
         update(ApiKey)
         .where(ApiKey.principal == principal, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=func.now(), revoked_by=OPERATOR)
-    )
-
-
-async def revoke_session_keys(session: AsyncSession, principal: str) -> None:
-    """End every live session key of a person (the operator disabling them); their other
-    keys are the admin API's to revoke."""
-    await session.execute(
-        update(ApiKey)
-        .where(
-            ApiKey.principal == principal,
-            ApiKey.expires_at.is_not(None),
-            ApiKey.revoked_at.is_(None),
-        )
         .values(revoked_at=func.now(), revoked_by=OPERATOR)
     )
 

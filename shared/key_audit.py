@@ -23,8 +23,10 @@ from shared.pagination import Page, PageRequest
 
 # A change's place in the log: (at, change, key id); change 1 for an ending, 0 for a making.
 Position = tuple[datetime, int, uuid.UUID]
-# Keys made before the store recorded who made them (migration auth_0004).
-UNRECORDED = "unrecorded"
+# Who made or ended a key before the store recorded it (migration auth_0004): a label no
+# principal can be named (principals hold no spaces or brackets), found by the principal
+# filter like any name.
+UNRECORDED = "(not recorded)"
 
 
 def kind_of(change: int, expires: bool) -> str:
@@ -40,17 +42,19 @@ async def list_key_audit(
     """Keys made and ended newest first (by time, endings before makings at one instant,
     then id), narrowed by who did it and when."""
     check_range(where.since, where.until)
+    made_by = func.coalesce(ApiKey.created_by, UNRECORDED)
+    ended_by = func.coalesce(ApiKey.revoked_by, UNRECORDED)
     made = select(
         ApiKey.created_at.label("at"),
         literal(0).label("change"),
         ApiKey.id.label("id"),
-        ApiKey.created_by.label("by"),
+        made_by.label("by"),
     )
-    ended = select(ApiKey.revoked_at, literal(1), ApiKey.id, ApiKey.revoked_by).where(
+    ended = select(ApiKey.revoked_at, literal(1), ApiKey.id, ended_by).where(
         ApiKey.revoked_at.is_not(None)
     )
-    made = narrowed(made, ApiKey.created_at, ApiKey.created_by, where)
-    ended = narrowed(ended, ApiKey.revoked_at, ApiKey.revoked_by, where)
+    made = narrowed(made, ApiKey.created_at, made_by, where)
+    ended = narrowed(ended, ApiKey.revoked_at, ended_by, where)
     both = union_all(made, ended).subquery()
     query = (
         select(both, ApiKey)
@@ -70,7 +74,7 @@ async def list_key_audit(
             at=row.at,
             service="keys",
             kind=kind_of(row.change, key.expires_at is not None),
-            principal=row.by or UNRECORDED,
+            principal=row.by,
             subject=f"key {key.display_prefix} of {key.principal}",
             summary=None,
             detail=detail,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
 
 INT32_MAX = 2_147_483_647
 INT64_MAX = 9_223_372_036_854_775_807
@@ -111,6 +111,12 @@ def _storable(value: Any) -> Any:
 
 # A string PostgreSQL can store (text refuses NUL characters and invalid UTF-8).
 Text = Annotated[str, AfterValidator(_storable)]
+# A list's filter in the query string: 1 to 200 characters (an empty one is refused rather
+# than matching nothing), the length checked before storability so its message says
+# characters.
+QueryText = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable)
+]
 # A JSON object PostgreSQL can store as jsonb (which refuses \u0000), of bounded depth.
 JsonObject = Annotated[dict[str, Any], AfterValidator(_storable)]
 PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]

@@ -55,7 +55,7 @@ def users_create(
 def users_disable(
     name: Annotated[str, typer.Argument(help="The person to stop signing in")],
 ) -> None:
-    """Stop a person signing in to the console and end their sessions now."""
+    """Stop a person signing in to the console and revoke every key of theirs now."""
 
     async def disable() -> None:
         async with standalone_unit_of_work(database_url()) as session:
@@ -66,7 +66,7 @@ def users_disable(
     except TenureError as exc:
         _err.print(f"[red]{exc.detail}[/]")
         raise typer.Exit(2) from exc
-    _err.print(f"disabled {name}: their console sessions have ended")
+    _err.print(f"disabled {name}: their sessions and API keys are revoked")
 
 
 @users_app.command("list")

@@ -7,6 +7,7 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -16,6 +17,13 @@ from shared.settings import SERVICE_NAMES, ServiceSettings
 # The API calls the current request made, as (start, end) on the monotonic clock: the
 # console's Server-Timing header says how much of a page's time was spent waiting on them.
 API_CALLS: ContextVar[list[tuple[float, float]] | None] = ContextVar("api_calls", default=None)
+
+
+def segment(value: object) -> str:
+    """``value`` as one segment of a service's path: an id may hold ``%``, ``?`` or ``#``
+    (the services take any printable id), which must reach the service as that id, never as
+    another path, a query or an escape of another id."""
+    return quote(str(value), safe="")
 
 
 class ServiceDown(Exception):

@@ -17,7 +17,7 @@ from shared.deps import Session
 from shared.errors import Unprocessable, responses
 from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
-from shared.validation import Instant, Text
+from shared.validation import Instant, QueryText
 
 ListAudit = Callable[[AsyncSession, AuditFilter, PageRequest[Any]], Awaitable[Page[AuditEntry]]]
 
@@ -36,7 +36,7 @@ def audit_router(
         session: Session,
         _: Annotated[Principal, reader],
         page: Annotated[PageRequest[Any], pages],
-        principal: Annotated[Text | None, Query(max_length=200)] = None,
+        principal: QueryText | None = None,
         since: Annotated[Instant | None, Query(alias="from", description="Inclusive")] = None,
         until: Annotated[Instant | None, Query(alias="to", description="Exclusive")] = None,
     ) -> Page[AuditEntry]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared import key_audit
 from shared.api.audit import audit_router
@@ -41,6 +41,10 @@ Position = tuple[datetime, uuid.UUID]  # (created_at, id)
 
 class KeyCreate(BaseModel):
     """A key to create."""
+
+    # A field the API does not take is refused by name, never dropped: a client asking for
+    # ``expires_at`` must not get a key that never expires without a word.
+    model_config = ConfigDict(extra="forbid")
 
     principal: Text = Field(min_length=1, max_length=200, description="Who the key is for")
     # The enum is documented (so clients and the fuzzer know the values); unknown scopes are

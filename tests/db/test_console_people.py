@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.console.domain.throttle import SignInThrottle
 from services.console.repository import list_user_events
+from services.console.service.audit import AuditQuery, people_page
 from services.console.service.sessions import Credentials, sign_in, sign_out
 from services.console.service.users import create_user, disable_user
 from shared.audit import AuditFilter
@@ -24,6 +25,7 @@ from shared.db import (
     unit_of_work,
 )
 from shared.errors import (
+    BadRequest,
     NotFound,
     SignInRefused,
     SignInThrottled,
@@ -31,6 +33,7 @@ from shared.errors import (
     Unprocessable,
     UserExists,
 )
+from shared.pagination import CursorSigner
 
 PASSWORD = "a long enough password"
 HOUR = timedelta(hours=1)
@@ -196,8 +199,9 @@ async def test_disabling_a_person_ends_their_sessions_and_keeps_them_out(
                     HOUR,
                     datetime.now(UTC),
                 )
-    # Their personal key is the admin API's to revoke: it still works on the services.
-    assert (await verifier.verify(personal)).name == name
+    # Their personal key is revoked too: it works on no service.
+    with pytest.raises(Unauthorized, match="revoked"):
+        await verifier.verify(personal)
     async with sessions() as session:
         events = await list_user_events(session, AuditFilter(), before=None, limit=10)
     mine = [(e.event, e.principal, e.roles) for e in events if e.name == name]
@@ -205,3 +209,20 @@ async def test_disabling_a_person_ends_their_sessions_and_keeps_them_out(
     async with standalone_unit_of_work(database_url) as session:
         with pytest.raises(NotFound):
             await disable_user(session, someone())
+
+
+async def test_a_page_of_the_peoples_log_continues_only_under_its_own_filters(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with unit_of_work(sessions) as session:
+        for _ in range(2):
+            await create_user(session, someone(), PASSWORD, ["viewer"])
+    signer = CursorSigner(b"k" * 32)
+    by_operator = AuditQuery(principal="tenure")
+    async with sessions() as session:
+        first = await people_page(session, signer, by_operator, 1)
+        cursor = {"people": first["next_cursor"]}
+        second = await people_page(session, signer, AuditQuery("tenure", cursors=cursor), 1)
+        with pytest.raises(BadRequest, match="cursor is not valid"):
+            await people_page(session, signer, AuditQuery(cursors=cursor), 1)
+    assert first["items"][0] != second["items"][0]

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from services.console.service.users import disable_user
 from shared.cli import create_key_at
-from shared.db import standalone_unit_of_work
+from shared.db import create_engine, standalone_unit_of_work
+from shared.key_audit import UNRECORDED
 from tests.conftest import Platform
 from tests.console_support import make_person, pending_credit, signed_in
 from tests.e2e.test_scoring import busy_account, eventually, iso, snapshot_of
@@ -160,6 +162,32 @@ async def test_the_key_store_says_who_made_and_ended_each_key(platform: Platform
     _r, reader = await create_key_at(platform.database_url, holder, ["offers:read"])
     async with platform.client("offers", reader) as not_admin:
         assert (await not_admin.get("/v1/api-keys/audit")).status_code == 403
+
+
+async def test_a_key_whose_maker_was_not_recorded_says_so_and_can_be_found(
+    platform: Platform,
+) -> None:
+    since = iso(datetime.now(UTC) - timedelta(seconds=1))
+    name = f"old-{uuid.uuid4().hex[:8]}"
+    old, _raw = await create_key_at(platform.database_url, name, ["ledger:read"])
+    engine = create_engine(platform.database_url)
+    try:
+        async with engine.begin() as conn:  # as a key made before auth_0004 is
+            await conn.execute(
+                text("UPDATE auth.api_keys SET created_by = NULL WHERE id = :i"), {"i": old.id}
+            )
+    finally:
+        await engine.dispose()
+    async with platform.client("ledger") as admin:
+        found = await walk(admin, "/v1/api-keys/audit", principal=UNRECORDED, **{"from": since})
+        # A field the key API does not take is refused by name, never dropped.
+        asked = {"principal": "crm", "scopes": ["ledger:read"], "expires_at": since}
+        refused = await admin.post("/v1/api-keys", json=asked)
+    assert [(e["kind"], e["principal"]) for e in found if e["detail"]["key_id"] == str(old.id)] == [
+        ("key.created", "(not recorded)")
+    ]
+    assert refused.status_code == 422
+    assert [e["pointer"] for e in refused.json()["errors"]] == ["/expires_at"]
 
 
 async def test_the_console_log_has_sign_ins_and_its_people(

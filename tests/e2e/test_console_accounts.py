@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -50,7 +51,8 @@ async def set_colour(platform: Platform, account_id: str, colour: str) -> None:
         "expires_at": iso(datetime.now(UTC) + timedelta(days=7)),
     }
     async with platform.client("scoring") as scoring:
-        response = await scoring.post(f"/v1/scores/{account_id}/override", json=body)
+        path = f"/v1/scores/{quote(account_id, safe='')}/override"
+        response = await scoring.post(path, json=body)
     assert response.status_code == 200, response.text
 
 
@@ -362,3 +364,41 @@ async def test_with_the_ledger_down_the_other_panels_still_render(
     assert "ledger is not answering (no connection)" in page.text
     assert "What each measure earned and missed" in page.text
     assert "Recent events" in page.text
+
+
+async def test_an_id_that_looks_escaped_is_its_own_account(
+    platform: Platform, console: ServiceProcess
+) -> None:
+    # "%63..." must reach scoring as itself, never decoded into the id of "c...".
+    plain = new_id("cacct")
+    tricky = "%63" + plain[1:]
+    batch = [{"external_id": i, **account(name=f"Escaped {i}")} for i in (plain, tricky)]
+    async with platform.client("ingest") as ingest:
+        put = await ingest.post("/v1/accounts/batch", json={"accounts": batch})
+        assert put.status_code == 200, put.text
+    async with platform.client("scoring") as scoring:
+        for account_id in (plain, tricky):
+            await eventually(partial(snapshot_of, scoring, account_id), lambda s: s is not None, 60)
+    await set_colour(platform, plain, "red")
+    where = quote(tricky, safe="")
+    client = await signed_in(console.url, await make_person(platform.database_url, "cs"))
+    try:
+        page = await client.get(f"/accounts/{where}")
+        token = csrf_of(page.text)
+        nothing = await client.post(f"/accounts/{where}/override/end", data={"csrf_token": token})
+        done = await override_form(
+            client, where, colour="yellow", reason="its own account", expires_at=in_a_week()
+        )
+    finally:
+        await client.aclose()
+    assert page.status_code == 200
+    assert f"Escaped {tricky}" in page.text
+    assert nothing.status_code == 409
+    assert "there was nothing to end" in nothing.text
+    assert done.status_code == 303
+    async with platform.client("scoring") as scoring:
+        theirs = await snapshot_of(scoring, plain)
+        its = await snapshot_of(scoring, tricky)
+    assert theirs is not None
+    assert its is not None
+    assert (theirs["override"]["colour"], its["override"]["colour"]) == ("red", "yellow")

@@ -144,3 +144,48 @@ async def test_a_cursor_is_bound_to_its_filters_path_and_spelling(platform: Plat
             refused = await ledger.get("/v1/lots", params=params)
             assert refused.status_code == 400, params
             assert refused.json()["errors"][0]["parameter"] == "cursor"
+
+
+def text_filters(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
+    """(path, parameter, required query parameters) of every optional text filter (a query
+    string parameter, the cursor aside) of every list endpoint in an OpenAPI document."""
+    found = []
+    for path, operations in spec["paths"].items():
+        params = (operations.get("get") or {}).get("parameters", [])
+        if not any(p["name"] == "cursor" and p["in"] == "query" for p in params):
+            continue
+        concrete = path
+        for p in params:
+            if p["in"] == "path":
+                concrete = concrete.replace("{" + p["name"] + "}", "x")
+        required = {
+            p["name"]: _REQUIRED[p["name"]]
+            for p in params
+            if p["in"] == "query" and p.get("required")
+        }
+        for p in params:
+            schema = p.get("schema", {})
+            # Free text: a string with no format (a date, say) and no set of values.
+            text = any(
+                s.get("type") == "string" and "format" not in s and "enum" not in s
+                for s in schema.get("anyOf", [schema])
+            )
+            if p["in"] == "query" and p["name"] != "cursor" and not p.get("required") and text:
+                found.append((concrete, p["name"], required))
+    return found
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_every_list_refuses_an_empty_or_overlong_text_filter_by_name(
+    platform: Platform, service: str
+) -> None:
+    async with platform.client(service) as client:
+        filters = text_filters((await client.get("/openapi.json")).json())
+        assert filters, service
+        for path, name, required in filters:
+            for value, words in (("", "at least 1 character"), ("x" * 201, "at most 200")):
+                answer = await client.get(path, params={**required, name: value})
+                assert answer.status_code == 422, (path, name, value[:5], answer.text[:300])
+                [error] = answer.json()["errors"]
+                assert error["parameter"] == name, (path, error)
+                assert words in error["detail"], (path, name, error)

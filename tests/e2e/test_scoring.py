@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -34,7 +35,7 @@ async def eventually(
 
 
 async def snapshot_of(scoring: httpx.AsyncClient, account_id: str) -> dict[str, Any] | None:
-    response = await scoring.get(f"/v1/scores/{account_id}")
+    response = await scoring.get(f"/v1/scores/{quote(account_id, safe='')}")
     if response.status_code == 404:
         return None
     assert response.status_code == 200, response.text

@@ -14,14 +14,14 @@ from services.console.domain.csv_export import to_csv
 from services.console.rendering import page
 from services.console.service import audit as service
 from shared.deps import Session
-from shared.validation import Instant, Text
+from shared.validation import Instant
 
 router = APIRouter(tags=["audit"])
 Cursor = Annotated[str | None, Query(max_length=500)]
 
 
 def audit_query(
-    principal: Annotated[Text | None, Query(max_length=200)] = None,
+    principal: Annotated[str | None, Query(max_length=200)] = None,
     since: Annotated[Instant | None, Query(alias="from")] = None,
     until: Annotated[Instant | None, Query(alias="to")] = None,
     offers_cursor: Cursor = None,

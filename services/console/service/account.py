@@ -11,7 +11,7 @@ from typing import Any
 
 from services.console.api.deps import Person
 from services.console.domain.account_view import TREND_DAYS, expiry_for_api
-from services.console.platform import ApiProblem, Platform, ServiceDown
+from services.console.platform import ApiProblem, Platform, ServiceDown, segment
 from services.console.service.panels import FormError, Panel, items, panel
 
 OVERRIDE_SCOPE = "scores:write"
@@ -59,7 +59,7 @@ def _listed(page: Panel[Any]) -> Panel[list[dict[str, Any]]]:
 
 async def _balances(platform: Platform, person: Person, account_id: str) -> list[dict[str, Any]]:
     try:
-        found = await platform.get("ledger", f"/v1/balances/{account_id}", person.key)
+        found = await platform.get("ledger", f"/v1/balances/{segment(account_id)}", person.key)
     except ApiProblem as exc:
         if exc.status == 404:  # the ledger's way of saying the account never had credit
             return []
@@ -70,7 +70,7 @@ async def _balances(platform: Platform, person: Person, account_id: str) -> list
 async def account_page(platform: Platform, person: Person, account_id: str) -> AccountView:
     """The account's score, trend, overrides, facts, events, decisions, offers and credit."""
     key = person.key
-    scores = f"/v1/scores/{account_id}"
+    scores = f"/v1/scores/{segment(account_id)}"
     (
         score,
         history,
@@ -85,7 +85,7 @@ async def account_page(platform: Platform, person: Person, account_id: str) -> A
         panel(platform.get("scoring", scores, key)),
         panel(platform.get("scoring", f"{scores}/history", key, days=TREND_DAYS)),
         panel(platform.get("scoring", f"{scores}/overrides", key)),
-        panel(platform.get("ingest", f"/v1/accounts/{account_id}", key)),
+        panel(platform.get("ingest", f"/v1/accounts/{segment(account_id)}", key)),
         panel(platform.get("ingest", "/v1/events", key, account_id=account_id, limit=RECENT)),
         panel(platform.get("offers", "/v1/decisions", key, account_id=account_id, limit=RECENT)),
         panel(platform.get("offers", "/v1/offers", key, account_id=account_id, limit=RECENT)),
@@ -116,15 +116,27 @@ async def override_colour(
         "reason": typed.get("reason", ""),
         "expires_at": expiry_for_api(typed.get("expires_at", "")),
     }
-    call = platform.post("scoring", f"/v1/scores/{account_id}/override", person.key, body)
+    call = platform.post("scoring", f"/v1/scores/{segment(account_id)}/override", person.key, body)
     return await _changed(platform, person, account_id, call, typed)
+
+
+NOTHING_TO_END = "No override is in force on this account: there was nothing to end."
 
 
 async def end_override(platform: Platform, person: Person, account_id: str) -> AccountView | None:
     """End the account's override now, as this person: None when taken, else the page with
-    scoring's refusal on the override's form."""
-    path = f"/v1/scores/{account_id}/override"
-    call = platform.call("scoring", "DELETE", path, person.key)
+    scoring's refusal on the override's form (or, when none is in force, saying so: scoring
+    answers an end of nothing as done)."""
+    scores = f"/v1/scores/{segment(account_id)}"
+    try:
+        score: dict[str, Any] | None = await platform.get("scoring", scores, person.key)
+    except (ApiProblem, ServiceDown):
+        score = None  # the end itself says what is wrong
+    if score is not None and not score.get("override"):
+        view = await account_page(platform, person, account_id)
+        view.error = FormError("override", NOTHING_TO_END, 409, {})
+        return view
+    call = platform.call("scoring", "DELETE", f"{scores}/override", person.key)
     return await _changed(platform, person, account_id, call, {})
 
 

@@ -106,19 +106,18 @@ async def _remote_page(
     return page
 
 
-async def _people_page(
+async def people_page(
     session: AsyncSession, signer: CursorSigner, query: AuditQuery, limit: int
 ) -> dict[str, Any]:
+    """A page of the console's own log of its people, as a service's audit page reads (a
+    400 for a cursor not made under these filters)."""
     check_range(query.since, query.until)
-    request = PageRequest(None, limit, PEOPLE, signer, _PEOPLE_POSITION)
+    # A cursor is bound to the filters it was made under, as the services' cursors are.
+    scope = "\n".join((PEOPLE, query.principal or "", str(query.since), str(query.until)))
+    after = None
     if cursor := query.cursors.get(PEOPLE):
-        request = PageRequest(
-            _PEOPLE_POSITION.validate_python(signer.open(PEOPLE, cursor)),
-            limit,
-            PEOPLE,
-            signer,
-            _PEOPLE_POSITION,
-        )
+        after = _PEOPLE_POSITION.validate_python(signer.open(scope, cursor))
+    request = PageRequest(after, limit, scope, signer, _PEOPLE_POSITION)
     rows = await repo.list_user_events(session, query.where, before=request.after, limit=limit + 1)
 
     def entry(row: UserEvent) -> dict[str, Any]:
@@ -164,7 +163,7 @@ async def audit_page(
     panels = dict(zip(remote, pages, strict=True))
     if PEOPLE in wanted:
         # After the others: the session is not shared between concurrent calls.
-        panels[PEOPLE] = await _local(_people_page(session, signer, query, limit))
+        panels[PEOPLE] = await _local(people_page(session, signer, query, limit))
     entries = [e for p in panels.values() for e in items(p.data)]
     entries.sort(key=lambda e: str(e["at"]), reverse=True)
     following = {

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from services.console.api.deps import Person
-from services.console.platform import ApiProblem, Platform
+from services.console.platform import ApiProblem, Platform, segment
 from services.console.service.panels import FormError, Panel, items, panel
 
 # One page of each list: an inbox longer than this is worked from the top (oldest first);
@@ -121,7 +121,8 @@ async def decide_offer(
     offer's form."""
     body = {"comment": comment or None} if decision == "approve" else {"comment": comment}
     try:
-        await platform.post("offers", f"/v1/offers/{offer_id}/{decision}", person.key, body)
+        path = f"/v1/offers/{segment(offer_id)}/{decision}"
+        await platform.post("offers", path, person.key, body)
     except ApiProblem as exc:
         view = await inbox(platform, person, program_id=program_id)
         view.error = FormError.of(f"offer-{offer_id}", exc)
@@ -136,7 +137,8 @@ async def approve_version(
     the refusal on that version's form."""
     body = {"version": version, "comment": comment or None}
     try:
-        await platform.post("offers", f"/v1/programs/{program_id}/approve", person.key, body)
+        path = f"/v1/programs/{segment(program_id)}/approve"
+        await platform.post("offers", path, person.key, body)
     except ApiProblem as exc:
         view = await inbox(platform, person)
         view.error = FormError.of(f"version-{program_id}", exc)

@@ -9,7 +9,7 @@ from typing import Any
 
 from services.console.api.deps import Person
 from services.console.domain.timeline import Step, offer_timeline
-from services.console.platform import Platform
+from services.console.platform import Platform, segment
 from services.console.service.panels import Panel, panel
 
 
@@ -24,7 +24,7 @@ class OfferView:
 
 async def offer_page(platform: Platform, person: Person, offer_id: uuid.UUID) -> OfferView:
     """The offer's trace and, for someone who may run it, the ledger's verification."""
-    trace_call = panel(platform.get("offers", f"/v1/offers/{offer_id}/trace", person.key))
+    trace_call = panel(platform.get("offers", f"/v1/offers/{segment(offer_id)}/trace", person.key))
     if person.may("admin"):
         trace, audit = await asyncio.gather(
             trace_call, panel(platform.get("ledger", "/v1/audit/verify", person.key))

@@ -12,7 +12,7 @@ from typing import Any
 
 from services.console.api.deps import Person
 from services.console.domain import programs as rules
-from services.console.platform import ApiProblem, Platform, ServiceDown
+from services.console.platform import ApiProblem, Platform, ServiceDown, segment
 from services.console.service.panels import Panel, items, panel
 
 # One page of programs (the API's largest); more is said on the page.
@@ -63,13 +63,10 @@ async def program_page(
 ) -> ProgramView:
     """The program, its versions newest first, what ``version`` (else the newest) changed
     from the one before, and whether its pending version may be approved by this person."""
+    path = f"/v1/programs/{segment(program_id)}"
     program, versions, approvals = await asyncio.gather(
-        panel(platform.get("offers", f"/v1/programs/{program_id}", person.key)),
-        panel(
-            platform.get(
-                "offers", f"/v1/programs/{program_id}/versions", person.key, limit=VERSIONS_LIMIT
-            )
-        ),
+        panel(platform.get("offers", path, person.key)),
+        panel(platform.get("offers", f"{path}/versions", person.key, limit=VERSIONS_LIMIT)),
         panel(platform.get("offers", "/v1/approvals/programs", person.key, limit=APPROVALS_LIMIT)),
     )
     listed = items(versions.data)
@@ -97,7 +94,7 @@ async def program_page(
 
 async def program_of(platform: Platform, person: Person, program_id: str) -> Panel[dict[str, Any]]:
     """The program (for its editor)."""
-    return await panel(platform.get("offers", f"/v1/programs/{program_id}", person.key))
+    return await panel(platform.get("offers", f"/v1/programs/{segment(program_id)}", person.key))
 
 
 async def check_trigger(platform: Platform, person: Person, trigger: str) -> Panel[dict[str, Any]]:
@@ -109,7 +106,9 @@ async def check_trigger(platform: Platform, person: Person, trigger: str) -> Pan
 
 def _tool(program_id: str | None, name: str) -> str:
     # A program not saved yet is tried by the tools' routes without an id.
-    return f"/v1/programs/{name}" if program_id is None else f"/v1/programs/{program_id}/{name}"
+    if program_id is None:
+        return f"/v1/programs/{name}"
+    return f"/v1/programs/{segment(program_id)}/{name}"
 
 
 async def dry_run(
@@ -150,7 +149,7 @@ async def save(
         )
         return created
     edited: dict[str, Any] = await platform.call(
-        "offers", "PUT", f"/v1/programs/{program_id}", person.key, json=definition
+        "offers", "PUT", f"/v1/programs/{segment(program_id)}", person.key, json=definition
     )
     return edited
 

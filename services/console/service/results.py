@@ -10,7 +10,7 @@ from typing import Any
 
 from services.console.api.deps import Person
 from services.console.domain import results as shape
-from services.console.platform import Platform
+from services.console.platform import Platform, segment
 from services.console.service.panels import Panel, items, panel
 
 # One page of the programs list; a longer list follows the cursor with a "next" link.
@@ -66,11 +66,11 @@ async def program_results(
 ) -> ResultsView:
     """The program and its results in [start, end) (whole UTC days), asked at once."""
     program, results = await asyncio.gather(
-        panel(platform.get("offers", f"/v1/programs/{program_id}", person.key)),
+        panel(platform.get("offers", f"/v1/programs/{segment(program_id)}", person.key)),
         panel(
             platform.get(
                 "offers",
-                f"/v1/programs/{program_id}/results",
+                f"/v1/programs/{segment(program_id)}/results",
                 person.key,
                 **{"from": shape.day_start(start), "to": shape.day_start(end)},
             )

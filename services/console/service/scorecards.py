@@ -16,7 +16,7 @@ from services.console.domain.scorecards import (
     problems_of,
     read_form,
 )
-from services.console.platform import ApiProblem, Platform, ServiceDown
+from services.console.platform import ApiProblem, Platform, ServiceDown, segment
 from services.console.service.panels import FormError, Panel, panel
 
 WRITE_SCOPE = "scores:write"
@@ -62,7 +62,7 @@ async def scorecard_page(
 ) -> ScorecardView:
     """The motion's scorecard, versions, measures and back-test, read at once; the editor
     holds ``form`` (what was typed) or else the scorecard in force."""
-    base = f"/v1/scorecards/{motion}"
+    base = f"/v1/scorecards/{segment(motion)}"
     card, versions, measures, backtest = await asyncio.gather(
         panel(platform.get("scoring", base, person.key)),
         panel(platform.get("scoring", f"{base}/versions", person.key)),
@@ -145,10 +145,11 @@ async def preview(
 ) -> Edit:
     """The proposed scorecard's colour distribution (scoring re-scores the motion's accounts
     from their stored measures; nothing is saved), or what is wrong with the form."""
-    return await _send(platform, person, fields, "POST", f"/v1/scorecards/{motion}/preview")
+    path = f"/v1/scorecards/{segment(motion)}/preview"
+    return await _send(platform, person, fields, "POST", path)
 
 
 async def save(platform: Platform, person: Person, motion: str, fields: Mapping[str, str]) -> Edit:
     """Save the form as the motion's next scorecard version as this person: the answer is
     the new version, else the form and what is wrong with it (scoring's words)."""
-    return await _send(platform, person, fields, "PUT", f"/v1/scorecards/{motion}")
+    return await _send(platform, person, fields, "PUT", f"/v1/scorecards/{segment(motion)}")

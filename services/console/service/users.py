@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.console import repository as repo
 from services.console.domain.roles import Role, UnknownRole, check_roles
-from shared.auth import OPERATOR, check_principal_name, revoke_session_keys
+from shared.auth import OPERATOR, check_principal_name, revoke_principal_keys
 from shared.errors import NotFound, Unprocessable, UserExists
 
 # argon2id with the library's defaults (RFC 9106's second recommended option).
@@ -50,12 +50,13 @@ DEMO_PEOPLE: dict[str, list[str]] = {
 
 
 async def disable_user(session: AsyncSession, name: str, by: str = OPERATOR) -> None:
-    """Stop a person signing in (by password or by a key of theirs) and end their sessions
-    now: their session keys are revoked on every service. 404 for no such user. Through the
-    operator's connection only (the console's role may not revoke keys)."""
+    """Stop a person signing in and acting: every live key of theirs (their sessions' and
+    their personal API keys) is revoked on every service, and the console refuses them by
+    password or key. 404 for no such user. Through the operator's connection only (the
+    console's role may not revoke keys)."""
     if not await repo.disable_user(session, name, by):
         raise NotFound(f"No console user is named {name!r}.")
-    await revoke_session_keys(session, name)
+    await revoke_principal_keys(session, name)
 
 
 async def ensure_demo_people(

@@ -14,7 +14,7 @@ from shared.errors import BadRequest, PayloadTooLarge, Unprocessable, responses
 from shared.json_body import JsonBodyRoute
 from shared.limits import COMPRESSED, accepts_body
 from shared.pagination import Page, PageRequest, paginated
-from shared.validation import Instant, Text
+from shared.validation import Instant, QueryText
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/events", tags=["events"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
@@ -67,9 +67,9 @@ async def list_events(
     session: Session,
     _: Reader,
     page: Pages,
-    account_id: Annotated[Text | None, Query(max_length=200)] = None,
-    user_id: Annotated[Text | None, Query(max_length=200)] = None,
-    name: Annotated[Text | None, Query(max_length=200)] = None,
+    account_id: QueryText | None = None,
+    user_id: QueryText | None = None,
+    name: QueryText | None = None,
     since: Annotated[Instant | None, Query(alias="from", description="Inclusive")] = None,
     until: Annotated[Instant | None, Query(alias="to", description="Exclusive")] = None,
 ) -> Page[StoredEventOut]:

@@ -13,7 +13,7 @@ from shared.deps import Admin, Session
 from shared.errors import Conflict, NotFound, Unprocessable, responses
 from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
-from shared.validation import PathSerial, Text
+from shared.validation import PathSerial, QueryText
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/rejected", tags=["rejected events"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
@@ -24,8 +24,8 @@ async def list_rejected(
     session: Session,
     _: Reader,
     page: Pages,
-    source: Text | None = None,
-    reason_contains: Text | None = None,
+    source: QueryText | None = None,
+    reason_contains: QueryText | None = None,
     resolved: bool | None = None,
 ) -> Page[RejectedOut]:
     """Rejected events, oldest first, filtered by source, reason, or whether resolved."""

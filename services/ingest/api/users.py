@@ -13,7 +13,7 @@ from shared.deps import Session
 from shared.errors import NotFound, UnknownAccount, Unprocessable, responses
 from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
-from shared.validation import Instant, PathId, Text
+from shared.validation import Instant, PathId, QueryText
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/users", tags=["users"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
@@ -48,7 +48,7 @@ async def list_users(
     session: Session,
     _: Reader,
     page: Pages,
-    account_id: Text | None = None,
+    account_id: QueryText | None = None,
     updated_since: Annotated[Instant | None, Query()] = None,
 ) -> Page[UserOut]:
     """Users in order of last update, optionally of one account."""

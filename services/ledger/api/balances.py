@@ -15,7 +15,7 @@ from shared.deps import Session
 from shared.errors import NotFound, Unprocessable, responses
 from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
-from shared.validation import Instant, PathId, Text
+from shared.validation import Instant, PathId, QueryText
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["balances"])
 Position = tuple[datetime, uuid.UUID]  # (granted_at, id)
@@ -40,7 +40,7 @@ async def list_lots(
     session: Session,
     _: Reader,
     page: Annotated[PageRequest[Position], Depends(paginated(Position))],
-    account_id: Text | None = None,
+    account_id: QueryText | None = None,
     status: Literal["active", "used", "expired"] | None = None,
 ) -> Page[LotOut]:
     """Credit lots in grant order, by customer and status."""

@@ -14,7 +14,7 @@ from shared.deps import Session
 from shared.errors import BadRequest, NotFound, Unprocessable, responses
 from shared.json_body import JsonBodyRoute
 from shared.pagination import PageRequest, paginated
-from shared.validation import Instant, PathId, Text
+from shared.validation import Instant, PathId, QueryText
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["reports"])
 StatementPosition = tuple[datetime, int]  # (effective_at, posting id)
@@ -53,9 +53,7 @@ async def expiring(session: Session, _: Reader) -> list[ExpiringRow]:
     return await service.expiring_report(session)
 
 
-ProgramFilter = Annotated[
-    Text | None, Query(max_length=200, description="Only this program's credit")
-]
+ProgramFilter = Annotated[QueryText | None, Query(description="Only this program's credit")]
 
 
 @router.get("/reports/grants", responses=responses(Unprocessable))

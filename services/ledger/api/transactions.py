@@ -35,7 +35,7 @@ from shared.errors import (
 )
 from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
-from shared.validation import Text
+from shared.validation import QueryText
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/transactions", tags=["transactions"])
 Position = tuple[datetime, uuid.UUID]  # (created_at, id)
@@ -52,10 +52,10 @@ async def list_transactions(
     session: Session,
     _: Reader,
     page: Annotated[PageRequest[Position], Depends(paginated(Position))],
-    offer_id: Text | None = None,
-    program_id: Text | None = None,
-    invoice_id: Text | None = None,
-    account_id: Text | None = None,
+    offer_id: QueryText | None = None,
+    program_id: QueryText | None = None,
+    invoice_id: QueryText | None = None,
+    account_id: QueryText | None = None,
     kind: Literal["grant", "redemption", "expiry", "reversal", "adjustment"] | None = None,
 ) -> Page[TransactionOut]:
     """Transactions by reference (offer, program, invoice, account) or kind, oldest first."""

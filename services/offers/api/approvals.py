@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from services.offers.api.deps import Reader
 from services.offers.schemas.approvals import PendingOffer, PendingVersion
@@ -14,7 +14,7 @@ from shared.deps import Session
 from shared.errors import BadRequest, Unprocessable, responses
 from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
-from shared.validation import Text
+from shared.validation import QueryText
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/approvals", tags=["approvals"])
 OfferPages = Annotated[
@@ -31,7 +31,7 @@ async def pending_offers(
     principal: Reader,
     page: OfferPages,
     mine: bool = False,
-    program_id: Annotated[Text | None, Query(max_length=200)] = None,
+    program_id: QueryText | None = None,
 ) -> Page[PendingOffer]:
     """Offers awaiting approval, oldest first: the approvals given and the slots open, why
     the decision offered it, the account's colour, the budget its program has left, and

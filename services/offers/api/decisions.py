@@ -14,7 +14,7 @@ from shared.deps import Session
 from shared.errors import Unprocessable, responses
 from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
-from shared.validation import Instant, Text
+from shared.validation import Instant, QueryText
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/decisions", tags=["decisions"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
@@ -25,8 +25,8 @@ async def list_decisions(
     session: Session,
     _: Reader,
     page: Pages,
-    account_id: Annotated[Text | None, Query(max_length=200)] = None,
-    program_id: Annotated[Text | None, Query(max_length=200)] = None,
+    account_id: QueryText | None = None,
+    program_id: QueryText | None = None,
     outcome: DecisionOutcome | None = None,
     since: Annotated[Instant | None, Query(alias="from", description="Inclusive")] = None,
     until: Annotated[Instant | None, Query(alias="to", description="Exclusive")] = None,

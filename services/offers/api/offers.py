@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from services.offers.api.deps import OfferApprover, Reader, Writer
 from services.offers.domain.offers import OfferState
@@ -23,11 +23,11 @@ from shared.errors import (
 )
 from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
-from shared.validation import Text
+from shared.validation import QueryText
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/offers", tags=["offers"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
-QueryId = Annotated[Text | None, Query(max_length=200)]
+QueryId = QueryText | None
 
 
 @router.get("", responses=responses(Unprocessable))

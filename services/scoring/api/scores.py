@@ -17,7 +17,7 @@ from shared.deps import Session
 from shared.errors import NotScored, Unprocessable, responses
 from shared.json_body import JsonBodyRoute
 from shared.pagination import Page, PageRequest, paginated
-from shared.validation import PathId, Text
+from shared.validation import PathId, QueryText
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/scores", tags=["scores"])
 Pages = Annotated[PageRequest[service.Position], Depends(paginated(service.Position))]
@@ -39,8 +39,7 @@ async def list_scores(
     health_below: Health = None,
     health_above: Health = None,
     q: Annotated[
-        Text | None,
-        Query(max_length=200, description="Part of the account id or name, any case"),
+        QueryText | None, Query(description="Part of the account id or name, any case")
     ] = None,
 ) -> Page[Snapshot]:
     """Snapshots by account id, filtered by colour in force, segment, tier, motion segment,

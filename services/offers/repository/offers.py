@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, func, insert, select
+from sqlalchemy import Row, Select, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -187,18 +187,16 @@ async def get_decision(session: AsyncSession, decision_id: int) -> Decision | No
     return await session.get(Decision, decision_id)
 
 
-async def list_pending(
-    session: AsyncSession,
-    *,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-    program_id: str | None = None,
-) -> Sequence[Offer]:
-    """Offers awaiting approval (of one program, if given), oldest first (by creation, then
-    id), those after ``after``."""
+PendingPosition = tuple[datetime, uuid.UUID]  # (created_at, id)
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+
+
+def _pending(
+    query: _Query, after: PendingPosition | None, limit: int, program_id: str | None
+) -> _Query:
+    # Offers awaiting approval (of one program, if given), oldest first, after ``after``.
     query = (
-        select(Offer)
-        .where(Offer.state == "pending_approval")
+        query.where(Offer.state == "pending_approval")
         .order_by(Offer.created_at, Offer.id)
         .limit(limit)
     )
@@ -206,38 +204,41 @@ async def list_pending(
         query = query.where(func.row(Offer.created_at, Offer.id) > func.row(*after))
     if program_id is not None:
         query = query.where(Offer.program_id == program_id)
-    return (await session.scalars(query)).all()
+    return query
+
+
+async def list_pending(
+    session: AsyncSession,
+    *,
+    after: PendingPosition | None,
+    limit: int,
+    program_id: str | None = None,
+) -> Sequence[Offer]:
+    """Offers awaiting approval (of one program, if given), oldest first (by creation, then
+    id), those after ``after``."""
+    return (await session.scalars(_pending(select(Offer), after, limit, program_id))).all()
 
 
 async def pending_approvers(
     session: AsyncSession,
     *,
-    after: tuple[datetime, uuid.UUID] | None,
+    after: PendingPosition | None,
     limit: int,
     program_id: str | None = None,
 ) -> Sequence[Row[uuid.UUID, datetime, str, int, bool, str, str]]:
     """As ``list_pending``, only what who may approve turns on (``id``, ``created_at``,
     ``program_id``, ``approvals_required``, ``finance_required``, ``owner``,
     ``proposed_by``): the inbox looks through many of these for a few it shows."""
-    query = (
-        select(
-            Offer.id,
-            Offer.created_at,
-            Offer.program_id,
-            Offer.approvals_required,
-            Offer.finance_required,
-            Offer.owner,
-            Offer.proposed_by,
-        )
-        .where(Offer.state == "pending_approval")
-        .order_by(Offer.created_at, Offer.id)
-        .limit(limit)
+    columns = select(
+        Offer.id,
+        Offer.created_at,
+        Offer.program_id,
+        Offer.approvals_required,
+        Offer.finance_required,
+        Offer.owner,
+        Offer.proposed_by,
     )
-    if after is not None:
-        query = query.where(func.row(Offer.created_at, Offer.id) > func.row(*after))
-    if program_id is not None:
-        query = query.where(Offer.program_id == program_id)
-    return (await session.execute(query)).all()
+    return (await session.execute(_pending(columns, after, limit, program_id))).all()
 
 
 async def offers_by_id(

@@ -289,6 +289,9 @@ class SnapshotChanged(BaseModel):
 
 # --- What offers and scoring read from ingest (POST /v1/outcomes/query) ----------------------
 
+# The most accounts one outcomes or MRR query to ingest names: its readers ask in chunks.
+ACCOUNTS_PER_QUERY = 1000
+
 OutcomeKind = Literal["renewed", "expanded", "contracted", "churned"]
 
 
@@ -327,7 +330,7 @@ class MrrQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_ids: list[AccountId] = Field(min_length=1, max_length=1000)
+    account_ids: list[AccountId] = Field(min_length=1, max_length=ACCOUNTS_PER_QUERY)
     at: list[Instant] = Field(
         min_length=1, max_length=10, description="Instants to read the facts in force at"
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import AccountId, AccountStatus, BillingPeriod, Outcome
+from shared.contracts import ACCOUNTS_PER_QUERY, AccountId, AccountStatus, BillingPeriod, Outcome
 from shared.pagination import MAX_LIMIT, Page
 
 
@@ -61,7 +61,9 @@ class OutcomesQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_ids: list[AccountId] | None = Field(default=None, min_length=1, max_length=1000)
+    account_ids: list[AccountId] | None = Field(
+        default=None, min_length=1, max_length=ACCOUNTS_PER_QUERY
+    )
     renewal_from: date | None = Field(default=None, description="Renewal dates from this day")
     renewal_to: date | None = Field(default=None, description="Renewal dates up to this day")
     after: str | None = Field(

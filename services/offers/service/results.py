@@ -25,15 +25,13 @@ from services.offers.schemas.results import (
     RetentionOut,
     SampleRatioOut,
 )
-from shared.contracts import MrrAnswer, MrrAt, Outcome
+from shared.contracts import ACCOUNTS_PER_QUERY, MrrAnswer, MrrAt, Outcome
 from shared.errors import DependencyUnavailable, UnknownProgram, check_range
 from shared.http import RetryableStatus, ServiceClient
 from shared.pagination import MAX_LIMIT
 
 OUTCOMES_PATH = "/v1/outcomes/query"
 MRR_PATH = "/v1/accounts/mrr"
-# Ingest takes up to 1,000 accounts a call on both routes.
-_CHUNK = 1000
 # A reader waits this long at most for ingest and the ledger together (each call would
 # otherwise retry for up to 40 s).
 DEPENDENCY_DEADLINE_SECONDS = 10.0
@@ -149,11 +147,11 @@ async def _outcomes(
     """The accounts' renewal outcomes dated within the window's days, page after page (the
     pure rule keeps those whose instant falls in the window)."""
     found: list[Outcome] = []
-    for first in range(0, len(account_ids), _CHUNK):
+    for first in range(0, len(account_ids), ACCOUNTS_PER_QUERY):
         cursor: str | None = None
         while True:
             body: dict[str, Any] = {
-                "account_ids": list(account_ids[first : first + _CHUNK]),
+                "account_ids": list(account_ids[first : first + ACCOUNTS_PER_QUERY]),
                 "renewal_from": start.date().isoformat(),
                 "renewal_to": end.date().isoformat(),
                 "limit": MAX_LIMIT,
@@ -172,9 +170,9 @@ async def _facts(
 ) -> dict[str, list[MrrAt | None]]:
     """Each account's MRR, currency and status in force at the window's start and end."""
     facts: dict[str, list[MrrAt | None]] = {}
-    for first in range(0, len(account_ids), _CHUNK):
+    for first in range(0, len(account_ids), ACCOUNTS_PER_QUERY):
         body = {
-            "account_ids": list(account_ids[first : first + _CHUNK]),
+            "account_ids": list(account_ids[first : first + ACCOUNTS_PER_QUERY]),
             "at": [start.isoformat(), end.isoformat()],
         }
         answer = MrrAnswer.model_validate_json(

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from shared.contracts import Outcome, WindowsPage, WindowsQuery
+from shared.contracts import ACCOUNTS_PER_QUERY, Outcome, WindowsPage, WindowsQuery
 from shared.errors import DependencyUnavailable
 from shared.http import RetryableStatus, ServiceClient
 
@@ -42,10 +42,6 @@ async def read_windows(
 OUTCOMES_PATH = "/v1/outcomes/query"
 
 
-# Ingest takes up to this many accounts a query.
-OUTCOMES_ACCOUNTS = 1000
-
-
 async def read_outcomes(
     client: ServiceClient,
     renewal_from: date,
@@ -57,8 +53,8 @@ async def read_outcomes(
     if account_ids is None:
         return await _outcomes(client, {}, renewal_from, renewal_to)
     outcomes: list[Outcome] = []
-    for start in range(0, len(account_ids), OUTCOMES_ACCOUNTS):
-        chunk = {"account_ids": list(account_ids[start : start + OUTCOMES_ACCOUNTS])}
+    for start in range(0, len(account_ids), ACCOUNTS_PER_QUERY):
+        chunk = {"account_ids": list(account_ids[start : start + ACCOUNTS_PER_QUERY])}
         outcomes += await _outcomes(client, chunk, renewal_from, renewal_to)
     return outcomes
 
